@@ -1,0 +1,1 @@
+//! Shared support for heartwire's end-to-end tests.
