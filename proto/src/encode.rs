@@ -26,12 +26,44 @@ pub fn encode(line: &Line<'_>, out: &mut Vec<u8>) -> Result<(), ParseError> {
     check_encodable(line)?;
     let start = out.len();
     out.extend_from_slice(line.to_string().as_bytes());
-    if let Err(error) = parse::line(&out[start..]) {
+    let read_back = parse::line(&out[start..]).and_then(|parsed| {
+        if without_marks(parsed) == without_marks(line.clone()) {
+            Ok(())
+        } else {
+            Err(ParseError::new(
+                ErrorKind::Malformed,
+                "the line would not read back the same, e.g. a blank at its end is dropped",
+            ))
+        }
+    });
+    if let Err(error) = read_back {
         out.truncate(start);
         return Err(error);
     }
     out.push(b'\n');
     Ok(())
+}
+
+/// What the parser notes about a line but the encoder never writes: unknown fields (dropped) and
+/// a clamped sample rate (written clamped).
+fn without_marks(mut line: Line<'_>) -> Line<'_> {
+    match &mut line {
+        Line::JobStart(l) => l.unknown_fields = 0,
+        Line::JobOk(l) | Line::JobError(l) => l.unknown_fields = 0,
+        Line::JobSkip(l) => l.unknown_fields = 0,
+        Line::JobProgress(l) => l.unknown_fields = 0,
+        Line::Heartbeat(l) => l.unknown_fields = 0,
+        Line::WorkerStop(l) => l.unknown_fields = 0,
+        Line::Http(l) => l.unknown_fields = 0,
+        Line::Hello(l) => l.unknown_fields = 0,
+        Line::Metric(l) => {
+            l.unknown_fields = 0;
+            l.rate_clamped = false;
+        }
+        Line::Event(l) => l.unknown_fields = 0,
+        Line::ServiceCheck(l) => l.unknown_fields = 0,
+    }
+    line
 }
 
 /// The line as bytes with its terminating `\n`; see [`encode`].
@@ -45,12 +77,22 @@ pub fn encode_line(line: &Line<'_>) -> Result<Vec<u8>, ParseError> {
 fn check_encodable(line: &Line<'_>) -> Result<(), ParseError> {
     if let Line::Metric(metric) = line {
         if let Values::One(value) = metric.values {
-            if metric.kind == MetricKind::Gauge && !value.relative && value.number.is_sign_negative() && value.number != 0.0 {
-                return Err(ParseError::new(ErrorKind::InvalidValue, "an absolute gauge cannot be negative on the wire: send 0, then a delta"));
+            if metric.kind == MetricKind::Gauge
+                && !value.relative
+                && value.number.is_sign_negative()
+                && value.number != 0.0
+            {
+                return Err(ParseError::new(
+                    ErrorKind::InvalidValue,
+                    "an absolute gauge cannot be negative on the wire: send 0, then a delta",
+                ));
             }
         }
         if !(metric.rate > 0.0 && metric.rate <= 1.0) {
-            return Err(ParseError::new(ErrorKind::InvalidSampleRate, "a sample rate is above 0 and at most 1"));
+            return Err(ParseError::new(
+                ErrorKind::InvalidSampleRate,
+                "a sample rate is above 0 and at most 1",
+            ));
         }
     }
     Ok(())
@@ -65,7 +107,11 @@ impl Display for Line<'_> {
                 field(f, "id", l.id)
             }
             Line::JobOk(l) | Line::JobError(l) => {
-                let verb = if matches!(self, Line::JobOk(_)) { "job.ok" } else { "job.error" };
+                let verb = if matches!(self, Line::JobOk(_)) {
+                    "job.ok"
+                } else {
+                    "job.error"
+                };
                 write!(f, "{verb} {}", l.job)?;
                 arg(f, l.seconds)?;
                 field(f, "reason", l.reason)?;
@@ -147,7 +193,14 @@ fn number(f: &mut fmt::Formatter<'_>, value: Value, kind: MetricKind) -> fmt::Re
 }
 
 fn event(f: &mut fmt::Formatter<'_>, e: &Event<'_>) -> fmt::Result {
-    write!(f, "_e{{{},{}}}:{}|{}", e.title.len(), e.text.len(), e.title, e.text)?;
+    write!(
+        f,
+        "_e{{{},{}}}:{}|{}",
+        e.title.len(),
+        e.text.len(),
+        e.title,
+        e.text
+    )?;
     let fields = [
         ("d:", e.timestamp.map(|ts| ts.to_string())),
         ("h:", e.hostname.map(str::to_owned)),

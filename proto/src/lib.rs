@@ -76,7 +76,9 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 ///
 /// Blank lines are skipped and yield nothing; every other line yields exactly one item.
 pub fn lines(datagram: &[u8]) -> Lines<'_> {
-    Lines { raw: raw_lines(datagram) }
+    Lines {
+        raw: raw_lines(datagram),
+    }
 }
 
 /// Splits a datagram into its non-blank lines, without parsing them: for callers that want the
@@ -129,3 +131,9 @@ impl<'a> Iterator for RawLines<'a> {
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\r'))
 }
+
+/// The examples in `PROTOCOL.md` are compiled and run as doctests, so the spec cannot drift from
+/// the code.
+#[cfg(doctest)]
+#[doc = include_str!("../PROTOCOL.md")]
+struct ProtocolExamples;

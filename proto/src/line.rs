@@ -250,12 +250,18 @@ pub struct Value {
 impl Value {
     /// An absolute value.
     pub fn absolute(number: f64) -> Value {
-        Value { number, relative: false }
+        Value {
+            number,
+            relative: false,
+        }
     }
 
     /// A gauge delta.
     pub fn delta(number: f64) -> Value {
-        Value { number, relative: true }
+        Value {
+            number,
+            relative: true,
+        }
     }
 }
 
@@ -274,9 +280,21 @@ impl<'a> Values<'a> {
     /// Iterates over the numeric values. Yields nothing for a set member.
     pub fn iter(&self, kind: MetricKind) -> ValueIter<'a> {
         match *self {
-            Values::One(value) => ValueIter { first: Some(value), rest: None, kind },
-            Values::Packed(raw) => ValueIter { first: None, rest: Some(raw), kind },
-            Values::Member(_) => ValueIter { first: None, rest: None, kind },
+            Values::One(value) => ValueIter {
+                first: Some(value),
+                rest: None,
+                kind,
+            },
+            Values::Packed(raw) => ValueIter {
+                first: None,
+                rest: Some(raw),
+                kind,
+            },
+            Values::Member(_) => ValueIter {
+                first: None,
+                rest: None,
+                kind,
+            },
         }
     }
 
@@ -388,8 +406,14 @@ impl<'a> Iterator for TagIter<'a> {
                 continue;
             }
             return Some(match tag.split_once(':') {
-                Some((key, value)) => Tag { key, value: Some(value) },
-                None => Tag { key: tag, value: None },
+                Some((key, value)) => Tag {
+                    key,
+                    value: Some(value),
+                },
+                None => Tag {
+                    key: tag,
+                    value: None,
+                },
             });
         }
     }

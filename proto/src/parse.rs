@@ -33,7 +33,9 @@ pub(crate) fn line(bytes: &[u8]) -> Result<Line<'_>, ParseError> {
         return service_check(rest).map(Line::ServiceCheck);
     }
     match text.find([' ', '\t']) {
-        Some(space) if !text[..space].contains([':', '|']) => native(&text[..space], &text[space..]),
+        Some(space) if !text[..space].contains([':', '|']) => {
+            native(&text[..space], &text[space..])
+        }
         _ => metric(text).map(Line::Metric),
     }
 }
@@ -56,7 +58,11 @@ struct Args<'a> {
 
 impl<'a> Args<'a> {
     fn split(rest: &'a str) -> Result<Args<'a>, ParseError> {
-        let mut args = Args { positional: [""; 4], count: 0, fields: "" };
+        let mut args = Args {
+            positional: [""; 4],
+            count: 0,
+            fields: "",
+        };
         let mut tokens = rest.split([' ', '\t']).filter(|t| !t.is_empty());
         let mut fields_start = None;
         for token in tokens.by_ref() {
@@ -73,8 +79,15 @@ impl<'a> Args<'a> {
         }
         if let Some(start) = fields_start {
             args.fields = &rest[start..];
-            if args.fields.split([' ', '\t']).any(|t| !t.is_empty() && !t.contains('=')) {
-                return Err(err(ErrorKind::Malformed, "argument after a key=value field"));
+            if args
+                .fields
+                .split([' ', '\t'])
+                .any(|t| !t.is_empty() && !t.contains('='))
+            {
+                return Err(err(
+                    ErrorKind::Malformed,
+                    "argument after a key=value field",
+                ));
             }
         }
         Ok(args)
@@ -96,7 +109,10 @@ impl<'a> Args<'a> {
     }
 
     /// Visits each `key=value` field. Later fields override earlier ones.
-    fn fields(&self, mut visit: impl FnMut(&'a str, &'a str) -> Result<(), ParseError>) -> Result<(), ParseError> {
+    fn fields(
+        &self,
+        mut visit: impl FnMut(&'a str, &'a str) -> Result<(), ParseError>,
+    ) -> Result<(), ParseError> {
         for field in self.fields.split([' ', '\t']).filter(|t| !t.is_empty()) {
             let (key, value) = field.split_once('=').unwrap_or((field, ""));
             visit(key, value)?;
@@ -118,7 +134,10 @@ fn native<'a>(verb: &'a str, rest: &'a str) -> Result<Line<'a>, ParseError> {
         "http" => http(&args).map(Line::Http),
         "hello" => hello(&args).map(Line::Hello),
         _ if is_verb_shaped(verb) => Err(err(ErrorKind::UnknownVerb, "unknown verb")),
-        _ => Err(err(ErrorKind::Malformed, "neither a native verb nor a statsd line")),
+        _ => Err(err(
+            ErrorKind::Malformed,
+            "neither a native verb nor a statsd line",
+        )),
     }
 }
 
@@ -126,12 +145,17 @@ fn native<'a>(verb: &'a str, rest: &'a str) -> Result<Line<'a>, ParseError> {
 fn is_verb_shaped(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= 32
-        && token.bytes().all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
 }
 
 fn job_start<'a>(args: &Args<'a>) -> Result<JobStart<'a>, ParseError> {
     args.at_most(1)?;
-    let mut line = JobStart { job: name(args.require(0, "job.start needs a job name")?)?, ..Default::default() };
+    let mut line = JobStart {
+        job: name(args.require(0, "job.start needs a job name")?)?,
+        ..Default::default()
+    };
     args.fields(|key, value| {
         match key {
             "id" => line.id = Some(token(value)?),
@@ -144,7 +168,11 @@ fn job_start<'a>(args: &Args<'a>) -> Result<JobStart<'a>, ParseError> {
 
 fn job_end<'a>(args: &Args<'a>, error: bool) -> Result<JobEnd<'a>, ParseError> {
     args.at_most(2)?;
-    let missing = if error { "job.error needs a job name" } else { "job.ok needs a job name" };
+    let missing = if error {
+        "job.error needs a job name"
+    } else {
+        "job.ok needs a job name"
+    };
     let mut line = JobEnd {
         job: name(args.require(0, missing)?)?,
         seconds: args.get(1).map(seconds).transpose()?,
@@ -165,7 +193,10 @@ fn job_end<'a>(args: &Args<'a>, error: bool) -> Result<JobEnd<'a>, ParseError> {
 
 fn job_skip<'a>(args: &Args<'a>) -> Result<JobSkip<'a>, ParseError> {
     args.at_most(1)?;
-    let mut line = JobSkip { job: name(args.require(0, "job.skip needs a job name")?)?, ..Default::default() };
+    let mut line = JobSkip {
+        job: name(args.require(0, "job.skip needs a job name")?)?,
+        ..Default::default()
+    };
     args.fields(|key, value| {
         match key {
             "id" => line.id = Some(token(value)?),
@@ -196,7 +227,10 @@ fn job_progress<'a>(args: &Args<'a>) -> Result<JobProgress<'a>, ParseError> {
 
 fn heartbeat<'a>(args: &Args<'a>) -> Result<Heartbeat<'a>, ParseError> {
     args.at_most(1)?;
-    let mut line = Heartbeat { worker: name(args.require(0, "hb needs a worker name")?)?, ..Default::default() };
+    let mut line = Heartbeat {
+        worker: name(args.require(0, "hb needs a worker name")?)?,
+        ..Default::default()
+    };
     args.fields(|key, value| {
         match key {
             "ttl" => line.ttl = Some(ttl(value)?),
@@ -209,7 +243,10 @@ fn heartbeat<'a>(args: &Args<'a>) -> Result<Heartbeat<'a>, ParseError> {
 
 fn worker_stop<'a>(args: &Args<'a>) -> Result<WorkerStop<'a>, ParseError> {
     args.at_most(1)?;
-    let mut line = WorkerStop { worker: name(args.require(0, "worker.stop needs a worker name")?)?, ..Default::default() };
+    let mut line = WorkerStop {
+        worker: name(args.require(0, "worker.stop needs a worker name")?)?,
+        ..Default::default()
+    };
     args.fields(|_, _| {
         line.unknown_fields = line.unknown_fields.saturating_add(1);
         Ok(())
@@ -239,7 +276,13 @@ fn hello<'a>(args: &Args<'a>) -> Result<Hello<'a>, ParseError> {
     args.fields(|key, value| {
         match key {
             "app" => app = Some(name(value)?),
-            "pid" => line.pid = Some(value.parse().map_err(|_| err(ErrorKind::InvalidField, "pid= must be a process id"))?),
+            "pid" => {
+                line.pid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| err(ErrorKind::InvalidField, "pid= must be a process id"))?,
+                )
+            }
             _ => line.unknown_fields = line.unknown_fields.saturating_add(1),
         }
         Ok(())
@@ -255,7 +298,10 @@ pub(crate) fn name(text: &str) -> Result<&str, ParseError> {
     } else if text.is_empty() || text.len() > MAX_NAME_LEN {
         Err(err(ErrorKind::InvalidName, "a name is 1 to 128 characters"))
     } else {
-        Err(err(ErrorKind::InvalidName, "a name may only hold A-Z a-z 0-9 _ . : / -"))
+        Err(err(
+            ErrorKind::InvalidName,
+            "a name may only hold A-Z a-z 0-9 _ . : / -",
+        ))
     }
 }
 
@@ -274,7 +320,10 @@ fn token(text: &str) -> Result<&str, ParseError> {
     if is_name(text) {
         Ok(text)
     } else {
-        Err(err(ErrorKind::InvalidField, "a field value is 1 to 128 characters of A-Z a-z 0-9 _ . : / -"))
+        Err(err(
+            ErrorKind::InvalidField,
+            "a field value is 1 to 128 characters of A-Z a-z 0-9 _ . : / -",
+        ))
     }
 }
 
@@ -286,7 +335,10 @@ fn seconds(text: &str) -> Result<f64, ParseError> {
 fn non_negative(text: &str) -> Result<f64, ParseError> {
     let value = number(text)?;
     if value < 0.0 {
-        return Err(err(ErrorKind::InvalidValue, "a duration or amount cannot be negative"));
+        return Err(err(
+            ErrorKind::InvalidValue,
+            "a duration or amount cannot be negative",
+        ));
     }
     Ok(value)
 }
@@ -294,12 +346,20 @@ fn non_negative(text: &str) -> Result<f64, ParseError> {
 fn ttl(text: &str) -> Result<f64, ParseError> {
     match number(text) {
         Ok(value) if value > 0.0 => Ok(value),
-        _ => Err(err(ErrorKind::InvalidField, "ttl= must be a positive number of seconds")),
+        _ => Err(err(
+            ErrorKind::InvalidField,
+            "ttl= must be a positive number of seconds",
+        )),
     }
 }
 
 fn exit_code(text: &str) -> Result<i32, ParseError> {
-    text.parse().map_err(|_| err(ErrorKind::InvalidField, "exit= must be an integer exit code"))
+    text.parse().map_err(|_| {
+        err(
+            ErrorKind::InvalidField,
+            "exit= must be an integer exit code",
+        )
+    })
 }
 
 fn http_status(text: &str) -> Result<HttpStatus, ParseError> {
@@ -307,8 +367,13 @@ fn http_status(text: &str) -> Result<HttpStatus, ParseError> {
         "network" => Ok(HttpStatus::Network),
         "timeout" => Ok(HttpStatus::Timeout),
         _ => match text.parse::<u16>() {
-            Ok(code) if (100..=599).contains(&code) && text.len() == 3 => Ok(HttpStatus::Code(code)),
-            _ => Err(err(ErrorKind::InvalidValue, "status is 100-599, network or timeout")),
+            Ok(code) if (100..=599).contains(&code) && text.len() == 3 => {
+                Ok(HttpStatus::Code(code))
+            }
+            _ => Err(err(
+                ErrorKind::InvalidValue,
+                "status is 100-599, network or timeout",
+            )),
         },
     }
 }
@@ -333,7 +398,11 @@ pub(crate) fn number(text: &str) -> Result<f64, ParseError> {
 
 fn metric(text: &str) -> Result<Metric<'_>, ParseError> {
     let Some((name, rest)) = text.split_once(':') else {
-        let detail = if text.contains('|') { "no ':' between name and value" } else { "neither a native verb nor a statsd line" };
+        let detail = if text.contains('|') {
+            "no ':' between name and value"
+        } else {
+            "neither a native verb nor a statsd line"
+        };
         return Err(err(ErrorKind::Malformed, detail));
     };
     let name = statsd_name(name)?;
@@ -356,10 +425,16 @@ fn metric(text: &str) -> Result<Metric<'_>, ParseError> {
 /// `: | @ # , ; = [ ]` (the separators of this and of the name-embedded tag dialects).
 pub(crate) fn statsd_name(text: &str) -> Result<&str, ParseError> {
     if text.is_empty() || text.len() > MAX_STATSD_NAME_LEN {
-        return Err(err(ErrorKind::InvalidName, "a metric name is 1 to 255 bytes"));
+        return Err(err(
+            ErrorKind::InvalidName,
+            "a metric name is 1 to 255 bytes",
+        ));
     }
     if !is_statsd_name(text) {
-        return Err(err(ErrorKind::InvalidName, "a metric name may not hold blanks, control characters or : | @ # , ; = [ ]"));
+        return Err(err(
+            ErrorKind::InvalidName,
+            "a metric name may not hold blanks, control characters or : | @ # , ; = [ ]",
+        ));
     }
     Ok(text)
 }
@@ -368,7 +443,14 @@ pub(crate) fn statsd_name(text: &str) -> Result<&str, ParseError> {
 pub fn is_statsd_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= MAX_STATSD_NAME_LEN
-        && text.bytes().all(|b| b > b' ' && b != 0x7f && !matches!(b, b':' | b'|' | b'@' | b'#' | b',' | b';' | b'=' | b'[' | b']'))
+        && text.bytes().all(|b| {
+            b > b' '
+                && b != 0x7f
+                && !matches!(
+                    b,
+                    b':' | b'|' | b'@' | b'#' | b',' | b';' | b'=' | b'[' | b']'
+                )
+        })
 }
 
 fn metric_kind(text: &str) -> Result<MetricKind, ParseError> {
@@ -387,7 +469,10 @@ fn metric_kind(text: &str) -> Result<MetricKind, ParseError> {
 fn metric_values(text: &str, kind: MetricKind) -> Result<Values<'_>, ParseError> {
     if kind == MetricKind::Set {
         if text.is_empty() || text.bytes().any(|b| b < b' ' || b == 0x7f) {
-            return Err(err(ErrorKind::InvalidValue, "a set member is 1 or more printable characters"));
+            return Err(err(
+                ErrorKind::InvalidValue,
+                "a set member is 1 or more printable characters",
+            ));
         }
         return Ok(Values::Member(text));
     }
@@ -405,8 +490,14 @@ pub(crate) fn value(text: &str, kind: MetricKind) -> Result<Value, ParseError> {
     let number = number(text)?;
     let signed = matches!(text.as_bytes().first(), Some(b'+' | b'-'));
     match kind {
-        MetricKind::Gauge => Ok(Value { number, relative: signed }),
-        MetricKind::Counter if number < 0.0 => Err(err(ErrorKind::NegativeCounter, "a counter cannot go down; use a gauge")),
+        MetricKind::Gauge => Ok(Value {
+            number,
+            relative: signed,
+        }),
+        MetricKind::Counter if number < 0.0 => Err(err(
+            ErrorKind::NegativeCounter,
+            "a counter cannot go down; use a gauge",
+        )),
         _ => Ok(Value::absolute(number)),
     }
 }
@@ -414,7 +505,9 @@ pub(crate) fn value(text: &str, kind: MetricKind) -> Result<Value, ParseError> {
 fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), ParseError> {
     let mut tagged = false;
     for field in fields.split('|') {
-        let Some(&first) = field.as_bytes().first() else { continue };
+        let Some(&first) = field.as_bytes().first() else {
+            continue;
+        };
         match first {
             b'@' => {
                 let (rate, clamped) = sample_rate(&field[1..])?;
@@ -429,7 +522,9 @@ fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), Par
                 metric.tags = tags(&field[1..])?;
             }
             b'T' => metric.timestamp = Some(unix_seconds(&field[1..])?),
-            b'c' if field.starts_with("c:") => metric.container = Some(printable(&field[2..], "c: needs a container id")?),
+            b'c' if field.starts_with("c:") => {
+                metric.container = Some(printable(&field[2..], "c: needs a container id")?)
+            }
             // DogStatsD 1.5 external data and 1.6 cardinality: known, of no use to a sidecar.
             b'e' if field.starts_with("e:") => {}
             b'c' if field.starts_with("card:") => {}
@@ -444,7 +539,12 @@ fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), Par
 fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
     let rate = match number(text) {
         Ok(rate) if rate > 0.0 => rate,
-        _ => return Err(err(ErrorKind::InvalidSampleRate, "a sample rate is a number above 0 and at most 1")),
+        _ => {
+            return Err(err(
+                ErrorKind::InvalidSampleRate,
+                "a sample rate is a number above 0 and at most 1",
+            ));
+        }
     };
     if rate > 1.0 {
         Ok((1.0, true))
@@ -457,9 +557,13 @@ fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
 
 fn unix_seconds(text: &str) -> Result<u64, ParseError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(ErrorKind::InvalidField, "a timestamp is whole unix seconds"));
+        return Err(err(
+            ErrorKind::InvalidField,
+            "a timestamp is whole unix seconds",
+        ));
     }
-    text.parse().map_err(|_| err(ErrorKind::InvalidField, "timestamp out of range"))
+    text.parse()
+        .map_err(|_| err(ErrorKind::InvalidField, "timestamp out of range"))
 }
 
 fn printable<'a>(text: &'a str, detail: &'static str) -> Result<&'a str, ParseError> {
@@ -488,7 +592,10 @@ pub(crate) fn tags(text: &str) -> Result<Tags<'_>, ParseError> {
             return Err(err(ErrorKind::InvalidTag, "a tag needs a key before ':'"));
         }
         if tag.bytes().any(|b| b < b' ' || b == 0x7f || b == b'|') {
-            return Err(err(ErrorKind::InvalidTag, "a tag may not hold control characters or '|'"));
+            return Err(err(
+                ErrorKind::InvalidTag,
+                "a tag may not hold control characters or '|'",
+            ));
         }
     }
     Ok(Tags::new_unchecked(text))
@@ -509,19 +616,30 @@ fn split_key(field: &str) -> (&str, &str) {
 
 /// `_e{<title length>,<text length>}:<title>|<text>[|field…]`; lengths are in bytes.
 fn event(rest: &str) -> Result<Event<'_>, ParseError> {
-    const BAD: ParseError = err(ErrorKind::Malformed, "an event is _e{<title bytes>,<text bytes>}:<title>|<text>");
+    const BAD: ParseError = err(
+        ErrorKind::Malformed,
+        "an event is _e{<title bytes>,<text bytes>}:<title>|<text>",
+    );
     let (lengths, rest) = rest.split_once("}:").ok_or(BAD)?;
     let (title_len, text_len) = lengths.split_once(',').ok_or(BAD)?;
     let title_len: usize = title_len.parse().map_err(|_| BAD)?;
     let text_len: usize = text_len.parse().map_err(|_| BAD)?;
     let title = rest.get(..title_len).ok_or(BAD)?;
-    let rest = rest.get(title_len..).ok_or(BAD)?.strip_prefix('|').ok_or(BAD)?;
+    let rest = rest
+        .get(title_len..)
+        .ok_or(BAD)?
+        .strip_prefix('|')
+        .ok_or(BAD)?;
     let text = rest.get(..text_len).ok_or(BAD)?;
     let rest = rest.get(text_len..).ok_or(BAD)?;
     if title.is_empty() {
         return Err(err(ErrorKind::MissingField, "an event needs a title"));
     }
-    let mut event = Event { title, text, ..Default::default() };
+    let mut event = Event {
+        title,
+        text,
+        ..Default::default()
+    };
     let fields = match rest.strip_prefix('|') {
         Some(fields) => fields,
         None if rest.is_empty() => "",
@@ -532,9 +650,13 @@ fn event(rest: &str) -> Result<Event<'_>, ParseError> {
         match split_key(field) {
             ("d:", ts) => event.timestamp = Some(unix_seconds(ts)?),
             ("h:", host) => event.hostname = Some(printable(host, "h: needs a hostname")?),
-            ("k:", key) => event.aggregation_key = Some(printable(key, "k: needs an aggregation key")?),
+            ("k:", key) => {
+                event.aggregation_key = Some(printable(key, "k: needs an aggregation key")?)
+            }
             ("p:", priority) => event.priority = Some(printable(priority, "p: is normal or low")?),
-            ("s:", source) => event.source_type = Some(printable(source, "s: needs a source type")?),
+            ("s:", source) => {
+                event.source_type = Some(printable(source, "s: needs a source type")?)
+            }
             ("t:", alert) => event.alert_type = Some(alert_type(alert)?),
             _ if field.starts_with('#') => {
                 if tagged {
@@ -555,7 +677,12 @@ fn alert_type(text: &str) -> Result<AlertType, ParseError> {
         "warning" => AlertType::Warning,
         "info" => AlertType::Info,
         "success" => AlertType::Success,
-        _ => return Err(err(ErrorKind::InvalidField, "t: is error, warning, info or success")),
+        _ => {
+            return Err(err(
+                ErrorKind::InvalidField,
+                "t: is error, warning, info or success",
+            ));
+        }
     })
 }
 
@@ -568,8 +695,18 @@ fn service_check(rest: &str) -> Result<ServiceCheck<'_>, ParseError> {
         Some("1") => CheckStatus::Warning,
         Some("2") => CheckStatus::Critical,
         Some("3") => CheckStatus::Unknown,
-        Some("") | None => return Err(err(ErrorKind::MissingField, "a service check needs a status")),
-        Some(_) => return Err(err(ErrorKind::InvalidValue, "a service check status is 0, 1, 2 or 3")),
+        Some("") | None => {
+            return Err(err(
+                ErrorKind::MissingField,
+                "a service check needs a status",
+            ));
+        }
+        Some(_) => {
+            return Err(err(
+                ErrorKind::InvalidValue,
+                "a service check status is 0, 1, 2 or 3",
+            ));
+        }
     };
     let mut check = ServiceCheck {
         name,
