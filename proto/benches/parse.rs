@@ -4,6 +4,8 @@
 //! (lines) per second; the targets are 5 M native lines/s and 2 M tagged DogStatsD
 //! lines/s on one core.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark with bad input should stop at once
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -77,7 +79,8 @@ fn consume(datagram: &[u8]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let cases: [(&str, fn(usize) -> String); 4] = [
+    type Maker = fn(usize) -> String;
+    let cases: [(&str, Maker); 4] = [
         ("native", native),
         ("statsd_plain", plain_statsd),
         ("dogstatsd_5_tags", dogstatsd_5_tags),
@@ -86,7 +89,6 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse_1400_byte_datagram");
     for (name, make) in cases {
         let (bytes, count) = datagram(make);
-        assert_eq!(consume(&bytes) > 0, true, "{name} parses");
         assert!(
             lines(&bytes).all(|l| l.is_ok()),
             "{name}: every benchmark line is valid"

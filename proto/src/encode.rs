@@ -75,25 +75,24 @@ pub fn encode_line(line: &Line<'_>) -> Result<Vec<u8>, ParseError> {
 
 /// What the parser cannot see once a line is written.
 fn check_encodable(line: &Line<'_>) -> Result<(), ParseError> {
-    if let Line::Metric(metric) = line {
-        if let Values::One(value) = metric.values {
-            if metric.kind == MetricKind::Gauge
-                && !value.relative
-                && value.number.is_sign_negative()
-                && value.number != 0.0
-            {
-                return Err(ParseError::new(
-                    ErrorKind::InvalidValue,
-                    "an absolute gauge cannot be negative on the wire: send 0, then a delta",
-                ));
-            }
-        }
-        if !(metric.rate > 0.0 && metric.rate <= 1.0) {
-            return Err(ParseError::new(
-                ErrorKind::InvalidSampleRate,
-                "a sample rate is above 0 and at most 1",
-            ));
-        }
+    let Line::Metric(metric) = line else {
+        return Ok(());
+    };
+    if let Values::One(value) = metric.values
+        && metric.kind == MetricKind::Gauge
+        && !value.relative
+        && value.number < 0.0
+    {
+        return Err(ParseError::new(
+            ErrorKind::InvalidValue,
+            "an absolute gauge cannot be negative on the wire: send 0, then a delta",
+        ));
+    }
+    if !(metric.rate > 0.0 && metric.rate <= 1.0) {
+        return Err(ParseError::new(
+            ErrorKind::InvalidSampleRate,
+            "a sample rate is above 0 and at most 1",
+        ));
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Case tables: one or more cases for every rule of PROTOCOL.md, named by the rule's tag.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use heartwire_proto::{
     AlertType, CheckStatus, Dialect, ErrorKind, Event, Heartbeat, Hello, Http, HttpStatus, JobEnd,
     JobProgress, JobSkip, JobStart, Line, Metric, MetricKind, ServiceCheck, Tag, Tags, Value,
@@ -868,20 +870,11 @@ fn s17_name_embedded_tag_styles_are_rejected() {
         "x[env=prod]:1|c",
         "x;env=prod:1|c",
         "x@y:1|c",
-        "my metric:1|c",
     ] {
-        let expected = if line.contains(' ') {
-            ErrorKind::UnknownVerb
-        } else {
-            ErrorKind::InvalidName
-        };
-        if line.contains(' ') {
-            // "my metric:1|c": the first word has no ':' so it reads as a native verb.
-            rejects("S17", line.as_bytes(), ErrorKind::UnknownVerb);
-        } else {
-            rejects("S17", line.as_bytes(), expected);
-        }
+        rejects("S17", line.as_bytes(), ErrorKind::InvalidName);
     }
+    // A blank in a name: the first word holds no ':', so the line reads as a (bad) native verb.
+    rejects("S17", b"my metric:1|c", ErrorKind::UnknownVerb);
     accepts(
         "S17",
         "größe.ü:1|c".as_bytes(),
@@ -1023,4 +1016,147 @@ fn every_rejection_reason_has_a_stable_label() {
 fn an_empty_line_given_alone_is_malformed() {
     rejects("L4", b"", ErrorKind::Malformed);
     rejects("L4", b"  \r\n", ErrorKind::Malformed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Encoding
+// ---------------------------------------------------------------------------------------------
+
+#[track_caller]
+fn encodes_to(line: Line<'_>, expected: &str) {
+    assert_eq!(
+        String::from_utf8(heartwire_proto::encode_line(&line).unwrap()).unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn encodes_every_shape_in_its_canonical_form() {
+    encodes_to(
+        Line::JobStart(JobStart {
+            job: "a",
+            id: Some("r1"),
+            unknown_fields: 0,
+        }),
+        "job.start a id=r1\n",
+    );
+    encodes_to(
+        Line::JobOk(ok("viewer-poll", Some(0.3))),
+        "job.ok viewer-poll 0.3\n",
+    );
+    encodes_to(
+        Line::JobError(JobEnd {
+            job: "a",
+            seconds: Some(2.0),
+            reason: Some("cf_block"),
+            exit: Some(3),
+            signal: Some("TERM"),
+            ..Default::default()
+        }),
+        "job.error a 2 reason=cf_block exit=3 signal=TERM\n",
+    );
+    encodes_to(
+        Line::Http(Http {
+            service: "kick",
+            endpoint: "channels",
+            status: HttpStatus::Network,
+            seconds: None,
+            unknown_fields: 0,
+        }),
+        "http kick channels network\n",
+    );
+    encodes_to(
+        Line::Hello(Hello {
+            app: "w",
+            pid: Some(7),
+            unknown_fields: 0,
+        }),
+        "hello app=w pid=7\n",
+    );
+    let mut m = metric("q.depth", MetricKind::Gauge, 0.0);
+    m.values = Values::One(Value::delta(4.0));
+    m.tags = tags("queue:emails");
+    encodes_to(Line::Metric(m), "q.depth:+4|g|#queue:emails\n");
+    let mut m = metric("lat", MetricKind::Timer, 12.5);
+    m.rate = 0.1;
+    m.timestamp = Some(1_700_000_000);
+    encodes_to(Line::Metric(m), "lat:12.5|ms|@0.1|T1700000000\n");
+    encodes_to(
+        Line::ServiceCheck(ServiceCheck {
+            name: "db",
+            status: CheckStatus::Critical,
+            timestamp: None,
+            hostname: None,
+            tags: Tags::EMPTY,
+            message: Some("down"),
+            unknown_fields: 0,
+        }),
+        "_sc|db|2|m:down\n",
+    );
+    encodes_to(
+        Line::Event(Event {
+            title: "Déploy",
+            text: "ok",
+            alert_type: Some(AlertType::Info),
+            ..Default::default()
+        }),
+        "_e{7,2}:Déploy|ok|t:info\n",
+    );
+}
+
+#[test]
+fn refuses_to_encode_what_would_not_read_back() {
+    let refused = |line: Line<'_>| {
+        let mut out = b"kept\n".to_vec();
+        let error = heartwire_proto::encode(&line, &mut out).unwrap_err();
+        assert_eq!(out, b"kept\n", "nothing is appended on error");
+        error.kind()
+    };
+    assert_eq!(
+        refused(Line::Metric(metric("g", MetricKind::Gauge, -1.0))),
+        ErrorKind::InvalidValue,
+        "[S2] no negative absolute gauge"
+    );
+    assert_eq!(
+        refused(Line::Metric(metric("c", MetricKind::Counter, -1.0))),
+        ErrorKind::NegativeCounter,
+        "[S3]"
+    );
+    assert_eq!(
+        refused(Line::Metric(metric("bad name", MetricKind::Counter, 1.0))),
+        ErrorKind::UnknownVerb
+    );
+    assert_eq!(
+        refused(Line::JobOk(ok("bad/näme", None))),
+        ErrorKind::InvalidName
+    );
+    assert_eq!(
+        refused(Line::JobOk(ok("a", Some(f64::NAN)))),
+        ErrorKind::InvalidValue
+    );
+    let mut m = metric("x", MetricKind::Counter, 1.0);
+    m.tags = tags("note:trailing ");
+    assert_eq!(
+        refused(Line::Metric(m)),
+        ErrorKind::Malformed,
+        "[L3] a blank at the end would be lost"
+    );
+    let mut m = metric("x", MetricKind::Counter, 1.0);
+    m.rate = 0.0;
+    assert_eq!(refused(Line::Metric(m)), ErrorKind::InvalidSampleRate);
+}
+
+#[test]
+fn re_encoding_a_parsed_line_drops_unknown_fields_but_keeps_the_event() {
+    let parsed = parse_line(b"job.ok a 1 shard=3").unwrap();
+    assert_eq!(
+        heartwire_proto::encode_line(&parsed).unwrap(),
+        b"job.ok a 1\n"
+    );
+    let parsed = parse_line(b"x:1|c|@5|zz").unwrap();
+    assert_eq!(
+        heartwire_proto::encode_line(&parsed).unwrap(),
+        b"x:1|c\n",
+        "a clamped rate is written clamped"
+    );
 }

@@ -1,5 +1,7 @@
 //! Property tests: invariants that must hold for every input, not just the case tables.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use heartwire_proto::{
     AlertType, CheckStatus, Event, Heartbeat, Hello, Http, HttpStatus, JobEnd, JobProgress,
     JobSkip, JobStart, Line, Metric, MetricKind, ServiceCheck, Tags, Value, Values, WorkerStop,
@@ -275,11 +277,18 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut results = 0;
         for result in lines(&bytes) {
-            if let Ok(line) = result {
-                let _ = line.has_unknown_fields();
+            results += 1;
+            match result {
+                Ok(line) => {
+                    let (native, statsd) = names_of(&line);
+                    prop_assert!(native.iter().all(|n| is_name(n)) && statsd.iter().all(|n| is_statsd_name(n)));
+                }
+                Err(error) => prop_assert!(heartwire_proto::ErrorKind::ALL.contains(&error.kind())),
             }
         }
+        prop_assert_eq!(results, raw_lines(&bytes).count());
     }
 
     #[test]
