@@ -73,7 +73,7 @@ pub fn encode_line(line: &Line<'_>) -> Result<Vec<u8>, ParseError> {
     Ok(out)
 }
 
-/// What the parser cannot see once a line is written.
+/// What the parser cannot see once a line is written, and what the agent would reject.
 fn check_encodable(line: &Line<'_>) -> Result<(), ParseError> {
     let Line::Metric(metric) = line else {
         return Ok(());
@@ -86,6 +86,13 @@ fn check_encodable(line: &Line<'_>) -> Result<(), ParseError> {
         return Err(ParseError::new(
             ErrorKind::InvalidValue,
             "an absolute gauge cannot be negative on the wire: send 0, then a delta",
+        ));
+    }
+    if metric.kind == MetricKind::Counter && metric.values.iter(metric.kind).any(|v| v.number < 0.0)
+    {
+        return Err(ParseError::new(
+            ErrorKind::NegativeCounter,
+            "the agent rejects a negative counter increment: use a gauge delta",
         ));
     }
     if !(metric.rate > 0.0 && metric.rate <= 1.0) {

@@ -18,7 +18,8 @@ pub enum ErrorKind {
     InvalidName,
     /// A value is not a finite number, or out of its range (negative seconds, status 42).
     InvalidValue,
-    /// A counter increment is negative: Prometheus counters only go up.
+    /// A counter increment is negative: Prometheus counters only go up. The parser accepts such
+    /// a line (it is valid StatsD, what `decrement` sends); the agent rejects it with this reason.
     NegativeCounter,
     /// The StatsD type is not one of `c g ms h d s`.
     InvalidType,

@@ -527,7 +527,7 @@ pub struct ServiceCheck<'a> {
     pub hostname: Option<&'a str>,
     /// `#tags`.
     pub tags: Tags<'a>,
-    /// `m:<message>`: always the last field, so it may contain `|`.
+    /// `m:<message>`, up to the next `|`.
     pub message: Option<&'a str>,
     /// Count of unknown `|x` fields that were ignored.
     pub unknown_fields: u8,

@@ -489,17 +489,10 @@ fn metric_values(text: &str, kind: MetricKind) -> Result<Values<'_>, ParseError>
 pub(crate) fn value(text: &str, kind: MetricKind) -> Result<Value, ParseError> {
     let number = number(text)?;
     let signed = matches!(text.as_bytes().first(), Some(b'+' | b'-'));
-    match kind {
-        MetricKind::Gauge => Ok(Value {
-            number,
-            relative: signed,
-        }),
-        MetricKind::Counter if number < 0.0 => Err(err(
-            ErrorKind::NegativeCounter,
-            "a counter cannot go down; use a gauge",
-        )),
-        _ => Ok(Value::absolute(number)),
-    }
+    Ok(Value {
+        number,
+        relative: signed && kind == MetricKind::Gauge,
+    })
 }
 
 fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), ParseError> {
@@ -525,9 +518,7 @@ fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), Par
             b'c' if field.starts_with("c:") => {
                 metric.container = Some(printable(&field[2..], "c: needs a container id")?)
             }
-            // DogStatsD 1.5 external data and 1.6 cardinality: known, of no use to a sidecar.
-            b'e' if field.starts_with("e:") => {}
-            b'c' if field.starts_with("card:") => {}
+            _ if is_origin_field(field) => {}
             _ => metric.unknown_fields = metric.unknown_fields.saturating_add(1),
         }
     }
@@ -605,6 +596,12 @@ pub(crate) fn tags(text: &str) -> Result<Tags<'_>, ParseError> {
 // DogStatsD events and service checks
 // ---------------------------------------------------------------------------------------------
 
+/// DogStatsD origin fields: 1.2 container id, 1.5 external data, 1.6 cardinality. Known, and of
+/// no use to a sidecar that already knows its pod.
+fn is_origin_field(field: &str) -> bool {
+    field.starts_with("c:") || field.starts_with("e:") || field.starts_with("card:")
+}
+
 /// Splits `d:123` into `("d:", "123")`; a field shorter than two bytes (or whose second byte is
 /// inside a multi-byte character) has no key.
 fn split_key(field: &str) -> (&str, &str) {
@@ -665,6 +662,7 @@ fn event(rest: &str) -> Result<Event<'_>, ParseError> {
                 tagged = true;
                 event.tags = tags(&field[1..])?;
             }
+            _ if is_origin_field(field) => {}
             _ => event.unknown_fields = event.unknown_fields.saturating_add(1),
         }
     }
@@ -686,7 +684,8 @@ fn alert_type(text: &str) -> Result<AlertType, ParseError> {
     })
 }
 
-/// `_sc|<name>|<status>[|d:<unix>][|h:<host>][|#tags][|m:<message>]`; `m:` runs to the end.
+/// `_sc|<name>|<status>[|d:<unix>][|h:<host>][|#tags][|m:<message>]`; the message ends at the
+/// next `|`, as the Datadog agent reads it (clients append `|c:` after it).
 fn service_check(rest: &str) -> Result<ServiceCheck<'_>, ParseError> {
     let mut parts = rest.splitn(3, '|');
     let name = statsd_name(parts.next().unwrap_or(""))?;
@@ -717,21 +716,17 @@ fn service_check(rest: &str) -> Result<ServiceCheck<'_>, ParseError> {
         message: None,
         unknown_fields: 0,
     };
-    let mut fields = parts.next().unwrap_or("");
     let mut tagged = false;
-    while !fields.is_empty() {
-        if let Some(message) = fields.strip_prefix("m:") {
-            check.message = Some(message);
-            break;
-        }
-        let (field, rest) = fields.split_once('|').unwrap_or((fields, ""));
-        fields = rest;
-        if field.is_empty() {
-            continue;
-        }
+    for field in parts
+        .next()
+        .unwrap_or("")
+        .split('|')
+        .filter(|f| !f.is_empty())
+    {
         match split_key(field) {
             ("d:", ts) => check.timestamp = Some(unix_seconds(ts)?),
             ("h:", host) => check.hostname = Some(printable(host, "h: needs a hostname")?),
+            ("m:", message) => check.message = Some(message),
             _ if field.starts_with('#') => {
                 if tagged {
                     return Err(err(ErrorKind::InvalidTag, "tags given twice"));
@@ -739,6 +734,7 @@ fn service_check(rest: &str) -> Result<ServiceCheck<'_>, ParseError> {
                 tagged = true;
                 check.tags = tags(&field[1..])?;
             }
+            _ if is_origin_field(field) => {}
             _ => check.unknown_fields = check.unknown_fields.saturating_add(1),
         }
     }

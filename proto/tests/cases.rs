@@ -635,9 +635,24 @@ fn s2_signed_gauge_values_are_deltas() {
 }
 
 #[test]
-fn s3_rejects_negative_counters() {
-    rejects("S3", b"x:-1|c", ErrorKind::NegativeCounter);
-    rejects("S3", b"x:1:-1|c", ErrorKind::NegativeCounter);
+fn s3_negative_counters_parse_so_the_agent_can_count_them() {
+    // What python statsd's decr() and every DogStatsD client's decrement() send.
+    let Line::Metric(m) = parse_line(b"x:-1|c").unwrap() else {
+        panic!("[S3]")
+    };
+    assert_eq!(
+        (m.kind, m.values),
+        (MetricKind::Counter, Values::One(Value::absolute(-1.0))),
+        "[S3]"
+    );
+    let Line::Metric(m) = parse_line(b"x:1:-1|c").unwrap() else {
+        panic!("[S3]")
+    };
+    assert_eq!(
+        m.values.iter(m.kind).map(|v| v.number).collect::<Vec<_>>(),
+        vec![1.0, -1.0],
+        "[S3]"
+    );
     accepts(
         "S3",
         b"x:0|c",
@@ -949,14 +964,14 @@ fn e2_event_fields() {
 fn c1_c2_service_checks() {
     accepts(
         "C1",
-        b"_sc|db.ping|2|d:1700000000|h:web-1|#env:prod|m:connection refused|retrying",
+        b"_sc|db.ping|2|d:1700000000|h:web-1|#env:prod|m:connection refused|c:3f9a|e:it-false",
         Line::ServiceCheck(ServiceCheck {
             name: "db.ping",
             status: CheckStatus::Critical,
             timestamp: Some(1_700_000_000),
             hostname: Some("web-1"),
             tags: tags("env:prod"),
-            message: Some("connection refused|retrying"),
+            message: Some("connection refused"),
             unknown_fields: 0,
         }),
     );
@@ -981,6 +996,26 @@ fn c1_c2_service_checks() {
         panic!("[C2]")
     };
     assert_eq!(c.unknown_fields, 2, "[C2] unknown check fields are counted");
+    // What datadog-py sends from a pod: the container id after the message.
+    let Line::ServiceCheck(c) = parse_line(b"_sc|db.reachable|0|m:ok|c:3f9a1c2b").unwrap() else {
+        panic!("[C2]")
+    };
+    assert_eq!(
+        (c.message, c.unknown_fields),
+        (Some("ok"), 0),
+        "[C2] the message ends at the next '|'"
+    );
+}
+
+#[test]
+fn s13_s14_origin_fields_are_known_on_events_and_checks_too() {
+    let Line::Event(e) =
+        parse_line(b"_e{13,8}:Pod restarted|exit 137|c:3f9a1c2b|e:it-false,cn-app|card:low")
+            .unwrap()
+    else {
+        panic!("[S14]")
+    };
+    assert_eq!(e.unknown_fields, 0, "[S13] [S14]");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1120,7 +1155,7 @@ fn refuses_to_encode_what_would_not_read_back() {
     assert_eq!(
         refused(Line::Metric(metric("c", MetricKind::Counter, -1.0))),
         ErrorKind::NegativeCounter,
-        "[S3]"
+        "[S3] valid StatsD, but the agent would reject it"
     );
     assert_eq!(
         refused(Line::Metric(metric("bad name", MetricKind::Counter, 1.0))),

@@ -305,7 +305,6 @@ proptest! {
                 prop_assert!(metric.rate > 0.0 && metric.rate <= 1.0);
                 for value in metric.values.iter(metric.kind) {
                     prop_assert!(value.number.is_finite());
-                    prop_assert!(metric.kind != MetricKind::Counter || value.number >= 0.0);
                 }
                 for tag in metric.tags.iter() {
                     prop_assert!(!tag.key.is_empty());

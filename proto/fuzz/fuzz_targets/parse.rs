@@ -33,7 +33,7 @@ fn check(line: &Line<'_>) {
             assert!(m.rate > 0.0 && m.rate <= 1.0);
             for value in m.values.iter(m.kind) {
                 assert!(value.number.is_finite());
-                assert!(m.kind != MetricKind::Counter || value.number >= 0.0);
+                assert!(m.kind == MetricKind::Gauge || !value.relative);
             }
             assert!(m.tags.iter().all(|t| !t.key.is_empty()));
         }
