@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod expose;
+pub mod health;
 pub mod ingest;
 pub mod send;
 pub mod server;
