@@ -4,5 +4,6 @@
 //! aggregating task feeds events in and asks for verdicts at read time.
 
 pub mod job;
+pub mod runs;
 pub mod schedule;
 pub mod worker;
