@@ -1,0 +1,363 @@
+//! The load benchmark: drives the real agent over UDP and a Unix datagram socket with 1400-byte
+//! multi-line datagrams at fixed offered rates and at maximum, then reads `/metrics` to count
+//! what arrived. Also reports agent CPU at 100 k lines/s, RSS idle and with 10 k and 100 k
+//! series, and the time of a `/metrics` scrape with 10 k series.
+//!
+//! ```sh
+//! cargo bench -p heartwire-tests --bench load            # the full run (about two minutes)
+//! HEARTWIRE_LOAD_SECONDS=1 cargo bench -p heartwire-tests --bench load   # a quick one
+//! ```
+//!
+//! As in the comparison with other receivers (INGEST.md section 0), the agent is pinned to one
+//! core and the generator to the other, so the figures say what one core of agent does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)] // a benchmark stops at its first surprise
+
+use std::io::ErrorKind;
+use std::net::UdpSocket;
+use std::os::unix::net::UnixDatagram;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use heartwire_tests::agent::{Agent, Scrape};
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::unistd::Pid;
+
+/// Tagged lines spread over this many series (`shard` tag values).
+const SHARDS: usize = 64;
+/// The families the benchmark's lines land in: their sum is the count of accepted lines.
+const FAMILIES: [&str; 2] = ["loadgen_plain_total", "loadgen_hits_total"];
+const HEADER: &str = "| offered lines/s | sent lines/s | accepted lines | loss | kernel drops (datagrams) | queue drops (datagrams) | agent CPU (1 core) |\n|---|---|---|---|---|---|---|";
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument filters nothing here.
+    let seconds: f64 = std::env::var("HEARTWIRE_LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let period = Duration::from_secs_f64(seconds);
+    let (datagram, lines_per_datagram) = datagram();
+    println!(
+        "heartwire load benchmark: {}-byte datagrams of {lines_per_datagram} lines, {seconds} s per step",
+        datagram.len()
+    );
+
+    let agent =
+        Agent::start_with("limits:\n  max_series: 300000\n  max_series_per_family: 200000\n");
+    pin(agent.pid(), 0);
+    pin(std::process::id(), 1);
+    let idle_rss = rss_kib(agent.pid());
+
+    println!("\n## UDP: offered rate vs accepted");
+    println!("{HEADER}");
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(agent.udp()).unwrap();
+    let mut best_lossless = 0.0f64;
+    for rate in [
+        100_000.0,
+        250_000.0,
+        500_000.0,
+        750_000.0,
+        1_000_000.0,
+        1_250_000.0,
+        1_500_000.0,
+        2_000_000.0,
+        2_500_000.0,
+        3_000_000.0,
+        f64::INFINITY,
+    ] {
+        let step = run_step(&agent, period, rate, lines_per_datagram, || {
+            send_udp(&udp, &datagram)
+        });
+        if step.loss() < 0.001 {
+            best_lossless = best_lossless.max(step.sent_rate);
+        }
+        println!("{}", step.row(rate));
+    }
+    println!("\nmaximum UDP lines/s with < 0.1 % loss: {best_lossless:.0}");
+
+    println!(
+        "\n## Unix datagram: offered rate vs accepted (a full socket blocks the sender instead of dropping)"
+    );
+    println!("{HEADER}");
+    let unix = UnixDatagram::unbound().unwrap();
+    unix.connect(agent.unix_datagram()).unwrap();
+    for rate in [100_000.0, 500_000.0, 1_000_000.0, f64::INFINITY] {
+        let step = run_step(&agent, period, rate, lines_per_datagram, || {
+            send_unix(&unix, &datagram)
+        });
+        println!("{}", step.row(rate));
+    }
+
+    println!("\n## Memory and scrape time");
+    println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
+    let rss_10k = grow_series(&agent, 10_000);
+    println!("RSS with 10 k series: {:.1} MiB", rss_10k as f64 / 1024.0);
+    let (p50, p90) = scrape_times(&agent, 21);
+    println!(
+        "/metrics with 10 k series: p50 {:.2} ms, p90 {:.2} ms",
+        p50 * 1e3,
+        p90 * 1e3
+    );
+    let rss_100k = grow_series(&agent, 100_000);
+    println!("RSS with 100 k series: {:.1} MiB", rss_100k as f64 / 1024.0);
+    let (p50, p90) = scrape_times(&agent, 5);
+    println!(
+        "/metrics with 100 k series: p50 {:.2} ms, p90 {:.2} ms",
+        p50 * 1e3,
+        p90 * 1e3
+    );
+}
+
+/// One datagram of at most 1400 bytes: half plain StatsD counter lines, half DogStatsD lines
+/// with three tags.
+fn datagram() -> (Vec<u8>, u64) {
+    let mut out = Vec::with_capacity(1400);
+    let mut lines = 0u64;
+    loop {
+        let shard = lines as usize % SHARDS;
+        let line = if lines.is_multiple_of(2) {
+            "loadgen.plain:1|c\n".to_string()
+        } else {
+            format!("loadgen.hits:1|c|#shard:{shard},env:bench,region:eu-west-1\n")
+        };
+        if out.len() + line.len() > 1400 {
+            return (out, lines);
+        }
+        out.extend_from_slice(line.as_bytes());
+        lines += 1;
+    }
+}
+
+struct Step {
+    sent_lines: u64,
+    sent_rate: f64,
+    accepted: u64,
+    kernel_drops: f64,
+    queue_drops: f64,
+    cpu: f64,
+}
+
+impl Step {
+    fn loss(&self) -> f64 {
+        1.0 - self.accepted as f64 / self.sent_lines.max(1) as f64
+    }
+
+    fn row(&self, offered: f64) -> String {
+        let offered = if offered.is_finite() {
+            format!("{offered:.0}")
+        } else {
+            "max".to_string()
+        };
+        format!(
+            "| {offered} | {:.0} | {} of {} | {:.3} % | {:.0} | {:.0} | {:.0} % |",
+            self.sent_rate,
+            self.accepted,
+            self.sent_lines,
+            self.loss() * 100.0,
+            self.kernel_drops,
+            self.queue_drops,
+            self.cpu * 100.0
+        )
+    }
+}
+
+/// Sends at `rate` lines/s for `period`, waits until the agent has counted everything it will
+/// count, and compares.
+fn run_step(
+    agent: &Agent,
+    period: Duration,
+    rate: f64,
+    lines_per_datagram: u64,
+    mut send: impl FnMut() -> bool,
+) -> Step {
+    let before = scrape_counts(agent);
+    let cpu_before = cpu_seconds(agent.pid());
+    let started = Instant::now();
+    let mut datagrams = 0u64;
+    while started.elapsed() < period {
+        let due = if rate.is_finite() {
+            (started.elapsed().as_secs_f64() * rate / lines_per_datagram as f64) as u64
+        } else {
+            u64::MAX
+        };
+        if datagrams < due {
+            if send() {
+                datagrams += 1;
+            }
+        } else {
+            thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(agent.pid()) - cpu_before) / elapsed;
+    let sent_lines = datagrams * lines_per_datagram;
+    let after = settle(agent);
+    Step {
+        sent_lines,
+        sent_rate: sent_lines as f64 / elapsed,
+        accepted: (after.0 - before.0) as u64,
+        kernel_drops: after.1 - before.1,
+        queue_drops: after.2 - before.2,
+        cpu,
+    }
+}
+
+fn send_udp(socket: &UdpSocket, datagram: &[u8]) -> bool {
+    match socket.send(datagram) {
+        Ok(_) => true,
+        // The loopback interface reports a full receive queue as ECONNREFUSED or ENOBUFS at times.
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionRefused | ErrorKind::WouldBlock
+            ) =>
+        {
+            true
+        }
+        Err(e) => panic!("sending over UDP: {e}"),
+    }
+}
+
+fn send_unix(socket: &UnixDatagram, datagram: &[u8]) -> bool {
+    socket
+        .send(datagram)
+        .map(|_| true)
+        .unwrap_or_else(|e| panic!("sending over the Unix datagram socket: {e}"))
+}
+
+/// (accepted lines of the benchmark families, kernel drops, queue drops) now, drops in datagrams.
+fn scrape_counts(agent: &Agent) -> (f64, f64, f64) {
+    let scrape = agent.scrape();
+    let accepted = FAMILIES.iter().map(|family| sum(&scrape, family)).sum();
+    let drops = sum(&scrape, "heartwire_kernel_drops_total");
+    (
+        accepted,
+        drops,
+        sum(&scrape, "heartwire_datagrams_dropped_total"),
+    )
+}
+
+fn sum(scrape: &Scrape, name: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| s.value)
+        .sum()
+}
+
+/// Waits until the counted lines stop growing for half a second: the queues have drained.
+fn settle(agent: &Agent) -> (f64, f64, f64) {
+    let mut last = scrape_counts(agent);
+    let mut still_since = Instant::now();
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let now = scrape_counts(agent);
+        if now.0 != last.0 {
+            last = now;
+            still_since = Instant::now();
+        } else if still_since.elapsed() >= Duration::from_millis(500) {
+            return now;
+        }
+    }
+}
+
+/// Adds series until the agent holds `total` in the benchmark's second family, then reads RSS.
+fn grow_series(agent: &Agent, total: usize) -> u64 {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(agent.udp()).unwrap();
+    let mut datagram = Vec::with_capacity(1400);
+    for id in 0..total {
+        let line = format!("loadgen.series:1|g|#id:{id}\n");
+        if datagram.len() + line.len() > 1400 {
+            socket.send(&datagram).unwrap();
+            datagram.clear();
+            // Paced well below the loss-free rate: this step measures memory, not speed.
+            if id.is_multiple_of(20_000) {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        datagram.extend_from_slice(line.as_bytes());
+    }
+    socket.send(&datagram).unwrap();
+    agent.wait_until(&format!("{total} loadgen_series series"), |scrape| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.name == "loadgen_series")
+            .count()
+            >= total
+    });
+    rss_kib(agent.pid())
+}
+
+/// Median and 90th percentile of `n` full scrapes, in seconds, measured by the client.
+fn scrape_times(agent: &Agent, n: usize) -> (f64, f64) {
+    let mut times: Vec<f64> = (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            let body = agent
+                .http()
+                .get(agent.metrics_url())
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            assert!(!body.is_empty());
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], times[(n * 9) / 10])
+}
+
+fn pin(pid: u32, cpu: usize) {
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_err() {
+        return;
+    }
+    // Every thread of the process: /proc/<pid>/task lists them.
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for tid in tasks {
+        if let Err(error) = sched_setaffinity(Pid::from_raw(tid), &set) {
+            eprintln!("could not pin thread {tid} to CPU {cpu}: {error}");
+        }
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+/// User plus system CPU seconds the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may hold blanks; the fields after its closing parenthesis are fixed.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / clock_ticks_per_second()
+}
+
+fn clock_ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map_or(100.0, |t| t as f64)
+}
