@@ -1,1 +1,244 @@
-//! (being written)
+//! The agent's lifecycle: wire the tasks, wait for SIGTERM/SIGINT, shut down in order.
+//!
+//! Start: the aggregator task, then every listener (all bind or the agent exits), then the HTTP
+//! servers; the ready file is written last. Stop: stop reading (socket listeners and
+//! `POST /ingest`; socket files are removed), let the aggregator apply what is queued (bounded by
+//! `shutdown.drain_timeout`), then stop serving `/metrics`.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::aggregate::{self, Aggregator};
+use crate::cli::ServeArgs;
+use crate::config::{self, Config};
+use crate::expose::Exposition;
+use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
+use crate::server::{self, Endpoints};
+
+/// Exit code for a configuration that cannot be used (`EX_USAGE`).
+const EXIT_CONFIG: u8 = 64;
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A listener could not start.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The self-metrics could not be registered.
+    #[error("cannot set up the agent's own metrics: {0}")]
+    Telemetry(#[from] prometheus::Error),
+    /// Signal handlers could not be installed.
+    #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
+    Signals(io::Error),
+    /// The ready file could not be written.
+    #[error("cannot write the ready file {}: {source}", path.display())]
+    ReadyFile {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+}
+
+/// Runs `heartwire serve`: logs to stderr, loads the config (exit 64 if it is invalid), runs the
+/// agent until SIGTERM/SIGINT (exit 0) or a startup failure (exit 1).
+pub fn main(args: &ServeArgs) -> ExitCode {
+    init_logging();
+    let config = match &args.config {
+        Some(path) => config::from_file(path),
+        None => config::from_str(config::DEFAULT_YAML, "<embedded default>"),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!("invalid configuration: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, args.ready_file.as_deref())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colours = io::stderr().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(colours)
+        .init();
+}
+
+/// Runs the agent described by `config` until SIGTERM or SIGINT.
+pub async fn run(config: Config, ready_file: Option<&Path>) -> Result<(), AppError> {
+    // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
+    let mut signals = Signals::install().map_err(AppError::Signals)?;
+    let (exposition, telemetry) = Exposition::new()?;
+    let (queue, batches) = mpsc::channel(config.pipeline.queue_batches);
+    let aggregator = Aggregator::new(config.aggregate_settings(), telemetry.clone());
+    let (handle, aggregation) = aggregate::spawn(aggregator, batches);
+    let sink = Sink::new(queue, telemetry);
+
+    let listeners = Listeners::start(&config.listen, &sink)?;
+    let mut bound = listeners.bound().to_vec();
+    let (stop_ingest, ingest_signal) = watch::channel(false);
+    let (stop_endpoints, endpoints_signal) = watch::channel(false);
+    let ingest = start_ingest_http(&config, &sink, ingest_signal, &mut bound)?;
+    drop(sink);
+    let endpoints = server::bind(config.http.address, "HTTP (/metrics)", "http.address")?;
+    bound.push(Bound {
+        name: "http",
+        address: local_address(&endpoints, config.http.address),
+    });
+    let router = server::router(Endpoints::new(handle, exposition));
+    let endpoints = tokio::spawn(server::serve(endpoints, router, endpoints_signal));
+
+    if let Some(path) = ready_file {
+        write_ready_file(path, &bound).map_err(|source| AppError::ReadyFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "heartwire is ready");
+
+    let name = signals.next().await;
+    tracing::info!(signal = name, "shutting down: no longer reading");
+    let deadline = config.shutdown.drain_timeout;
+    stop_ingest.send_replace(true);
+    listeners.stop().await;
+    if let Some(ingest) = ingest {
+        finish("POST /ingest", ingest, deadline).await;
+    }
+    drain(aggregation, deadline, &mut signals).await;
+    stop_endpoints.send_replace(true);
+    finish("/metrics", endpoints, deadline).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts `POST /ingest` on its own listener, if enabled.
+fn start_ingest_http(
+    config: &Config,
+    sink: &Sink,
+    signal: watch::Receiver<bool>,
+    bound: &mut Vec<Bound>,
+) -> Result<Option<JoinHandle<()>>, ListenError> {
+    let settings = &config.listen.http;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let listener = server::bind(
+        settings.address,
+        "HTTP (POST /ingest)",
+        "listen.http.address",
+    )?;
+    if !settings.address.ip().is_loopback() {
+        tracing::warn!(address = %settings.address, "POST /ingest is reachable from other hosts: anyone who can reach it can write metrics");
+    }
+    bound.push(Bound {
+        name: "http_ingest",
+        address: local_address(&listener, settings.address),
+    });
+    let router = ingest::http::router(sink.clone(), settings.max_body_bytes);
+    Ok(Some(tokio::spawn(server::serve(listener, router, signal))))
+}
+
+fn local_address(listener: &tokio::net::TcpListener, configured: std::net::SocketAddr) -> String {
+    let address = listener.local_addr().unwrap_or(configured);
+    tracing::info!(%address, "listening for HTTP");
+    address.to_string()
+}
+
+/// Waits for an HTTP server to finish its requests in flight; a client that holds one open past
+/// `deadline` (a trickled upload, say) is cut off rather than keeping the agent alive.
+async fn finish(what: &'static str, server: JoinHandle<()>, deadline: std::time::Duration) {
+    let abort = server.abort_handle();
+    if tokio::time::timeout(deadline, server).await.is_err() {
+        tracing::warn!(
+            server = what,
+            "requests still in flight at the deadline were cut off"
+        );
+        abort.abort();
+    }
+}
+
+/// Waits for the aggregator to apply what is queued: at most `timeout`, and not past a second
+/// signal.
+async fn drain(aggregation: JoinHandle<()>, timeout: std::time::Duration, signals: &mut Signals) {
+    tokio::select! {
+        finished = tokio::time::timeout(timeout, aggregation) => match finished {
+            Ok(_) => tracing::info!("queue drained"),
+            Err(_) => tracing::warn!(?timeout, "the queue was not drained in time; the rest is dropped"),
+        },
+        name = signals.next() => tracing::warn!(signal = name, "second signal: stopping without draining"),
+    }
+}
+
+/// Writes `NAME ADDRESS` lines to `path` through a temporary file and a rename, so that a reader
+/// never sees half of it.
+fn write_ready_file(path: &Path, bound: &[Bound]) -> io::Result<()> {
+    let mut text = String::new();
+    for listener in bound {
+        text.push_str(listener.name);
+        text.push(' ');
+        text.push_str(&listener.address);
+        text.push('\n');
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// SIGTERM and SIGINT, as one stream.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Signals> {
+        Ok(Signals {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The name of the next signal received.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
+}
+
+impl std::fmt::Debug for Signals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signals")
+    }
+}

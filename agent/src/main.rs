@@ -1,14 +1,14 @@
 //! `heartwire`: the sidecar agent's command line.
 
+use std::process::ExitCode;
+
 use clap::Parser;
+use heartwire::cli::{Cli, Command};
+use heartwire::{app, send};
 
-/// A sidecar agent that turns one-line job, heartbeat and outbound-call reports into health
-/// metrics: Prometheus `/metrics`, OTLP, readiness and alert rules.
-#[derive(Debug, Parser)]
-#[command(name = "heartwire", version, about, long_about = None)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
-    println!("heartwire {}: the agent itself arrives with the next release; see README.md", env!("CARGO_PKG_VERSION"));
+fn main() -> ExitCode {
+    match Cli::parse().into_command() {
+        Command::Serve(args) => app::main(&args),
+        Command::Send(args) => send::main(&args),
+    }
 }

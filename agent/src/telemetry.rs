@@ -1,1 +1,538 @@
-//! (being written)
+//! heartwire's own metrics: what happened to the lines on their way in.
+//!
+//! [`Telemetry`] holds typed handles registered once on the agent's own registry (never the
+//! global default one). Methods are named after what happened, and callers update them once per
+//! datagram or batch, never per line. Label values come only from fixed enums ([`Transport`],
+//! [`ErrorKind`], [`CloseReason`]) or listener names from the config, never from what a sender
+//! wrote: a flood of odd input cannot grow these families.
+//!
+//! The families labelled by metric family (series, series dropped at a cap, conflicts) depend on
+//! what senders wrote, so the aggregator counts them in its own state with a bounded label set,
+//! and the exposition renders them from the snapshot; their names are in [`names`].
+
+use heartwire_proto::ErrorKind;
+use prometheus::core::Collector;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::batch::Transport;
+
+/// The names of every family heartwire exposes about itself. The aggregator reserves them, so
+/// that no StatsD metric can collide with them.
+pub mod names {
+    /// Lines read, by transport.
+    pub const LINES_RECEIVED: &str = "heartwire_lines_received_total";
+    /// Lines rejected by the parser, by reason.
+    pub const LINES_REJECTED: &str = "heartwire_lines_rejected_total";
+    /// Accepted lines that carried fields this version does not know.
+    pub const LINES_UNKNOWN_FIELDS: &str = "heartwire_lines_unknown_fields_total";
+    /// Metric lines whose sample rate was out of range and clamped.
+    pub const SAMPLE_RATES_CLAMPED: &str = "heartwire_sample_rates_clamped_total";
+    /// Samples ignored because applying them would leave a non-finite value.
+    pub const SAMPLES_NON_FINITE: &str = "heartwire_samples_non_finite_total";
+    /// Datagrams (or stream reads) received, by transport.
+    pub const DATAGRAMS_RECEIVED: &str = "heartwire_datagrams_received_total";
+    /// Bytes received, by transport.
+    pub const BYTES_RECEIVED: &str = "heartwire_bytes_received_total";
+    /// Datagrams dropped because the pipeline channel was full, by transport.
+    pub const DATAGRAMS_DROPPED: &str = "heartwire_datagrams_dropped_total";
+    /// Bytes dropped because the pipeline channel was full, by transport.
+    pub const BYTES_DROPPED: &str = "heartwire_bytes_dropped_total";
+    /// Datagrams the kernel dropped before heartwire could read them, by listener.
+    pub const KERNEL_DROPS: &str = "heartwire_kernel_drops_total";
+    /// The effective receive buffer of a listener's socket.
+    pub const RECEIVE_BUFFER: &str = "heartwire_receive_buffer_bytes";
+    /// Stream connections opened, by transport.
+    pub const CONNECTIONS_OPENED: &str = "heartwire_connections_opened_total";
+    /// Stream connections closed, by transport and reason.
+    pub const CONNECTIONS_CLOSED: &str = "heartwire_connections_closed_total";
+    /// Stream connections open now, by transport.
+    pub const CONNECTIONS_OPEN: &str = "heartwire_connections";
+    /// Open job starts evicted at their bound before a matching end arrived.
+    pub const OPEN_STARTS_EVICTED: &str = "heartwire_open_starts_evicted_total";
+    /// Set members not tracked because their series held the most members allowed.
+    pub const SET_MEMBERS_DROPPED: &str = "heartwire_set_members_dropped_total";
+    /// Series held, by family (rendered from the snapshot).
+    pub const SERIES: &str = "heartwire_series";
+    /// New series dropped at a series cap, by family (rendered from the snapshot).
+    pub const SERIES_DROPPED: &str = "heartwire_series_dropped_total";
+    /// Samples rejected because their series conflicts with an existing family (rendered from
+    /// the snapshot).
+    pub const SERIES_CONFLICTS: &str = "heartwire_series_conflicts_total";
+    /// The build, as a constant 1 with a `version` label.
+    pub const BUILD_INFO: &str = "heartwire_build_info";
+
+    /// Every self-metric family, and the process collector's families.
+    pub const ALL: &[&str] = &[
+        LINES_RECEIVED,
+        LINES_REJECTED,
+        LINES_UNKNOWN_FIELDS,
+        SAMPLE_RATES_CLAMPED,
+        SAMPLES_NON_FINITE,
+        DATAGRAMS_RECEIVED,
+        BYTES_RECEIVED,
+        DATAGRAMS_DROPPED,
+        BYTES_DROPPED,
+        KERNEL_DROPS,
+        RECEIVE_BUFFER,
+        CONNECTIONS_OPENED,
+        CONNECTIONS_CLOSED,
+        CONNECTIONS_OPEN,
+        OPEN_STARTS_EVICTED,
+        SET_MEMBERS_DROPPED,
+        SERIES,
+        SERIES_DROPPED,
+        SERIES_CONFLICTS,
+        BUILD_INFO,
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
+        "process_virtual_memory_bytes",
+        "process_virtual_memory_max_bytes",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_threads",
+    ];
+}
+
+/// Why a stream connection ended, for `heartwire_connections_closed_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The peer closed it.
+    Eof,
+    /// A read or write failed.
+    Error,
+    /// The peer sent something that is not the protocol (a frame too long, no framing).
+    Garbage,
+    /// heartwire is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in label order.
+    pub const ALL: [CloseReason; 4] = [
+        CloseReason::Eof,
+        CloseReason::Error,
+        CloseReason::Garbage,
+        CloseReason::Shutdown,
+    ];
+
+    /// The `reason` label value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CloseReason::Eof => "eof",
+            CloseReason::Error => "error",
+            CloseReason::Garbage => "garbage",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+const TRANSPORTS: usize = Transport::ALL.len();
+const REASONS: usize = ErrorKind::ALL.len();
+const CLOSE_REASONS: usize = CloseReason::ALL.len();
+
+/// The self-metrics, registered once. Every labelled child is created up front, so that every
+/// transport and reason shows 0 before anything happens and updates never look up a label.
+#[derive(Debug)]
+pub struct Telemetry {
+    lines: Lines,
+    traffic: Traffic,
+    connections: Connections,
+}
+
+/// What happened to lines and samples in the aggregator.
+#[derive(Debug)]
+struct Lines {
+    received: [IntCounter; TRANSPORTS],
+    rejected: [IntCounter; REASONS],
+    unknown_fields: IntCounter,
+    rates_clamped: IntCounter,
+    non_finite: IntCounter,
+    starts_evicted: IntCounter,
+    set_members_dropped: IntCounter,
+}
+
+/// Bytes and datagrams in front of the aggregator: received, dropped, lost in the kernel.
+#[derive(Debug)]
+struct Traffic {
+    datagrams_received: [IntCounter; TRANSPORTS],
+    bytes_received: [IntCounter; TRANSPORTS],
+    datagrams_dropped: [IntCounter; TRANSPORTS],
+    bytes_dropped: [IntCounter; TRANSPORTS],
+    kernel_drops: IntCounterVec,
+    receive_buffer: IntGaugeVec,
+}
+
+/// Stream connections.
+#[derive(Debug)]
+struct Connections {
+    opened: [IntCounter; TRANSPORTS],
+    closed: [[IntCounter; CLOSE_REASONS]; TRANSPORTS],
+    open: [IntGauge; TRANSPORTS],
+}
+
+impl Telemetry {
+    /// Creates the self-metrics and registers them on `registry`.
+    pub fn new(registry: &Registry) -> Result<Telemetry, prometheus::Error> {
+        let make = Maker { registry };
+        Ok(Telemetry {
+            lines: Lines::new(&make)?,
+            traffic: Traffic::new(&make)?,
+            connections: Connections::new(&make)?,
+        })
+    }
+
+    /// `datagrams` datagrams (or stream frames) holding `bytes` bytes arrived.
+    pub fn datagrams_received(&self, transport: Transport, datagrams: u64, bytes: u64) {
+        self.traffic.datagrams_received[transport.index()].inc_by(datagrams);
+        self.traffic.bytes_received[transport.index()].inc_by(bytes);
+    }
+
+    /// A batch was dropped because the aggregation queue was full.
+    pub fn batch_dropped(&self, transport: Transport, datagrams: u64, bytes: u64) {
+        self.traffic.datagrams_dropped[transport.index()].inc_by(datagrams);
+        self.traffic.bytes_dropped[transport.index()].inc_by(bytes);
+    }
+
+    /// The kernel reports `total` drops so far on `listener`'s socket. The counter follows the
+    /// kernel's cumulative count and never goes down.
+    pub fn kernel_drops(&self, listener: &str, total: u64) {
+        if let Ok(counter) = self
+            .traffic
+            .kernel_drops
+            .get_metric_with_label_values(&[listener])
+        {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+    }
+
+    /// `listener`'s socket got a receive buffer of `bytes` from the kernel.
+    pub fn receive_buffer(&self, listener: &str, bytes: u64) {
+        if let Ok(gauge) = self
+            .traffic
+            .receive_buffer
+            .get_metric_with_label_values(&[listener])
+        {
+            gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A stream connection was accepted.
+    pub fn connection_opened(&self, transport: Transport) {
+        self.connections.opened[transport.index()].inc();
+        self.connections.open[transport.index()].inc();
+    }
+
+    /// A stream connection ended.
+    pub fn connection_closed(&self, transport: Transport, reason: CloseReason) {
+        let reason_index = CloseReason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.connections.closed[transport.index()][reason_index].inc();
+        self.connections.open[transport.index()].dec();
+    }
+
+    /// A batch of `lines` lines from `transport` was read, with `rejected[kind.index()]` of them
+    /// rejected for each reason.
+    pub fn lines_read(&self, transport: Transport, lines: u64, rejected: &[u64; REASONS]) {
+        self.lines.received[transport.index()].inc_by(lines);
+        for (counter, &count) in self.lines.rejected.iter().zip(rejected) {
+            if count > 0 {
+                counter.inc_by(count);
+            }
+        }
+    }
+
+    /// Accepted lines that carried unknown fields, and metric lines with a clamped sample rate.
+    pub fn lines_marked(&self, unknown_fields: u64, rates_clamped: u64) {
+        if unknown_fields > 0 {
+            self.lines.unknown_fields.inc_by(unknown_fields);
+        }
+        if rates_clamped > 0 {
+            self.lines.rates_clamped.inc_by(rates_clamped);
+        }
+    }
+
+    /// Samples ignored because the value they would leave is not finite.
+    pub fn samples_non_finite(&self, count: u64) {
+        if count > 0 {
+            self.lines.non_finite.inc_by(count);
+        }
+    }
+
+    /// Open starts evicted at their bound.
+    pub fn open_starts_evicted(&self, count: u64) {
+        if count > 0 {
+            self.lines.starts_evicted.inc_by(count);
+        }
+    }
+
+    /// Set members not tracked because their series was full.
+    pub fn set_members_dropped(&self, count: u64) {
+        if count > 0 {
+            self.lines.set_members_dropped.inc_by(count);
+        }
+    }
+}
+
+impl Lines {
+    fn new(make: &Maker<'_>) -> Result<Lines, prometheus::Error> {
+        Ok(Lines {
+            received: make.counters(
+                names::LINES_RECEIVED,
+                "Lines read (accepted or rejected), by transport.",
+                "transport",
+                Transport::ALL.map(|t| t.as_str()),
+            )?,
+            rejected: make.counters(
+                names::LINES_REJECTED,
+                "Lines rejected, by reason.",
+                "reason",
+                ErrorKind::ALL.map(|k| k.as_str()),
+            )?,
+            unknown_fields: make.counter(
+                names::LINES_UNKNOWN_FIELDS,
+                "Accepted lines that carried fields this version does not know (a newer client).",
+            )?,
+            rates_clamped: make.counter(
+                names::SAMPLE_RATES_CLAMPED,
+                "Metric lines whose sample rate was above 1 or below the smallest honoured rate, and was clamped.",
+            )?,
+            non_finite: make.counter(
+                names::SAMPLES_NON_FINITE,
+                "Samples ignored because applying them would leave a value that is not a finite number.",
+            )?,
+            starts_evicted: make.counter(
+                names::OPEN_STARTS_EVICTED,
+                "Open job starts dropped at the per-job or global bound before a matching end arrived.",
+            )?,
+            set_members_dropped: make.counter(
+                names::SET_MEMBERS_DROPPED,
+                "Set members not counted because their series already held the most distinct members allowed.",
+            )?,
+        })
+    }
+}
+
+impl Traffic {
+    fn new(make: &Maker<'_>) -> Result<Traffic, prometheus::Error> {
+        let transports = Transport::ALL.map(|t| t.as_str());
+        Ok(Traffic {
+            datagrams_received: make.counters(
+                names::DATAGRAMS_RECEIVED,
+                "Datagrams or stream frames received, by transport.",
+                "transport",
+                transports,
+            )?,
+            bytes_received: make.counters(
+                names::BYTES_RECEIVED,
+                "Bytes received, by transport.",
+                "transport",
+                transports,
+            )?,
+            datagrams_dropped: make.counters(
+                names::DATAGRAMS_DROPPED,
+                "Datagrams or stream frames dropped because the aggregation queue was full, by transport.",
+                "transport",
+                transports,
+            )?,
+            bytes_dropped: make.counters(
+                names::BYTES_DROPPED,
+                "Bytes dropped because the aggregation queue was full, by transport.",
+                "transport",
+                transports,
+            )?,
+            kernel_drops: make.register(IntCounterVec::new(
+                Opts::new(
+                    names::KERNEL_DROPS,
+                    "Datagrams the kernel dropped on a listener's socket before heartwire read them (receive buffer full).",
+                ),
+                &["listener"],
+            )?)?,
+            receive_buffer: make.register(IntGaugeVec::new(
+                Opts::new(
+                    names::RECEIVE_BUFFER,
+                    "Effective receive buffer of a listener's socket, after the kernel's limits.",
+                ),
+                &["listener"],
+            )?)?,
+        })
+    }
+}
+
+impl Connections {
+    fn new(make: &Maker<'_>) -> Result<Connections, prometheus::Error> {
+        let transports = Transport::ALL.map(|t| t.as_str());
+        let closed = make.register(IntCounterVec::new(
+            Opts::new(
+                names::CONNECTIONS_CLOSED,
+                "Stream connections closed, by transport and reason.",
+            ),
+            &["transport", "reason"],
+        )?)?;
+        let open = make.register(IntGaugeVec::new(
+            Opts::new(
+                names::CONNECTIONS_OPEN,
+                "Stream connections open now, by transport.",
+            ),
+            &["transport"],
+        )?)?;
+        Ok(Connections {
+            opened: make.counters(
+                names::CONNECTIONS_OPENED,
+                "Stream connections opened, by transport.",
+                "transport",
+                transports,
+            )?,
+            closed: try_array(|t| {
+                try_array(|r| {
+                    closed.get_metric_with_label_values(&[
+                        transports[t],
+                        CloseReason::ALL[r].as_str(),
+                    ])
+                })
+            })?,
+            open: try_array(|t| open.get_metric_with_label_values(&[transports[t]]))?,
+        })
+    }
+}
+
+/// Creates handles and registers them on the agent's registry.
+struct Maker<'a> {
+    registry: &'a Registry,
+}
+
+impl Maker<'_> {
+    fn register<C: Collector + Clone + 'static>(
+        &self,
+        collector: C,
+    ) -> Result<C, prometheus::Error> {
+        self.registry.register(Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn counter(&self, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+        self.register(IntCounter::with_opts(Opts::new(name, help))?)
+    }
+
+    /// One counter per value of a fixed label, all created now.
+    fn counters<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label: &str,
+        values: [&str; N],
+    ) -> Result<[IntCounter; N], prometheus::Error> {
+        let vec = self.register(IntCounterVec::new(Opts::new(name, help), &[label])?)?;
+        try_array(|i| vec.get_metric_with_label_values(&[values[i]]))
+    }
+}
+
+/// Builds `[T; N]` from a fallible constructor: the label children of a family, created once.
+fn try_array<T, E, const N: usize>(
+    mut make: impl FnMut(usize) -> Result<T, E>,
+) -> Result<[T; N], E> {
+    let mut items = Vec::with_capacity(N);
+    for index in 0..N {
+        items.push(make(index)?);
+    }
+    match items.try_into() {
+        Ok(array) => Ok(array),
+        Err(_) => unreachable!("exactly N items were pushed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::{Encoder, TextEncoder};
+
+    fn render(registry: &Registry) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&registry.gather(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_rejection_reason_and_transport_shows_zero_before_any_traffic() {
+        let registry = Registry::new();
+        let _telemetry = Telemetry::new(&registry).unwrap();
+        let text = render(&registry);
+        for kind in ErrorKind::ALL {
+            assert!(text.contains(&format!(
+                "heartwire_lines_rejected_total{{reason=\"{}\"}} 0\n",
+                kind.as_str()
+            )));
+        }
+        for transport in Transport::ALL {
+            assert!(text.contains(&format!(
+                "heartwire_lines_received_total{{transport=\"{}\"}} 0\n",
+                transport.as_str()
+            )));
+        }
+    }
+
+    #[test]
+    fn counts_lines_per_batch_by_transport_and_reason() {
+        let registry = Registry::new();
+        let telemetry = Telemetry::new(&registry).unwrap();
+        let mut rejected = [0; REASONS];
+        rejected[ErrorKind::InvalidValue.index()] = 3;
+        telemetry.lines_read(Transport::UnixDatagram, 10, &rejected);
+        telemetry.lines_read(Transport::UnixDatagram, 5, &[0; REASONS]);
+        let text = render(&registry);
+        assert!(text.contains("heartwire_lines_received_total{transport=\"unixgram\"} 15\n"));
+        assert!(text.contains("heartwire_lines_rejected_total{reason=\"invalid_value\"} 3\n"));
+    }
+
+    #[test]
+    fn kernel_drops_follow_the_cumulative_count_and_never_go_down() {
+        let registry = Registry::new();
+        let telemetry = Telemetry::new(&registry).unwrap();
+        telemetry.kernel_drops("udp", 7);
+        telemetry.kernel_drops("udp", 12);
+        telemetry.kernel_drops("udp", 3);
+        telemetry.receive_buffer("udp", 425_984);
+        let text = render(&registry);
+        assert!(text.contains("heartwire_kernel_drops_total{listener=\"udp\"} 12\n"));
+        assert!(text.contains("heartwire_receive_buffer_bytes{listener=\"udp\"} 425984\n"));
+    }
+
+    #[test]
+    fn connections_are_counted_open_and_closed_by_reason() {
+        let registry = Registry::new();
+        let telemetry = Telemetry::new(&registry).unwrap();
+        telemetry.connection_opened(Transport::Tcp);
+        telemetry.connection_opened(Transport::Tcp);
+        telemetry.connection_closed(Transport::Tcp, CloseReason::Garbage);
+        telemetry.datagrams_received(Transport::Tcp, 2, 40);
+        telemetry.batch_dropped(Transport::Udp, 1, 1400);
+        let text = render(&registry);
+        assert!(text.contains("heartwire_connections_opened_total{transport=\"tcp\"} 2\n"));
+        assert!(text.contains(
+            "heartwire_connections_closed_total{reason=\"garbage\",transport=\"tcp\"} 1\n"
+        ));
+        assert!(text.contains("heartwire_connections{transport=\"tcp\"} 1\n"));
+        assert!(text.contains("heartwire_bytes_received_total{transport=\"tcp\"} 40\n"));
+        assert!(text.contains("heartwire_bytes_dropped_total{transport=\"udp\"} 1400\n"));
+    }
+
+    #[test]
+    fn every_registered_family_is_listed_in_the_reserved_names() {
+        let registry = Registry::new();
+        let _telemetry = Telemetry::new(&registry).unwrap();
+        for family in registry.gather() {
+            assert!(
+                names::ALL.contains(&family.name()),
+                "{} is not reserved",
+                family.name()
+            );
+        }
+    }
+}

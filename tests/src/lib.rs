@@ -1,1 +1,4 @@
 //! Shared support for heartwire's end-to-end tests.
+
+pub mod agent;
+pub mod peers;

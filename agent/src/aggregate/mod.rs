@@ -1,1 +1,193 @@
-//! (being written)
+//! Aggregation: parsed lines in, metric state out.
+//!
+//! One task owns the [`Aggregator`] ([`task::spawn`]); listeners hand it [`Batch`]es over a
+//! bounded channel, and readers ask it for a [`Snapshot`], so ingest and scrapes never share a
+//! lock. The state is plain data driven by an explicit [`Now`]: tests run it without a runtime
+//! and without sleeping.
+//!
+//! - [`jobs`] and [`builtin`]: the families of the native verbs, service checks and events.
+//! - [`series`]: generic StatsD/DogStatsD metrics, with conflicts and caps.
+//! - [`limits`]: series caps and the bounded `family` label of their self-metrics.
+
+mod builtin;
+mod histogram;
+mod jobs;
+mod limits;
+mod series;
+mod set;
+mod settings;
+pub mod snapshot;
+pub mod task;
+
+use std::sync::Arc;
+
+use heartwire_proto::{ErrorKind, Line, MetricKind};
+
+pub use self::histogram::HistogramSnapshot;
+pub use self::settings::{
+    Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, EventFamilies, FamilyNames, HttpFamilies,
+    JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
+};
+pub use self::snapshot::Snapshot;
+pub use self::task::{Handle, spawn};
+
+use self::builtin::{Calls, Checks, Events, Workers};
+use self::histogram::Bounds;
+use self::jobs::{Jobs, Outcome};
+use self::limits::Accounting;
+use self::series::Statsd;
+use self::settings::claimed_names;
+use crate::batch::Batch;
+use crate::clock::Now;
+use crate::telemetry::{self, Telemetry};
+
+/// What one batch did, gathered while its lines are applied and handed to [`Telemetry`] once.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    lines: u64,
+    rejected: [u64; ErrorKind::ALL.len()],
+    unknown_fields: u64,
+    rates_clamped: u64,
+    pub(crate) non_finite: u64,
+    pub(crate) starts_evicted: u64,
+    pub(crate) set_members_dropped: u64,
+}
+
+impl Tally {
+    fn report(&self, telemetry: &Telemetry, batch: &Batch) {
+        telemetry.lines_read(batch.transport, self.lines, &self.rejected);
+        telemetry.lines_marked(self.unknown_fields, self.rates_clamped);
+        telemetry.samples_non_finite(self.non_finite);
+        telemetry.open_starts_evicted(self.starts_evicted);
+        telemetry.set_members_dropped(self.set_members_dropped);
+    }
+}
+
+/// The aggregation state and the rules that change it.
+#[derive(Debug)]
+pub struct Aggregator {
+    telemetry: Arc<Telemetry>,
+    accounting: Accounting,
+    jobs: Jobs,
+    calls: Calls,
+    workers: Workers,
+    checks: Checks,
+    events: Events,
+    statsd: Statsd,
+}
+
+impl Aggregator {
+    /// An empty state. `settings` should have passed [`Settings::validate`].
+    pub fn new(settings: Settings, telemetry: Arc<Telemetry>) -> Aggregator {
+        let limits = &settings.limits;
+        let names = &settings.names;
+        let mut accounting = Accounting::new(limits);
+        let bounds = |list: &[f64]| -> Bounds { Arc::from(list) };
+        let mut reserved: Vec<String> = Vec::new();
+        for (name, shape, _, _) in names.all() {
+            reserved.extend(claimed_names(name, shape));
+        }
+        for name in telemetry::names::ALL {
+            let shape = if name.ends_with("_total") {
+                settings::Shape::Counter
+            } else {
+                settings::Shape::Gauge
+            };
+            reserved.extend(claimed_names(name, shape));
+        }
+        Aggregator {
+            jobs: Jobs::new(
+                &names.jobs,
+                limits,
+                bounds(&settings.buckets.job_duration),
+                &mut accounting,
+            ),
+            calls: Calls::new(
+                &names.http,
+                bounds(&settings.buckets.http_duration),
+                &mut accounting,
+            ),
+            workers: Workers::new(&names.workers, &mut accounting),
+            checks: Checks::new(&names.checks, &mut accounting),
+            events: Events::new(&names.events),
+            statsd: Statsd::new(limits, bounds(&settings.buckets.statsd), reserved),
+            accounting,
+            telemetry,
+        }
+    }
+
+    /// Parses every line of the batch, applies the good ones, and counts lines received by
+    /// transport and rejected by reason: one update per counter per batch.
+    pub fn ingest(&mut self, batch: &Batch, now: Now) {
+        let mut tally = Tally::default();
+        for line in heartwire_proto::lines(&batch.data) {
+            tally.lines += 1;
+            match line {
+                Ok(line) if is_negative_counter(&line) => {
+                    tally.rejected[ErrorKind::NegativeCounter.index()] += 1
+                }
+                Ok(line) => self.apply(&line, now, &mut tally),
+                Err(error) => tally.rejected[error.kind().index()] += 1,
+            }
+        }
+        tally.report(&self.telemetry, batch);
+    }
+
+    fn apply(&mut self, line: &Line<'_>, now: Now, tally: &mut Tally) {
+        if line.has_unknown_fields() {
+            tally.unknown_fields += 1;
+        }
+        let accounting = &mut self.accounting;
+        match line {
+            Line::JobStart(start) => self.jobs.start(start, now, accounting, tally),
+            Line::JobOk(end) => self.jobs.end(end, Outcome::Ok, now, accounting),
+            Line::JobError(end) => self.jobs.end(end, Outcome::Error, now, accounting),
+            Line::JobSkip(skip) => self.jobs.skip(skip, accounting),
+            Line::JobProgress(progress) => self.jobs.progress(progress, now, accounting, tally),
+            Line::Heartbeat(heartbeat) => self.workers.heartbeat(heartbeat, now, accounting),
+            Line::Http(call) => self.calls.record(call, accounting),
+            Line::ServiceCheck(check) => self.checks.report(check, now, accounting),
+            Line::Event(event) => self.events.record(event),
+            Line::Metric(metric) => {
+                if metric.rate_clamped {
+                    tally.rates_clamped += 1;
+                }
+                self.statsd.apply(metric, now, accounting, tally);
+            }
+            // Worker status and sessions are the runtime's and a later issue's; the lines are
+            // accepted and counted as received.
+            Line::WorkerStop(_) | Line::Hello(_) => {}
+        }
+    }
+
+    /// The current state, for `/metrics`. Shares every string with the live state.
+    pub fn snapshot(&self, now: Now) -> Snapshot {
+        let mut families = Vec::new();
+        self.jobs.snapshot(&mut families);
+        self.calls.snapshot(&mut families);
+        self.workers.snapshot(&mut families);
+        self.checks.snapshot(&mut families);
+        self.events.snapshot(&mut families);
+        self.statsd.snapshot(now, &mut families);
+        Snapshot {
+            taken_at: now.unix_seconds(),
+            families,
+            accounts: self.accounting.accounts(),
+        }
+    }
+}
+
+/// A counter increment below zero is valid StatsD (what `decrement` sends) but a Prometheus
+/// counter only goes up: the whole line is rejected and counted as `negative_counter`.
+fn is_negative_counter(line: &Line<'_>) -> bool {
+    match line {
+        Line::Metric(metric) if metric.kind == MetricKind::Counter => metric
+            .values
+            .iter(metric.kind)
+            .any(|value| value.number < 0.0),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

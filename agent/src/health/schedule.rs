@@ -22,7 +22,7 @@ pub enum Schedule {
     /// `every: 60s`: a run is expected one period after the previous one.
     Every(Duration),
     /// `cron: "22 4 * * *"` with `tz:`.
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
 }
 
 /// A parsed cron expression and the zone it is read in.
@@ -113,7 +113,7 @@ impl Schedule {
         if probe.and_then(|t| schedule.next_after(t)).is_none() {
             return Err(ScheduleError::NeverMatches(expr.to_string()));
         }
-        Ok(Schedule::Cron(schedule))
+        Ok(Schedule::Cron(Box::new(schedule)))
     }
 
     /// The nominal period `P`: the interval, or for cron the most common gap between the next

@@ -1,1 +1,253 @@
-//! (being written)
+//! The ways lines come in: UDP, Unix datagram and stream sockets, TCP and `POST /ingest`.
+//!
+//! Listeners never parse. Each copies what it reads into a [`Batch`] and hands it to the one
+//! bounded queue through a [`Sink`], which never waits: when the queue is full the batch is
+//! dropped and counted. Datagram sockets are read on dedicated threads with `recvmmsg`; stream
+//! connections are tokio tasks, each bounded in what it may buffer.
+
+mod datagram;
+pub mod http;
+mod recvmmsg;
+mod socket_file;
+mod stream;
+mod tcp;
+mod udp;
+mod unix;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::batch::{Batch, Transport};
+use crate::config::Listen;
+use crate::telemetry::Telemetry;
+
+/// The sending end of the queue to the aggregator, with the counters every listener updates.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    queue: mpsc::Sender<Batch>,
+    telemetry: Arc<Telemetry>,
+}
+
+impl Sink {
+    /// A sink onto `queue`, counting into `telemetry`.
+    pub fn new(queue: mpsc::Sender<Batch>, telemetry: Arc<Telemetry>) -> Sink {
+        Sink { queue, telemetry }
+    }
+
+    /// The agent's self-metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// Counts `datagrams` datagrams (or frames) of `bytes` bytes as received and queues their
+    /// lines. Never waits: returns `false`, and counts the drop, when the queue is full or the
+    /// aggregator is gone.
+    pub fn send(&self, transport: Transport, datagrams: u64, bytes: u64, data: Vec<u8>) -> bool {
+        self.telemetry
+            .datagrams_received(transport, datagrams, bytes);
+        if data.is_empty() {
+            return true;
+        }
+        match self.queue.try_send(Batch { transport, data }) {
+            Ok(()) => true,
+            Err(_) => {
+                self.telemetry.batch_dropped(transport, datagrams, bytes);
+                false
+            }
+        }
+    }
+}
+
+/// Why a listener could not start. Every message names the address or path, and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// The socket could not be created, configured or bound.
+    #[error("cannot listen for {what} on {address}: {source}; {hint}")]
+    Bind {
+        /// The listener, e.g. `UDP`.
+        what: &'static str,
+        /// The address or socket path.
+        address: String,
+        /// What the OS said.
+        source: io::Error,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The socket path holds something that is not a socket; it is never deleted.
+    #[error("cannot listen on {}: the path exists and is not a socket, so heartwire will not delete it; remove it yourself or change `{key}`", path.display())]
+    NotASocket {
+        /// The path.
+        path: PathBuf,
+        /// The config key of the path.
+        key: &'static str,
+    },
+    /// The socket path belongs to a running process.
+    #[error("cannot listen on {}: a running process is serving this socket (another heartwire?); stop it or change `{key}`", path.display())]
+    InUse {
+        /// The path.
+        path: PathBuf,
+        /// The config key of the path.
+        key: &'static str,
+    },
+}
+
+impl ListenError {
+    /// A bind failure on `address`, with a hint chosen from the OS error.
+    pub(crate) fn bind(
+        what: &'static str,
+        address: String,
+        key: &'static str,
+        source: io::Error,
+    ) -> ListenError {
+        let hint = match source.kind() {
+            io::ErrorKind::AddrInUse => {
+                format!("another process is listening there: stop it, or change `{key}`")
+            }
+            io::ErrorKind::AddrNotAvailable => {
+                format!("no interface of this host has that address: change `{key}`")
+            }
+            io::ErrorKind::PermissionDenied => format!(
+                "the agent lacks permission (ports below 1024 need privileges; socket directories must be writable): change `{key}` or grant access"
+            ),
+            io::ErrorKind::NotFound => {
+                format!("the directory does not exist: create it, or change `{key}`")
+            }
+            _ => format!("check `{key}`"),
+        };
+        ListenError::Bind {
+            what,
+            address,
+            source,
+            hint,
+        }
+    }
+}
+
+/// Where a listener ended up: the `name` is the config key (`udp`, `unix_stream`, ...), the
+/// address is `ip:port` (with the real port when 0 was asked) or the socket path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    /// The listener's config key.
+    pub name: &'static str,
+    /// Its address or path.
+    pub address: String,
+}
+
+/// The running socket listeners (`POST /ingest` is served with the HTTP endpoints).
+#[derive(Debug)]
+pub struct Listeners {
+    bound: Vec<Bound>,
+    // Threads poll the flag between receives; tasks wait on the channel.
+    stop: Arc<AtomicBool>,
+    shutdown: watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    // Removed (if still ours) when dropped, after the readers have stopped.
+    socket_files: Vec<socket_file::SocketFile>,
+}
+
+impl Listeners {
+    /// Binds every enabled listener and starts reading. Fails, leaving nothing behind, if any
+    /// cannot bind. Must run inside the tokio runtime.
+    pub fn start(config: &Listen, sink: &Sink) -> Result<Listeners, ListenError> {
+        let (shutdown, signal) = watch::channel(false);
+        let mut listeners = Listeners {
+            bound: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            shutdown,
+            threads: Vec::new(),
+            tasks: Vec::new(),
+            socket_files: Vec::new(),
+        };
+        if config.udp.enabled {
+            let (receiver, bound) = udp::bind(&config.udp, sink.telemetry())?;
+            listeners.spawn_datagram(receiver, bound, sink)?;
+        }
+        if config.unix_datagram.enabled {
+            let (receiver, file) = unix::bind_datagram(&config.unix_datagram, sink.telemetry())?;
+            let bound = Bound {
+                name: "unix_datagram",
+                address: file.path().display().to_string(),
+            };
+            listeners.socket_files.push(file);
+            listeners.spawn_datagram(receiver, bound, sink)?;
+        }
+        if config.tcp.enabled {
+            let (task, bound) = tcp::start(&config.tcp, sink, &signal)?;
+            listeners.tasks.push(task);
+            listeners.bound.push(bound);
+        }
+        if config.unix_stream.enabled {
+            let (task, file) = unix::start_stream(&config.unix_stream, sink, &signal)?;
+            listeners.bound.push(Bound {
+                name: "unix_stream",
+                address: file.path().display().to_string(),
+            });
+            listeners.socket_files.push(file);
+            listeners.tasks.push(task);
+        }
+        Ok(listeners)
+    }
+
+    fn spawn_datagram(
+        &mut self,
+        receiver: datagram::Receiver,
+        bound: Bound,
+        sink: &Sink,
+    ) -> Result<(), ListenError> {
+        let thread = receiver
+            .spawn(sink.clone(), self.stop.clone())
+            .map_err(|source| {
+                ListenError::bind(
+                    "a receive thread",
+                    bound.address.clone(),
+                    bound.name,
+                    source,
+                )
+            })?;
+        self.threads.push(thread);
+        self.bound.push(bound);
+        Ok(())
+    }
+
+    /// Where each listener is.
+    pub fn bound(&self) -> &[Bound] {
+        &self.bound
+    }
+
+    /// Stops reading: datagram threads finish their current receive (within their receive
+    /// timeout), stream listeners stop accepting and close their connections. Socket files are
+    /// removed. Returns once every reader is done, so that no reader holds the queue open.
+    pub async fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.shutdown.send_replace(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        let threads = std::mem::take(&mut self.threads);
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+        self.socket_files.clear();
+    }
+}
+
+impl Drop for Listeners {
+    // On an error path (a later listener failed to bind) the readers started so far stop too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Resolves when the shutdown signal is set (or its sender is gone).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

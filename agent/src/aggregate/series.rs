@@ -1,0 +1,451 @@
+//! Generic StatsD and DogStatsD metrics: one family per sanitised name, one series per label set.
+//!
+//! The first sample of a raw (type, name, tags) key is resolved once: the name is sanitised, the
+//! tags become sorted labels, the family is found or created, conflicts and caps are checked.
+//! The outcome is cached under the raw key, so later samples cost one hash lookup and never
+//! sanitise again.
+//!
+//! Decisions:
+//! - Counters are exposed as `<name>_total`; a name that already ends in `_total` keeps it.
+//! - `ms` values are divided by 1000 into seconds; `ms`, `h` and `d` are histograms.
+//! - `@rate` is a float weight: a counter adds `value / rate`, a histogram sample adds `1 / rate`
+//!   to its count. Gauges and sets ignore it (a gauge is set, not summed).
+//! - `|T` client timestamps are ignored: a sample counts when it arrives (a sidecar serves
+//!   current state, not a back-fill).
+//! - A set is a gauge of the distinct members seen in the last complete window of
+//!   [`Limits::set_window`](super::Limits::set_window) (until one window has completed, the
+//!   members seen so far). Members are kept as 64-bit hashes, capped per series and in total.
+//! - A family's type and label names are fixed by its first series. A sample of another type or
+//!   label-name set, or whose exposed names collide with another family's (`x_total`,
+//!   `x_bucket`, `x_count`, `x_sum`, the built-in and self-metric families), is rejected and
+//!   counted as a conflict; every other series still renders.
+
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashSet};
+use heartwire_proto::{Metric, MetricKind, Tags, Values};
+use indexmap::IndexMap;
+use tokio::time::Instant;
+
+use super::Tally;
+use super::histogram::{Bounds, Histogram};
+use super::limits::{Accounting, Slot};
+use super::set::{Set, SetLimits};
+use super::settings::{Limits, Shape, claimed_names};
+use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
+use crate::clock::Now;
+use crate::expose::names::{label_name, metric_name};
+
+/// Which family type a StatsD type feeds; `ms` is apart from `h`/`d` only for its unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Class {
+    Counter,
+    Gauge,
+    Timer,
+    Histogram,
+    Set,
+}
+
+impl Class {
+    fn of(kind: MetricKind) -> Class {
+        match kind {
+            MetricKind::Counter => Class::Counter,
+            MetricKind::Gauge => Class::Gauge,
+            MetricKind::Timer => Class::Timer,
+            MetricKind::Histogram | MetricKind::Distribution => Class::Histogram,
+            MetricKind::Set => Class::Set,
+        }
+    }
+
+    fn family_type(self) -> FamilyType {
+        match self {
+            Class::Counter => FamilyType::Counter,
+            Class::Gauge => FamilyType::Gauge,
+            Class::Timer | Class::Histogram => FamilyType::Histogram,
+            Class::Set => FamilyType::Set,
+        }
+    }
+}
+
+/// A set and a gauge both expose gauges, but mean different things: they do not share a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FamilyType {
+    Counter,
+    Gauge,
+    Histogram,
+    Set,
+}
+
+impl FamilyType {
+    fn shape(self) -> Shape {
+        match self {
+            FamilyType::Counter => Shape::Counter,
+            FamilyType::Gauge | FamilyType::Set => Shape::Gauge,
+            FamilyType::Histogram => Shape::Histogram,
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            FamilyType::Counter => Kind::Counter,
+            FamilyType::Gauge | FamilyType::Set => Kind::Gauge,
+            FamilyType::Histogram => Kind::Histogram,
+        }
+    }
+}
+
+/// A raw key as received; its borrowed twin [`RawKeyRef`] hashes identically, so lookups
+/// never allocate.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RawKey {
+    class: Class,
+    name: Box<str>,
+    tags: Box<str>,
+}
+
+#[derive(Debug, Hash)]
+struct RawKeyRef<'a> {
+    class: Class,
+    name: &'a str,
+    tags: &'a str,
+}
+
+impl Equivalent<RawKey> for RawKeyRef<'_> {
+    fn equivalent(&self, key: &RawKey) -> bool {
+        self.class == key.class && self.name == &*key.name && self.tags == &*key.tags
+    }
+}
+
+/// What a raw key resolved to.
+#[derive(Debug, Clone, Copy)]
+enum Resolved {
+    Series { family: u32, series: u32 },
+    Conflict(Slot),
+    Dropped(Slot),
+}
+
+#[derive(Debug)]
+struct StatsdFamily {
+    name: Arc<str>,
+    help: Arc<str>,
+    family_type: FamilyType,
+    label_names: LabelValues,
+    series: IndexMap<LabelValues, SeriesValue, DefaultHashBuilder>,
+    slot: Slot,
+}
+
+#[derive(Debug)]
+enum SeriesValue {
+    Number(f64),
+    Histogram(Histogram),
+    // Boxed: a set is rare and large, and every counter would otherwise pay for its size.
+    Set(Box<Set>),
+}
+
+/// The generic metrics and the names every family claims.
+#[derive(Debug)]
+pub(crate) struct Statsd {
+    bounds: Bounds,
+    families: Vec<StatsdFamily>,
+    by_base: HashMap<Box<str>, u32>,
+    claimed: HashSet<Box<str>>,
+    cache: HashMap<RawKey, Resolved>,
+    max_cached: usize,
+    sets: SetLimits,
+    no_const_labels: ConstLabelPairs,
+}
+
+impl Statsd {
+    /// `reserved` holds every name the built-in and self-metric families claim.
+    pub(crate) fn new(
+        limits: &Limits,
+        bounds: Bounds,
+        reserved: impl IntoIterator<Item = String>,
+    ) -> Statsd {
+        Statsd {
+            bounds,
+            families: Vec::new(),
+            by_base: HashMap::new(),
+            claimed: reserved.into_iter().map(String::into_boxed_str).collect(),
+            cache: HashMap::new(),
+            max_cached: limits.max_cached_keys,
+            sets: SetLimits::new(limits),
+            no_const_labels: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Applies every value of one metric line.
+    pub(crate) fn apply(
+        &mut self,
+        metric: &Metric<'_>,
+        now: Now,
+        accounting: &mut Accounting,
+        tally: &mut Tally,
+    ) {
+        if metric.kind == MetricKind::Set && self.sets.sweep_due(now.mono) {
+            self.sweep_sets(now.mono);
+        }
+        let (family, series) = match self.resolve(metric, now.mono, accounting) {
+            Resolved::Series { family, series } => (family as usize, series as usize),
+            Resolved::Conflict(slot) => return accounting.conflict(slot),
+            Resolved::Dropped(slot) => return accounting.dropped(slot),
+        };
+        let Some((_, value)) = self
+            .families
+            .get_mut(family)
+            .and_then(|f| f.series.get_index_mut(series))
+        else {
+            return;
+        };
+        match value {
+            SeriesValue::Number(number) => {
+                for sample in metric.values.iter(metric.kind) {
+                    let next = match metric.kind {
+                        MetricKind::Gauge if sample.relative => *number + sample.number,
+                        MetricKind::Gauge => sample.number,
+                        _ => *number + sample.number * metric.weight(),
+                    };
+                    if next.is_finite() {
+                        *number = next;
+                    } else {
+                        tally.non_finite += 1;
+                    }
+                }
+            }
+            SeriesValue::Histogram(histogram) => {
+                let scale = if metric.kind == MetricKind::Timer {
+                    0.001
+                } else {
+                    1.0
+                };
+                for sample in metric.values.iter(metric.kind) {
+                    if !histogram.observe(&self.bounds, sample.number * scale, metric.weight()) {
+                        tally.non_finite += 1;
+                    }
+                }
+            }
+            SeriesValue::Set(set) => {
+                if let Values::Member(member) = metric.values {
+                    let hash = self.sets.hasher.hash_one(member);
+                    if !set.insert(hash, now.mono, &mut self.sets) {
+                        tally.set_members_dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn resolve(
+        &mut self,
+        metric: &Metric<'_>,
+        now: Instant,
+        accounting: &mut Accounting,
+    ) -> Resolved {
+        let class = Class::of(metric.kind);
+        let key = RawKeyRef {
+            class,
+            name: metric.name,
+            tags: metric.tags.as_str(),
+        };
+        if let Some(resolved) = self.cache.get(&key) {
+            return *resolved;
+        }
+        let resolved = self.resolve_new(class, metric, now, accounting);
+        if self.cache.len() >= self.max_cached {
+            // Emptying beats an LRU here: entries are cheap to rebuild and this only happens
+            // under a flood of distinct keys.
+            self.cache.clear();
+        }
+        let key = RawKey {
+            class,
+            name: metric.name.into(),
+            tags: metric.tags.as_str().into(),
+        };
+        self.cache.insert(key, resolved);
+        resolved
+    }
+
+    fn resolve_new(
+        &mut self,
+        class: Class,
+        metric: &Metric<'_>,
+        now: Instant,
+        accounting: &mut Accounting,
+    ) -> Resolved {
+        let family_type = class.family_type();
+        let sanitised = metric_name(metric.name);
+        let base = match family_type {
+            FamilyType::Counter => sanitised
+                .strip_suffix("_total")
+                .filter(|stem| !stem.is_empty())
+                .unwrap_or(&sanitised),
+            _ => &sanitised,
+        };
+        let labels = labels(metric.tags);
+        let index = match self.by_base.get(base) {
+            Some(&index) => index,
+            None => match self.new_family(base, family_type, &labels, metric, accounting) {
+                Ok(index) => index,
+                Err(resolved) => return resolved,
+            },
+        };
+        let Some(family) = self.families.get_mut(index as usize) else {
+            return Resolved::Conflict(accounting.slot(base));
+        };
+        let same_names = family
+            .label_names
+            .iter()
+            .map(|name| &**name)
+            .eq(labels.iter().map(|(name, _)| name.as_str()));
+        if family.family_type != family_type || !same_names {
+            return Resolved::Conflict(family.slot);
+        }
+        let values: LabelValues = labels.iter().map(|(_, value)| Arc::from(*value)).collect();
+        if let Some(series) = family.series.get_index_of(&values) {
+            return Resolved::Series {
+                family: index,
+                series: series as u32,
+            };
+        }
+        if !accounting.admit(family.slot, family.series.len()) {
+            return Resolved::Dropped(family.slot);
+        }
+        let value = match family_type {
+            FamilyType::Counter | FamilyType::Gauge => SeriesValue::Number(0.0),
+            FamilyType::Histogram => SeriesValue::Histogram(Histogram::new(&self.bounds)),
+            FamilyType::Set => SeriesValue::Set(Box::new(Set::new(now))),
+        };
+        let (series, _) = family.series.insert_full(values, value);
+        Resolved::Series {
+            family: index,
+            series: series as u32,
+        }
+    }
+
+    /// Creates a family, unless one of its names is taken; the first series is admitted by the
+    /// caller like any other.
+    fn new_family(
+        &mut self,
+        base: &str,
+        family_type: FamilyType,
+        labels: &[(String, &str)],
+        metric: &Metric<'_>,
+        accounting: &mut Accounting,
+    ) -> Result<u32, Resolved> {
+        let name = match family_type {
+            FamilyType::Counter => format!("{base}_total"),
+            _ => base.to_owned(),
+        };
+        let slot = accounting.slot(&name);
+        let claims = claimed_names(&name, family_type.shape());
+        if claims
+            .iter()
+            .any(|claim| self.claimed.contains(claim.as_str()))
+        {
+            return Err(Resolved::Conflict(slot));
+        }
+        // A family is only created with its first series, so that a flood of new names at the
+        // cap cannot grow the family list.
+        if !accounting.has_room(0) {
+            return Err(Resolved::Dropped(slot));
+        }
+        let index = self.families.len() as u32;
+        self.claimed
+            .extend(claims.into_iter().map(String::into_boxed_str));
+        self.by_base.insert(base.into(), index);
+        self.families.push(StatsdFamily {
+            name: name.into(),
+            help: help(metric, family_type, &self.sets).into(),
+            family_type,
+            label_names: labels
+                .iter()
+                .map(|(name, _)| Arc::from(name.as_str()))
+                .collect(),
+            series: IndexMap::default(),
+            slot,
+        });
+        Ok(index)
+    }
+
+    /// Rolls the window of every set series, giving back the members of ended windows.
+    fn sweep_sets(&mut self, now: Instant) {
+        let sets = self
+            .families
+            .iter_mut()
+            .filter(|f| f.family_type == FamilyType::Set);
+        for value in sets.flat_map(|family| family.series.values_mut()) {
+            if let SeriesValue::Set(set) = value {
+                set.roll(now, &mut self.sets);
+            }
+        }
+    }
+
+    /// The families with series, in creation order.
+    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
+        for family in self
+            .families
+            .iter()
+            .filter(|family| !family.series.is_empty())
+        {
+            let series = family
+                .series
+                .iter()
+                .map(|(labels, value)| Series {
+                    labels: labels.clone(),
+                    value: match value {
+                        SeriesValue::Number(number) => Value::Number(*number),
+                        SeriesValue::Histogram(histogram) => {
+                            Value::Histogram(histogram.snapshot(&self.bounds))
+                        }
+                        SeriesValue::Set(set) => {
+                            Value::Number(set.distinct(now.mono, self.sets.window))
+                        }
+                    },
+                })
+                .collect();
+            out.push(Family {
+                name: family.name.clone(),
+                help: family.help.clone(),
+                kind: family.family_type.kind(),
+                const_labels: self.no_const_labels.clone(),
+                label_names: family.label_names.clone(),
+                series,
+            });
+        }
+    }
+}
+
+/// Tags as sorted `(label name, value)` pairs: names sanitised, a bare tag is `"true"`, the last
+/// of duplicate names wins.
+fn labels(tags: Tags<'_>) -> Vec<(String, &str)> {
+    let mut labels: Vec<(String, &str)> = Vec::new();
+    for tag in tags.iter() {
+        let name = label_name(tag.key);
+        let value = tag.value.unwrap_or("true");
+        match labels.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(label) => label.1 = value,
+            None => labels.push((name, value)),
+        }
+    }
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    labels
+}
+
+fn help(metric: &Metric<'_>, family_type: FamilyType, sets: &SetLimits) -> String {
+    let raw = metric.name;
+    match (metric.kind, family_type) {
+        (MetricKind::Timer, _) => {
+            format!("StatsD timer {raw} (sent in milliseconds, exposed in seconds).")
+        }
+        (_, FamilyType::Counter) => format!("StatsD counter {raw}."),
+        (_, FamilyType::Gauge) => format!("StatsD gauge {raw}."),
+        (_, FamilyType::Histogram) => format!("StatsD histogram {raw}."),
+        (_, FamilyType::Set) => {
+            format!(
+                "StatsD set {raw}: distinct members in the last complete {}s window.",
+                sets.window.as_secs_f64()
+            )
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The aggregation state as published to readers: owned, immutable, `Send + Sync`.
+//!
+//! Names and label values are `Arc<str>` shared with the live state, so building a snapshot
+//! copies numbers and bumps reference counts; no string is copied. The exposition turns a
+//! snapshot into Prometheus families; nothing here knows Prometheus types.
+
+use std::sync::Arc;
+
+pub use super::histogram::HistogramSnapshot;
+
+/// Label values of one series, in the order of its family's label names.
+pub type LabelValues = Arc<[Arc<str>]>;
+
+/// Constant labels of a family: (name, value) pairs written before the variable labels.
+pub type ConstLabelPairs = Arc<[(Arc<str>, Arc<str>)]>;
+
+/// Everything `/metrics` shows from the aggregation state.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The wall time the snapshot was taken, in Unix seconds.
+    pub taken_at: f64,
+    /// Built-in and StatsD families, built-ins first, each in a stable order. Families with no
+    /// series are left out.
+    pub families: Vec<Family>,
+    /// Series held, dropped at a cap and in conflict, by family label (bounded; `other` last).
+    pub accounts: Vec<FamilyAccount>,
+}
+
+/// One metric family.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// The metric name as exposed (`page_views_total`, `heartwire_job_runs_total`).
+    pub name: Arc<str>,
+    /// The HELP text.
+    pub help: Arc<str>,
+    /// Counter, gauge or histogram.
+    pub kind: Kind,
+    /// Constant labels, written first on every series.
+    pub const_labels: ConstLabelPairs,
+    /// Variable label names, sorted for StatsD families, fixed for built-ins.
+    pub label_names: LabelValues,
+    /// The series.
+    pub series: Vec<Series>,
+}
+
+/// The Prometheus type of a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Explicit buckets, sum and count.
+    Histogram,
+}
+
+/// One series of a family.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Label values, in the family's label-name order.
+    pub labels: LabelValues,
+    /// The value.
+    pub value: Value,
+}
+
+/// The value of a series.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A counter or gauge.
+    Number(f64),
+    /// A histogram.
+    Histogram(HistogramSnapshot),
+}
+
+/// Bookkeeping for one family label of the self-metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyAccount {
+    /// The family name, or `other` for families past the label budget.
+    pub family: Arc<str>,
+    /// Series held now.
+    pub series: u64,
+    /// Samples that would have created a series past a cap.
+    pub dropped: u64,
+    /// Samples rejected because their series conflicts with a family.
+    pub conflicts: u64,
+}
+
+impl Snapshot {
+    /// The family named `name`, if it has series.
+    pub fn family(&self, name: &str) -> Option<&Family> {
+        self.families.iter().find(|family| &*family.name == name)
+    }
+
+    /// The number of series in all families.
+    pub fn series_count(&self) -> usize {
+        self.families.iter().map(|family| family.series.len()).sum()
+    }
+}

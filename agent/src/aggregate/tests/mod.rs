@@ -1,0 +1,160 @@
+//! The aggregation rules, driven with explicit time and read back from snapshots.
+
+mod builtin;
+mod jobs;
+mod statsd;
+
+use std::time::Duration;
+
+use prometheus::Registry;
+
+use super::snapshot::{HistogramSnapshot, Value};
+use super::*;
+use crate::batch::Transport;
+
+const T0: f64 = 1_700_000_000.0;
+
+struct Harness {
+    aggregator: Aggregator,
+    registry: Registry,
+    now: Now,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with(Settings::default())
+    }
+
+    fn with(settings: Settings) -> Harness {
+        let registry = Registry::new();
+        let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
+        Harness {
+            aggregator: Aggregator::new(settings, telemetry),
+            registry,
+            now: Now::at_unix_seconds(T0),
+        }
+    }
+
+    fn send(&mut self, lines: &str) {
+        let batch = Batch {
+            transport: Transport::Udp,
+            data: lines.as_bytes().to_vec(),
+        };
+        self.aggregator.ingest(&batch, self.now);
+    }
+
+    fn advance(&mut self, seconds: f64) {
+        self.now = self.now.advance(Duration::from_secs_f64(seconds));
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        self.aggregator.snapshot(self.now)
+    }
+
+    #[track_caller]
+    fn value(&self, family: &str, labels: &[(&str, &str)]) -> Option<Value> {
+        let snapshot = self.snapshot();
+        let family = snapshot.family(family)?;
+        family
+            .series
+            .iter()
+            .find(|series| {
+                labels.len() == family.label_names.len()
+                    && labels.iter().all(|(name, value)| {
+                        family
+                            .label_names
+                            .iter()
+                            .position(|n| &**n == *name)
+                            .is_some_and(|i| &*series.labels[i] == *value)
+                    })
+            })
+            .map(|series| series.value.clone())
+    }
+
+    #[track_caller]
+    fn number(&self, family: &str, labels: &[(&str, &str)]) -> f64 {
+        match self.value(family, labels) {
+            Some(Value::Number(value)) => value,
+            other => panic!("{family}{labels:?}: expected a number, got {other:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn histogram(&self, family: &str, labels: &[(&str, &str)]) -> HistogramSnapshot {
+        match self.value(family, labels) {
+            Some(Value::Histogram(histogram)) => histogram,
+            other => panic!("{family}{labels:?}: expected a histogram, got {other:?}"),
+        }
+    }
+
+    fn telemetry(&self, name: &str, label: Option<&str>) -> f64 {
+        let family = self
+            .registry
+            .gather()
+            .into_iter()
+            .find(|family| family.name() == name)
+            .unwrap();
+        let metric = family
+            .get_metric()
+            .iter()
+            .find(|metric| {
+                label
+                    .is_none_or(|label| metric.get_label().iter().any(|pair| pair.value() == label))
+            })
+            .unwrap();
+        metric.get_counter().get_value()
+    }
+
+    fn account(&self, family: &str) -> FamilyAccountView {
+        let snapshot = self.snapshot();
+        let account = snapshot
+            .accounts
+            .iter()
+            .find(|account| &*account.family == family);
+        account.map_or(FamilyAccountView::default(), |a| FamilyAccountView {
+            series: a.series,
+            dropped: a.dropped,
+            conflicts: a.conflicts,
+        })
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct FamilyAccountView {
+    series: u64,
+    dropped: u64,
+    conflicts: u64,
+}
+
+fn bucket(histogram: &HistogramSnapshot, bound: f64) -> f64 {
+    histogram
+        .cumulative()
+        .find(|(b, _)| *b == bound)
+        .map(|(_, count)| count)
+        .unwrap()
+}
+
+#[test]
+fn lines_are_counted_by_transport_and_rejections_by_reason() {
+    let mut h = Harness::new();
+    h.send("job.ok a 1\nbogus line\nx:NaN|c\nx:-1|c\nx:1:-1|c\n\n\nhits:1|c\n");
+    assert_eq!(
+        h.telemetry("heartwire_lines_received_total", Some("udp")),
+        6.0
+    );
+    assert_eq!(
+        h.telemetry("heartwire_lines_rejected_total", Some("unknown_verb")),
+        1.0
+    );
+    assert_eq!(
+        h.telemetry("heartwire_lines_rejected_total", Some("invalid_value")),
+        1.0
+    );
+    assert_eq!(
+        h.telemetry("heartwire_lines_rejected_total", Some("negative_counter")),
+        2.0
+    );
+    assert_eq!(h.number("hits_total", &[]), 1.0);
+    // A rejected counter line creates no series, not even with its positive values.
+    assert!(h.snapshot().family("x_total").is_none());
+}

@@ -1,0 +1,164 @@
+//! The one custom `prometheus` [`Collector`]: a snapshot turned into metric families.
+//!
+//! Series are built as plain `MetricFamily` values from the snapshot's label names and values,
+//! never through `*Vec::with_label_values`, which panics when a label set does not match.
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+
+use crate::aggregate::snapshot::{
+    Family, FamilyAccount, HistogramSnapshot, Kind, Series, Snapshot, Value,
+};
+use crate::telemetry::names;
+
+/// Collects one snapshot. It is not registered: a registry collects without arguments, while
+/// each scrape brings its own snapshot, so the exposition collects it beside the registry. It
+/// therefore describes no fixed descriptors (the "unchecked collector" of the Prometheus
+/// clients); the aggregator guarantees the names are unique instead.
+#[derive(Debug)]
+pub struct SnapshotCollector<'a> {
+    snapshot: &'a Snapshot,
+}
+
+impl<'a> SnapshotCollector<'a> {
+    /// A collector for `snapshot`.
+    pub fn new(snapshot: &'a Snapshot) -> SnapshotCollector<'a> {
+        SnapshotCollector { snapshot }
+    }
+}
+
+impl Collector for SnapshotCollector<'_> {
+    fn desc(&self) -> Vec<&Desc> {
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut families: Vec<MetricFamily> = self.snapshot.families.iter().map(family).collect();
+        families.extend(accounts(&self.snapshot.accounts));
+        families
+    }
+}
+
+fn family(source: &Family) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(source.name.to_string());
+    family.set_help(source.help.to_string());
+    family.set_field_type(match source.kind {
+        Kind::Counter => MetricType::COUNTER,
+        Kind::Gauge => MetricType::GAUGE,
+        Kind::Histogram => MetricType::HISTOGRAM,
+    });
+    family.set_metric(
+        source
+            .series
+            .iter()
+            .map(|series| metric(source, series))
+            .collect(),
+    );
+    family
+}
+
+fn metric(family: &Family, series: &Series) -> proto::Metric {
+    let constant = family
+        .const_labels
+        .iter()
+        .map(|(name, value)| label(name, value));
+    let variable = family
+        .label_names
+        .iter()
+        .zip(series.labels.iter())
+        .map(|(name, value)| label(name, value));
+    let mut metric = proto::Metric::from_label(constant.chain(variable).collect());
+    match (&series.value, family.kind) {
+        (Value::Number(value), Kind::Counter) => {
+            let mut counter = proto::Counter::default();
+            counter.set_value(*value);
+            metric.set_counter(counter);
+        }
+        (Value::Number(value), _) => metric.set_gauge(gauge(*value)),
+        (Value::Histogram(histogram), _) => metric.set_histogram(self::histogram(histogram)),
+    }
+    metric
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut pair = LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
+
+fn gauge(value: f64) -> proto::Gauge {
+    let mut gauge = proto::Gauge::default();
+    gauge.set_value(value);
+    gauge
+}
+
+/// The text format holds integer counts: the float weights are rounded here, once, so the
+/// error stays under one half whatever the number of samples. Rounding keeps the cumulative
+/// counts non-decreasing.
+fn histogram(source: &HistogramSnapshot) -> proto::Histogram {
+    let mut histogram = proto::Histogram::default();
+    histogram.set_sample_count(source.count.round() as u64);
+    histogram.set_sample_sum(source.sum);
+    histogram.set_bucket(
+        source
+            .cumulative()
+            .map(|(bound, count)| {
+                let mut bucket = proto::Bucket::default();
+                bucket.set_upper_bound(bound);
+                bucket.set_cumulative_count(count.round() as u64);
+                bucket
+            })
+            .collect(),
+    );
+    histogram
+}
+
+fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 3] {
+    let build = |name: &str, help: &str, kind: MetricType, value: fn(&FamilyAccount) -> u64| {
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_owned());
+        family.set_help(help.to_owned());
+        family.set_field_type(kind);
+        family.set_metric(
+            accounts
+                .iter()
+                .map(|account| {
+                    let mut metric =
+                        proto::Metric::from_label(vec![label("family", &account.family)]);
+                    let number = value(account) as f64;
+                    if kind == MetricType::COUNTER {
+                        let mut counter = proto::Counter::default();
+                        counter.set_value(number);
+                        metric.set_counter(counter);
+                    } else {
+                        metric.set_gauge(gauge(number));
+                    }
+                    metric
+                })
+                .collect(),
+        );
+        family
+    };
+    [
+        build(
+            names::SERIES,
+            "Series held, by family (families past the label budget under \"other\").",
+            MetricType::GAUGE,
+            |a| a.series,
+        ),
+        build(
+            names::SERIES_DROPPED,
+            "Samples dropped because their new series was past the global or per-family series cap, by family.",
+            MetricType::COUNTER,
+            |a| a.dropped,
+        ),
+        build(
+            names::SERIES_CONFLICTS,
+            "Samples rejected because their type, label names or exposed names conflict with an existing family, by family.",
+            MetricType::COUNTER,
+            |a| a.conflicts,
+        ),
+    ]
+}

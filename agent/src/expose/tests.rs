@@ -1,0 +1,453 @@
+//! The rendered exposition: exact lines, escaping, validity under hostile input, promtool.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::aggregate::snapshot::{Family, Kind, Series, Value};
+use crate::aggregate::{Aggregator, Settings};
+use crate::batch::{Batch, Transport};
+use crate::clock::Now;
+
+const T0: f64 = 1_700_000_000.0;
+
+fn render_lines(settings: Settings, lines: &str) -> String {
+    let (exposition, telemetry) = Exposition::new().unwrap();
+    let mut aggregator = Aggregator::new(settings, telemetry);
+    let now = Now::at_unix_seconds(T0);
+    aggregator.ingest(
+        &Batch {
+            transport: Transport::Udp,
+            data: lines.as_bytes().to_vec(),
+        },
+        now,
+    );
+    let mut out = Vec::new();
+    exposition
+        .render(&aggregator.snapshot(now), &mut out)
+        .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+fn render(lines: &str) -> String {
+    render_lines(Settings::default(), lines)
+}
+
+#[track_caller]
+fn assert_lines(text: &str, expected: &[&str]) {
+    for line in expected {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "missing line {line:?} in:\n{text}"
+        );
+    }
+}
+
+/// One sample of the text format, parsed strictly: name, unescaped labels, value.
+#[derive(Debug, PartialEq)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses a whole exposition the way a strict scraper would, failing on anything that does not
+/// follow the 0.0.4 grammar, a family typed twice, or a sample without a TYPE line.
+fn parse(text: &str) -> Result<Vec<Sample>, String> {
+    let mut typed: Vec<String> = Vec::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').ok_or(format!("bad TYPE {line:?}"))?;
+            if !["counter", "gauge", "histogram"].contains(&kind) || !valid_name(name) {
+                return Err(format!("bad TYPE {line:?}"));
+            }
+            if typed.iter().any(|t| t == name) {
+                return Err(format!("{name} typed twice"));
+            }
+            typed.push(name.to_owned());
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or("");
+            if !valid_name(name) {
+                return Err(format!("bad HELP {line:?}"));
+            }
+        } else {
+            let sample = parse_sample(line)?;
+            let family = typed
+                .last()
+                .ok_or(format!("sample before TYPE: {line:?}"))?;
+            let suffixes = ["", "_total", "_bucket", "_count", "_sum"];
+            if !suffixes
+                .iter()
+                .any(|suffix| sample.name == format!("{family}{suffix}"))
+            {
+                return Err(format!("{} is outside its family {family}", sample.name));
+            }
+            samples.push(sample);
+        }
+    }
+    Ok(samples)
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn parse_sample(line: &str) -> Result<Sample, String> {
+    let bad = || format!("bad sample {line:?}");
+    let name_end = line.find(['{', ' ']).ok_or_else(bad)?;
+    let name = &line[..name_end];
+    if !valid_name(name) {
+        return Err(bad());
+    }
+    let (labels, rest) = match line[name_end..].strip_prefix('{') {
+        Some(body) => parse_labels(body).ok_or_else(bad)?,
+        None => (Vec::new(), &line[name_end..]),
+    };
+    let value_text = rest.strip_prefix(' ').ok_or_else(bad)?;
+    let value = match value_text {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        "NaN" => f64::NAN,
+        text if text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)) =>
+        {
+            text.parse::<f64>().map_err(|_| bad())?
+        }
+        _ => return Err(bad()),
+    };
+    Ok(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// Label pairs after `{`, unescaped; returns them and the text after `}`.
+fn parse_labels(body: &str) -> Option<(Vec<(String, String)>, &str)> {
+    let mut labels = Vec::new();
+    let mut rest = body;
+    if let Some(after) = rest.strip_prefix('}') {
+        return Some((labels, after));
+    }
+    loop {
+        let eq = rest.find('=')?;
+        let label = &rest[..eq];
+        if !valid_name(label) || label.contains(':') {
+            return None;
+        }
+        rest = rest[eq + 1..].strip_prefix('"')?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (i, '"') => break i,
+                (_, '\\') => match chars.next()?.1 {
+                    '\\' => value.push('\\'),
+                    '"' => value.push('"'),
+                    'n' => value.push('\n'),
+                    _ => return None,
+                },
+                (_, '\n') => return None,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.push((label.to_owned(), value));
+        rest = &rest[end + 1..];
+        match rest.strip_prefix(',') {
+            Some(after) => rest = after,
+            None => return Some((labels, rest.strip_prefix('}')?)),
+        }
+    }
+}
+
+// --- exact values -------------------------------------------------------------------------
+
+#[test]
+fn job_families_render_exactly() {
+    let text = render(
+        "job.start export id=1\njob.ok export 0.3 id=1\njob.error export 2\njob.skip export\njob.progress export 5\n",
+    );
+    assert_lines(
+        &text,
+        &[
+            "# TYPE heartwire_job_runs_total counter",
+            "heartwire_job_runs_total{job=\"export\",result=\"ok\"} 1",
+            "heartwire_job_runs_total{job=\"export\",result=\"error\"} 1",
+            "heartwire_job_runs_total{job=\"export\",result=\"skipped\"} 1",
+            "# TYPE heartwire_job_duration_seconds histogram",
+            "heartwire_job_duration_seconds_bucket{job=\"export\",le=\"0.25\"} 0",
+            "heartwire_job_duration_seconds_bucket{job=\"export\",le=\"0.5\"} 1",
+            "heartwire_job_duration_seconds_bucket{job=\"export\",le=\"2.5\"} 2",
+            "heartwire_job_duration_seconds_bucket{job=\"export\",le=\"+Inf\"} 2",
+            "heartwire_job_duration_seconds_sum{job=\"export\"} 2.3",
+            "heartwire_job_duration_seconds_count{job=\"export\"} 2",
+            "heartwire_job_last_success_timestamp_seconds{job=\"export\"} 1700000000",
+            "heartwire_job_last_run_timestamp_seconds{job=\"export\"} 1700000000",
+            "heartwire_job_running{job=\"export\"} 0",
+            "# TYPE heartwire_job_progress_total counter",
+            "heartwire_job_progress_total{job=\"export\"} 5",
+            "heartwire_job_last_progress_timestamp_seconds{job=\"export\"} 1700000000",
+        ],
+    );
+}
+
+#[test]
+fn call_worker_check_and_event_families_render_exactly() {
+    let text =
+        render("http kick oauth/token 401 0.2\nhb mailer\n_sc|db|1\n_e{1,1}:a|b|t:warning\n");
+    assert_lines(
+        &text,
+        &[
+            "heartwire_external_http_total{service=\"kick\",endpoint=\"oauth/token\",status_code=\"401\"} 1",
+            "heartwire_external_http_duration_seconds_count{service=\"kick\",endpoint=\"oauth/token\"} 1",
+            "heartwire_external_http_duration_seconds_bucket{service=\"kick\",endpoint=\"oauth/token\",le=\"0.25\"} 1",
+            "heartwire_worker_last_heartbeat_timestamp_seconds{worker=\"mailer\"} 1700000000",
+            "# TYPE heartwire_service_check_status gauge",
+            "heartwire_service_check_status{check=\"db\"} 1",
+            "heartwire_service_check_last_timestamp_seconds{check=\"db\"} 1700000000",
+            "# TYPE heartwire_events_total counter",
+            "heartwire_events_total{alert_type=\"warning\"} 1",
+        ],
+    );
+}
+
+#[test]
+fn seed_000_names_render_with_the_constant_service_label() {
+    let mut settings = Settings::default();
+    settings.names.jobs.runs = "vf_worker_poll_runs_total".into();
+    settings.names.jobs.duration = "vf_worker_poll_duration_seconds".into();
+    settings.names.jobs.last_success = "vf_worker_poll_last_success_timestamp_seconds".into();
+    settings.names.jobs.labels = vec![("service".into(), "worker".into())];
+    settings.names.http.requests = "vf_external_http_total".into();
+    let text = render_lines(
+        settings,
+        "job.ok viewer-poll 0.3\nhttp kick channels network\n",
+    );
+    assert_lines(
+        &text,
+        &[
+            "vf_worker_poll_runs_total{service=\"worker\",job=\"viewer-poll\",result=\"ok\"} 1",
+            "vf_worker_poll_runs_total{service=\"worker\",job=\"viewer-poll\",result=\"error\"} 0",
+            "vf_worker_poll_duration_seconds_count{service=\"worker\",job=\"viewer-poll\"} 1",
+            "vf_worker_poll_last_success_timestamp_seconds{service=\"worker\",job=\"viewer-poll\"} 1700000000",
+            "vf_external_http_total{service=\"kick\",endpoint=\"channels\",status_code=\"network\"} 1",
+        ],
+    );
+}
+
+#[test]
+fn statsd_types_render_exactly() {
+    let text = render(
+        "page.views:1|c|#env:prod\npage.views:3|c|@0.5|#env:prod\nqueue:4|g\nqueue:-1|g\nq.time:320|ms\nusers:a|s\nusers:b|s\n",
+    );
+    assert_lines(
+        &text,
+        &[
+            "# HELP page_views_total StatsD counter page.views.",
+            "# TYPE page_views_total counter",
+            "page_views_total{env=\"prod\"} 7",
+            "# TYPE queue gauge",
+            "queue 3",
+            "# TYPE q_time histogram",
+            "q_time_bucket{le=\"0.25\"} 0",
+            "q_time_bucket{le=\"0.5\"} 1",
+            "q_time_bucket{le=\"+Inf\"} 1",
+            "q_time_sum 0.32",
+            "q_time_count 1",
+            "# TYPE users gauge",
+            "users 2",
+        ],
+    );
+}
+
+#[test]
+fn weighted_histogram_counts_are_rounded_once_at_render() {
+    let text = render("lat:0.1|h|@0.3\nlat:0.1|h|@0.3\nlat:0.1|h|@0.3\n");
+    assert_lines(
+        &text,
+        &["lat_bucket{le=\"0.1\"} 10", "lat_count 10", "lat_sum 1"],
+    );
+}
+
+#[test]
+fn self_metrics_are_in_the_same_exposition() {
+    let text = render("job.ok a 1\nbad\nc:1|c\nc:1|g\n");
+    assert_lines(
+        &text,
+        &[
+            "heartwire_lines_received_total{transport=\"udp\"} 4",
+            "heartwire_lines_rejected_total{reason=\"malformed\"} 1",
+            "heartwire_lines_rejected_total{reason=\"too_long\"} 0",
+            "heartwire_series{family=\"heartwire_job_runs_total\"} 1",
+            "heartwire_series{family=\"c_total\"} 1",
+            "heartwire_series_conflicts_total{family=\"c_total\"} 1",
+            "heartwire_series_dropped_total{family=\"c_total\"} 0",
+            &format!(
+                "heartwire_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ],
+    );
+    assert!(
+        text.contains("\nprocess_resident_memory_bytes "),
+        "process collector missing:\n{text}"
+    );
+}
+
+// --- validity under hostile input ---------------------------------------------------------
+
+#[test]
+fn a_malicious_corpus_keeps_the_exposition_valid_and_the_series_bounded() {
+    let mut settings = Settings::default();
+    settings.limits.max_series_per_family = 1_000;
+    let mut corpus = String::new();
+    corpus.push_str(
+        "q:1|c|#v:say \"hi\"\nq:1|c|#v:back\\slash\\\nq:1|c|#v:lit\\nnewline\nq:1|c|#v:\\\"}\n",
+    );
+    corpus.push_str("job.ok a\"b 1\nq:1|c|#v:nul\0byte\nq\0:1|c\nq:1|c|#v:\u{2028}é\n_sc|c\"k|0\n");
+    corpus.push_str("x.y-z/w\\q\"r:1|g\nhttp svc \"x\" 200\n");
+    corpus.push_str(&"A".repeat(10_000));
+    corpus.push('\n');
+    corpus.extend((0..10_000).map(|i| format!("flood:1|c|#user:u{i}\n")));
+    let text = render_lines(settings, &corpus);
+    let samples = parse(&text).unwrap_or_else(|error| panic!("{error}\n{text}"));
+    let values: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.name == "q_total")
+        .flat_map(|s| s.labels.iter().map(|(_, v)| v.as_str()))
+        .collect();
+    assert!(values.contains(&"say \"hi\""), "{values:?}");
+    assert!(values.contains(&"back\\slash\\"));
+    assert!(values.contains(&"lit\\nnewline"));
+    assert!(values.contains(&"\\\"}"));
+    let flood = samples.iter().filter(|s| s.name == "flood_total").count();
+    assert_eq!(flood, 1_000);
+    assert_lines(
+        &text,
+        &["heartwire_series_dropped_total{family=\"flood_total\"} 9000"],
+    );
+    assert_lines(&text, &["x_y_z_w_q_r 1"]);
+}
+
+fn snapshot_with_label(value: &str) -> Snapshot {
+    let family = Family {
+        name: "probe".into(),
+        help: Arc::from(format!("help with {value}").as_str()),
+        kind: Kind::Gauge,
+        const_labels: Arc::from(vec![]),
+        label_names: Arc::from(vec![Arc::from("v")]),
+        series: vec![Series {
+            labels: Arc::from(vec![Arc::from(value)]),
+            value: Value::Number(1.0),
+        }],
+    };
+    Snapshot {
+        taken_at: T0,
+        families: vec![family],
+        accounts: Vec::new(),
+    }
+}
+
+proptest! {
+    #[test]
+    fn property_any_label_value_renders_to_a_line_that_parses_back_to_it(value in any::<String>()) {
+        let (exposition, _telemetry) = Exposition::new().unwrap();
+        let mut out = Vec::new();
+        exposition.render(&snapshot_with_label(&value), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let samples = parse(&text).map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))?;
+        let probe = samples.iter().find(|s| s.name == "probe").unwrap();
+        prop_assert_eq!(&probe.labels, &vec![("v".to_owned(), value)]);
+    }
+
+    #[test]
+    fn property_any_statsd_line_leaves_a_valid_exposition(name in "[ -~]{1,40}", tag in "[ -~]{0,40}") {
+        let text = render(&format!("{name}:1|c|#{tag}\n{name}:2|g\n{name}:3|h|#{tag}\n"));
+        parse(&text).map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))?;
+    }
+}
+
+// --- promtool -----------------------------------------------------------------------------
+
+#[test]
+fn promtool_accepts_a_render_with_every_family() {
+    let Some(promtool) = which("promtool") else {
+        let required = std::env::var("HEARTWIRE_REQUIRE_PEERS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "promtool is required (HEARTWIRE_REQUIRE_PEERS=1) but not installed"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "SKIPPED promtool_accepts_a_render_with_every_family: promtool not installed"
+            );
+        }
+        return;
+    };
+    let text = render(
+        "job.start a\njob.ok a 1\njob.error a\njob.skip a\njob.progress a 3\nhttp svc ep 500 0.1\nhb w\n\
+         _sc|chk|0\n_e{1,1}:t|x\nreqs:1|c|#env:prod\ndepth:1|g\nwait:1|ms\nsize:1|h\nusers:u|s\nbad line\n",
+    );
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for family in [
+        "heartwire_job_runs_total",
+        "heartwire_job_duration_seconds",
+        "heartwire_job_last_success_timestamp_seconds",
+        "heartwire_job_last_run_timestamp_seconds",
+        "heartwire_job_running",
+        "heartwire_job_progress_total",
+        "heartwire_job_last_progress_timestamp_seconds",
+        "heartwire_external_http_total",
+        "heartwire_external_http_duration_seconds",
+        "heartwire_worker_last_heartbeat_timestamp_seconds",
+        "heartwire_service_check_status",
+        "heartwire_service_check_last_timestamp_seconds",
+        "heartwire_events_total",
+        "reqs_total",
+        "depth",
+        "wait",
+        "size",
+        "users",
+        "heartwire_series",
+        "heartwire_build_info",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,195 @@
+//! The receive loop shared by the UDP and Unix datagram listeners: a dedicated thread that reads
+//! batches with `recvmmsg`, joins each batch's datagrams into one [`Batch`](crate::batch::Batch)
+//! and follows the kernel's drop counter.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use socket2::Socket;
+
+use super::Sink;
+use super::recvmmsg::BatchReceiver;
+use crate::batch::Transport;
+use crate::telemetry::Telemetry;
+
+/// How often a blocked receive wakes up to check for shutdown.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// Pause after an unexpected receive error, so that a persistent one cannot spin a core.
+const ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// A bound datagram socket and how to read it.
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    /// Blocking, with [`POLL_INTERVAL`] as its receive timeout.
+    pub socket: Socket,
+    /// The listener's config key, for the `listener` label and the thread name.
+    pub listener: &'static str,
+    /// The `transport` label of its lines.
+    pub transport: Transport,
+    /// Datagrams per `recvmmsg` call.
+    pub batch_datagrams: usize,
+    /// Bytes per datagram buffer.
+    pub max_datagram_bytes: usize,
+}
+
+impl Receiver {
+    /// Starts the receive thread; it runs until `stop` is set.
+    pub(crate) fn spawn(
+        self,
+        sink: Sink,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<thread::JoinHandle<()>> {
+        thread::Builder::new()
+            .name(format!("heartwire-{}", self.listener))
+            .spawn(move || self.run(&sink, &stop))
+    }
+
+    fn run(self, sink: &Sink, stop: &AtomicBool) {
+        let mut buffers = BatchReceiver::new(self.batch_datagrams, self.max_datagram_bytes);
+        let mut drops = DropCount::default();
+        let mut truncated_seen = false;
+        while !stop.load(Ordering::Acquire) {
+            let count = match buffers.receive(self.socket.as_fd()) {
+                Ok(count) => count,
+                Err(error) if is_timeout(&error) => continue,
+                Err(error) => {
+                    tracing::warn!(listener = self.listener, %error, "receive failed");
+                    thread::sleep(ERROR_BACKOFF);
+                    continue;
+                }
+            };
+            let mut joined =
+                Joined::with_capacity((0..count).map(|i| buffers.datagram(i).data.len() + 1).sum());
+            let mut counter = None;
+            for index in 0..count {
+                let datagram = buffers.datagram(index);
+                joined.push(datagram.data, datagram.truncated);
+                counter = datagram.drops.or(counter);
+            }
+            if joined.truncated > 0 && !truncated_seen {
+                truncated_seen = true;
+                tracing::warn!(
+                    listener = self.listener,
+                    max_datagram_bytes = self.max_datagram_bytes,
+                    "a datagram was longer than the buffer; its cut last line was dropped (raise `max_datagram_bytes` for this listener)"
+                );
+            }
+            if let Some(total) = counter.and_then(|counter| drops.update(counter)) {
+                self.report_drops(sink.telemetry(), total);
+            }
+            sink.send(self.transport, count as u64, joined.bytes, joined.data);
+        }
+    }
+
+    fn report_drops(&self, telemetry: &Telemetry, total: u64) {
+        telemetry.kernel_drops(self.listener, total);
+        tracing::debug!(
+            listener = self.listener,
+            total,
+            "kernel dropped datagrams: the receive buffer was full"
+        );
+    }
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// The datagrams of one receive, joined by `\n` so that no line runs into the next datagram's.
+#[derive(Debug, Default)]
+struct Joined {
+    data: Vec<u8>,
+    bytes: u64,
+    truncated: usize,
+}
+
+impl Joined {
+    fn with_capacity(capacity: usize) -> Joined {
+        Joined {
+            data: Vec::with_capacity(capacity),
+            ..Joined::default()
+        }
+    }
+
+    fn push(&mut self, datagram: &[u8], truncated: bool) {
+        self.bytes += datagram.len() as u64;
+        let keep = if truncated {
+            self.truncated += 1;
+            // The cut line could read as a different valid line (`x:12|c` from `x:125|c`).
+            match datagram.iter().rposition(|&byte| byte == b'\n') {
+                Some(end) => &datagram[..=end],
+                None => return,
+            }
+        } else {
+            datagram
+        };
+        if keep.is_empty() {
+            return;
+        }
+        self.data.extend_from_slice(keep);
+        if keep.last() != Some(&b'\n') {
+            self.data.push(b'\n');
+        }
+    }
+}
+
+/// The kernel's per-socket drop counter is a `u32` that wraps; this follows it as a `u64`.
+#[derive(Debug, Default)]
+struct DropCount {
+    last: u32,
+    total: u64,
+}
+
+impl DropCount {
+    /// The new total, when the counter moved.
+    fn update(&mut self, counter: u32) -> Option<u64> {
+        if counter == self.last {
+            return None;
+        }
+        self.total += u64::from(counter.wrapping_sub(self.last));
+        self.last = counter;
+        Some(self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_datagrams_never_run_into_each_other() {
+        let mut joined = Joined::default();
+        joined.push(b"a:1|c", false);
+        joined.push(b"b:1|c\n", false);
+        joined.push(b"", false);
+        joined.push(b"c:1|c\nd:1|c", false);
+        assert_eq!(joined.data, b"a:1|c\nb:1|c\nc:1|c\nd:1|c\n");
+        assert_eq!(joined.bytes, 5 + 6 + 11);
+    }
+
+    #[test]
+    fn truncated_datagram_keeps_only_its_whole_lines() {
+        let mut joined = Joined::default();
+        joined.push(b"a:1|c\nb:12", true);
+        joined.push(b"no newline at all", true);
+        assert_eq!(joined.data, b"a:1|c\n");
+        assert_eq!(joined.truncated, 2);
+    }
+
+    #[test]
+    fn drop_count_follows_the_kernel_counter_across_wraparound() {
+        let mut drops = DropCount::default();
+        assert_eq!(drops.update(0), None);
+        assert_eq!(drops.update(5), Some(5));
+        assert_eq!(drops.update(5), None);
+        assert_eq!(drops.update(u32::MAX), Some(u64::from(u32::MAX)));
+        assert_eq!(drops.update(3), Some(u64::from(u32::MAX) + 4));
+    }
+}

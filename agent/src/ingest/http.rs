@@ -1,0 +1,36 @@
+//! `POST /ingest`: lines as the request body, one batch per request.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+
+use super::Sink;
+use crate::batch::Transport;
+
+/// The router for the loopback ingest listener. Bodies over `max_body_bytes` get `413`.
+pub fn router(sink: Sink, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/ingest", post(ingest))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(sink)
+}
+
+/// `202 Accepted` once the lines are queued (they are parsed and counted later, like every
+/// other transport's); `503` when the queue is full and the body was dropped.
+async fn ingest(State(sink): State<Sink>, body: Bytes) -> (StatusCode, &'static str) {
+    let bytes = body.len() as u64;
+    let mut data = Vec::from(body);
+    if data.last().is_some_and(|&last| last != b'\n') {
+        data.push(b'\n');
+    }
+    if sink.send(Transport::Http, 1, bytes, data) {
+        (StatusCode::ACCEPTED, "accepted\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue full: the lines were dropped (counted in heartwire_datagrams_dropped_total); retry later\n",
+        )
+    }
+}

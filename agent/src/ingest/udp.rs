@@ -1,0 +1,94 @@
+//! The UDP listener: a socket with a large receive buffer and kernel drop accounting, read by a
+//! [`datagram::Receiver`] thread.
+
+use nix::sys::socket::{setsockopt, sockopt};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::datagram::{self, POLL_INTERVAL};
+use super::{Bound, ListenError};
+use crate::batch::Transport;
+use crate::config;
+use crate::telemetry::Telemetry;
+
+const KEY: &str = "listen.udp.address";
+
+/// Binds the UDP socket described by `config`.
+pub(super) fn bind(
+    config: &config::Udp,
+    telemetry: &Telemetry,
+) -> Result<(datagram::Receiver, Bound), ListenError> {
+    let address = config.address;
+    let fail = |source| ListenError::bind("UDP", address.to_string(), KEY, source);
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )
+    .map_err(fail)?;
+    set_receive_buffer(&socket, config.receive_buffer_bytes, "udp", telemetry);
+    // The kernel then attaches its per-socket drop counter to every datagram it queues after the
+    // first drop: the only way to see loss that happens before the agent reads.
+    if let Err(error) = setsockopt(&socket, sockopt::RxqOvfl, &1) {
+        tracing::warn!(%error, "kernel drop accounting (SO_RXQ_OVFL) is unavailable on this system");
+    }
+    socket.set_read_timeout(Some(POLL_INTERVAL)).map_err(fail)?;
+    socket.bind(&address.into()).map_err(fail)?;
+    let local = socket
+        .local_addr()
+        .ok()
+        .and_then(|local| local.as_socket())
+        .unwrap_or(address);
+    tracing::info!(address = %local, "listening for UDP");
+    let receiver = datagram::Receiver {
+        socket,
+        listener: "udp",
+        transport: Transport::Udp,
+        batch_datagrams: config.batch_datagrams,
+        max_datagram_bytes: config.max_datagram_bytes,
+    };
+    Ok((
+        receiver,
+        Bound {
+            name: "udp",
+            address: local.to_string(),
+        },
+    ))
+}
+
+/// Asks for a receive buffer of `requested` bytes (0: keep the kernel's default) and reports the
+/// size the kernel granted.
+pub(super) fn set_receive_buffer(
+    socket: &Socket,
+    requested: usize,
+    listener: &'static str,
+    telemetry: &Telemetry,
+) {
+    if requested > 0 {
+        // SO_RCVBUFFORCE passes net.core.rmem_max when the agent has CAP_NET_ADMIN; without it,
+        // plain SO_RCVBUF gets as much as the limit allows.
+        if setsockopt(socket, sockopt::RcvBufForce, &requested).is_err()
+            && let Err(error) = socket.set_recv_buffer_size(requested)
+        {
+            tracing::warn!(listener, %error, "could not set the receive buffer size");
+        }
+    }
+    let effective = match socket.recv_buffer_size() {
+        Ok(effective) => effective,
+        Err(error) => {
+            tracing::warn!(listener, %error, "could not read the receive buffer size");
+            return;
+        }
+    };
+    telemetry.receive_buffer(listener, effective as u64);
+    // Linux reports twice the size granted (half is kept for its own bookkeeping).
+    if effective / 2 < requested {
+        tracing::warn!(
+            listener,
+            requested,
+            effective,
+            "the kernel capped the receive buffer: raise net.core.rmem_max (sysctl) or run with CAP_NET_ADMIN to absorb bursts"
+        );
+    } else {
+        tracing::info!(listener, requested, effective, "receive buffer");
+    }
+}
