@@ -5,9 +5,9 @@
 //! lock. The state is plain data driven by an explicit [`Now`]: tests run it without a runtime
 //! and without sleeping.
 //!
-//! - [`jobs`] and [`builtin`]: the families of the native verbs, service checks and events.
-//! - [`series`]: generic StatsD/DogStatsD metrics, with conflicts and caps.
-//! - [`limits`]: series caps and the bounded `family` label of their self-metrics.
+//! - `jobs` and `builtin`: the families of the native verbs, service checks and events.
+//! - `series` and `set`: generic StatsD/DogStatsD metrics, with conflicts and caps.
+//! - `limits`: series caps and the bounded `family` label of their self-metrics.
 
 mod builtin;
 mod histogram;

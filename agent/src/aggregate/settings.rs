@@ -23,9 +23,9 @@ pub struct Settings {
 /// Bounds that keep memory finite whatever senders write.
 ///
 /// Heap per series, measured by `benches/render.rs` with a counting allocator (a 15-byte name
-/// and two tags of 35 bytes in all, lookup cache included): about 370 bytes for a counter or
-/// gauge, 470 bytes for a histogram with the default 11 buckets. The default caps therefore
-/// bound series state at about 37–47 MiB (100 000 series); sets add at most about 16 MiB of
+/// and two tags of 35 bytes in all, lookup cache included): about 330 bytes for a counter or
+/// gauge, 430 bytes for a histogram with the default 11 buckets. The default caps therefore
+/// bound series state at about 33–43 MiB (100 000 series); sets add at most about 16 MiB of
 /// members ([`Limits::max_set_members_total`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
