@@ -69,24 +69,12 @@ fn ingest(aggregator: &mut Aggregator, lines: &[String], now: Now) {
     let mut data = Vec::with_capacity(1400);
     for line in lines {
         if data.len() + line.len() + 1 > 1400 {
-            aggregator.ingest(
-                &Batch {
-                    transport: Transport::Udp,
-                    data: std::mem::take(&mut data),
-                },
-                now,
-            );
+            aggregator.ingest(&Batch::new(Transport::Udp, std::mem::take(&mut data)), now);
         }
         data.extend_from_slice(line.as_bytes());
         data.push(b'\n');
     }
-    aggregator.ingest(
-        &Batch {
-            transport: Transport::Udp,
-            data,
-        },
-        now,
-    );
+    aggregator.ingest(&Batch::new(Transport::Udp, data), now);
 }
 
 /// 10 000 series: 6 000 counters, 3 000 gauges, 1 000 histograms.

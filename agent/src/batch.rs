@@ -45,6 +45,10 @@ impl Transport {
     }
 }
 
+/// Identifies one stream connection for the lifetime of the agent. A connection whose lines
+/// include `hello` is a session: what runs and workers report on it ends with it.
+pub type ConnectionId = u64;
+
 /// Lines from one transport: one or more datagrams or stream frames, joined by `\n` so that the
 /// last line of one datagram never runs into the first line of the next.
 #[derive(Debug, Clone)]
@@ -53,4 +57,41 @@ pub struct Batch {
     pub transport: Transport,
     /// The lines, `\n`-separated (a trailing `\n` or none).
     pub data: Vec<u8>,
+    /// The stream connection the lines came on; `None` for datagrams and HTTP.
+    pub connection: Option<ConnectionId>,
+    /// The peer closed the connection after these lines (not sent when the agent itself closes
+    /// connections to shut down).
+    pub closed: bool,
+}
+
+impl Batch {
+    /// Lines that came on no connection.
+    pub fn new(transport: Transport, data: Vec<u8>) -> Batch {
+        Batch {
+            transport,
+            data,
+            connection: None,
+            closed: false,
+        }
+    }
+
+    /// Lines that came on the stream connection `connection`.
+    pub fn on(connection: ConnectionId, transport: Transport, data: Vec<u8>) -> Batch {
+        Batch {
+            transport,
+            data,
+            connection: Some(connection),
+            closed: false,
+        }
+    }
+
+    /// The peer closed `connection`.
+    pub fn closed(connection: ConnectionId, transport: Transport) -> Batch {
+        Batch {
+            transport,
+            data: Vec::new(),
+            connection: Some(connection),
+            closed: true,
+        }
+    }
 }

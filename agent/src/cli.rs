@@ -1,5 +1,7 @@
-//! The command line: `heartwire [serve]` runs the agent, `heartwire send` emits lines.
+//! The command line: `heartwire [serve]` runs the agent, `heartwire send` emits lines,
+//! `heartwire run` wraps a command as a monitored job.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -34,6 +36,24 @@ pub enum Command {
     /// Send lines to a running agent, without nc. Lines are checked first; nothing is sent if
     /// one is invalid.
     Send(SendArgs),
+    /// Run a command as a monitored job: report its start, then its end with the duration and
+    /// the exit code or signal, and exit with the command's code.
+    ///
+    /// On a unix:// target one connection, opened with `hello`, stays up for the whole run: if
+    /// the wrapper is killed (SIGKILL, out of memory), the agent sees the run crash. Other
+    /// targets get the start and the end as plain lines. An unreachable agent never stops the
+    /// command: one warning goes to stderr and the command runs.
+    ///
+    /// The command inherits standard input, output and error, the environment and the working
+    /// directory; the wrapper writes nothing to stdout and only its own warnings to stderr.
+    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are forwarded to the command. The
+    /// command stays in the wrapper's process group, so a Ctrl-C typed in a terminal reaches it
+    /// directly as well as through the wrapper.
+    ///
+    /// Exit status: the command's own; 128 + N if signal N killed it; 127 if it was not found,
+    /// 126 if it could not be executed (both reported as `job.error ... reason=spawn_failed`).
+    #[command(verbatim_doc_comment)]
+    Run(RunArgs),
 }
 
 /// Options of `heartwire serve`.
@@ -60,6 +80,30 @@ pub struct SendArgs {
     /// standard input.
     #[arg(value_name = "LINE", required = true)]
     pub lines: Vec<String>,
+}
+
+/// Options of `heartwire run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The job's name, as in `job.ok NAME`.
+    #[arg(long, value_name = "NAME", value_parser = crate::run::parse_name)]
+    pub job: String,
+    /// Where the agent listens: unix:///PATH (a session for the whole run), udp://HOST:PORT,
+    /// tcp://HOST:PORT or unixgram:///PATH. Defaults to the socket the Helm chart shares with
+    /// the app.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEARTWIRE_TO",
+        default_value = "unix:///run/heartwire/stream.sock"
+    )]
+    pub to: Target,
+    /// The app name in the session's `hello` line; the job name if left out.
+    #[arg(long, value_name = "NAME", value_parser = crate::run::parse_name)]
+    pub app: Option<String>,
+    /// The command and its arguments, after `--`.
+    #[arg(value_name = "COMMAND", required = true, last = true)]
+    pub command: Vec<OsString>,
 }
 
 #[cfg(test)]
@@ -98,5 +142,62 @@ mod tests {
     #[test]
     fn send_without_lines_is_a_usage_error() {
         assert!(Cli::try_parse_from(["heartwire", "send"]).is_err());
+    }
+
+    fn run_args(arguments: &[&str]) -> RunArgs {
+        let cli = Cli::try_parse_from(["heartwire", "run"].iter().chain(arguments)).unwrap();
+        match cli.into_command() {
+            Command::Run(args) => args,
+            other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_takes_a_job_and_the_command_after_the_double_dash() {
+        let args = run_args(&["--job", "nightly", "--", "sh", "-c", "exit 3"]);
+        assert_eq!(args.job, "nightly");
+        assert_eq!(args.app, None);
+        assert_eq!(args.command, ["sh", "-c", "exit 3"]);
+    }
+
+    #[test]
+    fn run_reports_to_the_shared_unix_socket_unless_told_otherwise() {
+        // Only when HEARTWIRE_TO is unset: the environment of the test run decides the default.
+        if std::env::var_os("HEARTWIRE_TO").is_none() {
+            let args = run_args(&["--job", "j", "--", "true"]);
+            assert_eq!(args.to, Target::Unix("/run/heartwire/stream.sock".into()));
+        }
+        let args = run_args(&[
+            "--job",
+            "j",
+            "--to",
+            "udp://127.0.0.1:9",
+            "--app",
+            "a",
+            "--",
+            "true",
+        ]);
+        assert_eq!(args.to, Target::Udp("127.0.0.1:9".into()));
+        assert_eq!(args.app.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn run_options_after_the_double_dash_belong_to_the_command() {
+        let args = run_args(&["--job", "j", "--", "tool", "--job", "other", "--to"]);
+        assert_eq!(args.command, ["tool", "--job", "other", "--to"]);
+    }
+
+    #[test]
+    fn run_without_a_command_job_or_double_dash_is_a_usage_error() {
+        for arguments in [
+            &["run", "--job", "j"][..],
+            &["run", "--job", "j", "--"],
+            &["run", "--", "true"],
+            &["run", "--job", "j", "true"],
+            &["run", "--job", "two words", "--", "true"],
+        ] {
+            let result = Cli::try_parse_from(["heartwire"].iter().chain(arguments));
+            assert!(result.is_err(), "{arguments:?} parsed");
+        }
     }
 }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod expose;
 pub mod health;
 pub mod ingest;
+pub mod run;
 pub mod send;
 pub mod server;
 pub mod telemetry;

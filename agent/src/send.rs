@@ -20,7 +20,7 @@ const UDP_PAYLOAD: usize = 1432;
 /// Unix datagram payload: the agent's default `max_datagram_bytes`.
 const UNIXGRAM_PAYLOAD: usize = 8192;
 /// How long connecting or writing may take before the command gives up.
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where to send: parsed from `udp://HOST:PORT`, `tcp://HOST:PORT`, `unix:///PATH`,
 /// `unixgram:///PATH`.
@@ -184,7 +184,8 @@ fn pack(lines: &[String], limit: usize) -> Vec<Vec<u8>> {
     payloads
 }
 
-fn deliver(target: &Target, lines: &[String]) -> io::Result<()> {
+/// Sends checked `lines` to `target` on a fresh socket; `heartwire run` reuses it.
+pub(crate) fn deliver(target: &Target, lines: &[String]) -> io::Result<()> {
     match target {
         Target::Udp(address) => send_udp(resolve(address)?, &pack(lines, UDP_PAYLOAD)),
         Target::Unixgram(path) => {

@@ -2,16 +2,19 @@
 //! DogStatsD service checks (`_sc`) and events (`_e`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hashbrown::DefaultHashBuilder;
-use heartwire_proto::{AlertType, Event, Heartbeat, Http, HttpStatus, ServiceCheck};
+use heartwire_proto::{AlertType, Event, Heartbeat, Http, HttpStatus, ServiceCheck, WorkerStop};
 use indexmap::{Equivalent, IndexMap};
 
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
 use super::settings::{CheckFamilies, ConstLabels, EventFamilies, HttpFamilies, WorkerFamilies};
-use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
+use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value, WorkerStatus};
 use crate::clock::Now;
+use crate::health::runs::SessionId;
+use crate::health::worker::{WorkerHealth, WorkerState};
 
 /// The fixed parts of a built-in family, shared by every snapshot.
 #[derive(Debug, Clone)]
@@ -199,56 +202,159 @@ impl Calls {
     }
 }
 
-/// Last heartbeat per worker.
+#[derive(Debug)]
+struct Worker {
+    labels: LabelValues,
+    health: WorkerHealth,
+    /// The configured ttl, or the default for workers nobody configured.
+    ttl: Duration,
+    /// The session the last heartbeat came on.
+    session: Option<SessionId>,
+}
+
+/// Worker liveness: heartbeats, clean stops and sessions (see [`crate::health::worker`]).
 #[derive(Debug)]
 pub(crate) struct Workers {
     last_heartbeat: Meta,
-    workers: IndexMap<Arc<str>, (LabelValues, f64), DefaultHashBuilder>,
+    status: Meta,
+    stopped: Meta,
+    workers: IndexMap<Arc<str>, Worker, DefaultHashBuilder>,
+    default_ttl: Duration,
     slot: Slot,
 }
 
 impl Workers {
-    pub(crate) fn new(names: &WorkerFamilies, accounting: &mut Accounting) -> Workers {
+    pub(crate) fn new(
+        names: &WorkerFamilies,
+        default_ttl: Duration,
+        accounting: &mut Accounting,
+    ) -> Workers {
+        let label = [names.label.as_str()];
         Workers {
             last_heartbeat: Meta::new(
                 &names.last_heartbeat,
                 "Unix time of the last heartbeat of a worker.",
-                &["worker"],
+                &label,
+                &names.labels,
+            ),
+            status: Meta::new(
+                &names.status,
+                "1 while a worker's heartbeats arrive within its ttl; 0 once they stop, its session closes or it stops.",
+                &label,
+                &names.labels,
+            ),
+            stopped: Meta::new(
+                &names.stopped,
+                "1 when a worker stopped cleanly (worker.stop): down, but not an outage.",
+                &label,
                 &names.labels,
             ),
             workers: IndexMap::default(),
-            slot: accounting.slot(&names.last_heartbeat),
+            default_ttl,
+            slot: accounting.slot(&names.status),
+        }
+    }
+
+    /// Watches the configured workers: present (and down until they beat) from the start.
+    pub(crate) fn configure(
+        &mut self,
+        workers: &[(String, Duration)],
+        accounting: &mut Accounting,
+    ) {
+        for (name, ttl) in workers {
+            if let Some(worker) = self.worker(name, accounting) {
+                worker.ttl = *ttl;
+            }
         }
     }
 
     pub(crate) fn heartbeat(
         &mut self,
         line: &Heartbeat<'_>,
+        session: Option<SessionId>,
         now: Now,
         accounting: &mut Accounting,
     ) {
-        let at = now.unix_seconds();
-        if let Some((_, last)) = self.workers.get_mut(line.worker) {
-            *last = last.max(at);
-            return;
+        if let Some(worker) = self.worker(line.worker, accounting) {
+            let ttl = line
+                .ttl
+                .and_then(|ttl| Duration::try_from_secs_f64(ttl).ok());
+            worker.health.beat(now, ttl);
+            worker.session = session;
         }
-        if !accounting.admit(self.slot, self.workers.len()) {
-            return accounting.dropped(self.slot);
-        }
-        let labels = labels([line.worker]);
-        self.workers.insert(labels[0].clone(), (labels, at));
     }
 
-    pub(crate) fn snapshot(&self, out: &mut Vec<Family>) {
-        let series = self
-            .workers
-            .values()
-            .map(|(labels, at)| Series {
+    pub(crate) fn stop(&mut self, line: &WorkerStop<'_>, accounting: &mut Accounting) {
+        if let Some(worker) = self.worker(line.worker, accounting) {
+            worker.health.stop();
+        }
+    }
+
+    /// The session `session` closed: every worker that heartbeated on it is down at once.
+    pub(crate) fn session_closed(&mut self, session: SessionId) {
+        for worker in self.workers.values_mut() {
+            if worker.session == Some(session) {
+                worker.health.disconnect();
+                worker.session = None;
+            }
+        }
+    }
+
+    fn worker(&mut self, name: &str, accounting: &mut Accounting) -> Option<&mut Worker> {
+        if !self.workers.contains_key(name) {
+            if !accounting.admit(self.slot, self.workers.len()) {
+                accounting.dropped(self.slot);
+                return None;
+            }
+            let labels = labels([name]);
+            let worker = Worker {
                 labels: labels.clone(),
-                value: Value::Number(*at),
+                health: WorkerHealth::new(),
+                ttl: self.default_ttl,
+                session: None,
+            };
+            self.workers.insert(labels[0].clone(), worker);
+        }
+        self.workers.get_mut(name)
+    }
+
+    /// Every worker's state at `now`, for `/status`.
+    pub(crate) fn statuses(&self, now: Now) -> Vec<WorkerStatus> {
+        self.workers
+            .iter()
+            .map(|(name, worker)| WorkerStatus {
+                worker: name.clone(),
+                state: worker.health.state(worker.ttl, now),
+                last_heartbeat: worker.health.last_beat(),
+                ttl_seconds: worker.ttl.as_secs_f64(),
             })
-            .collect();
-        out.extend(self.last_heartbeat.family(Kind::Gauge, series));
+            .collect()
+    }
+
+    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
+        let series = |value: &dyn Fn(&Worker) -> Option<f64>| -> Vec<Series> {
+            self.workers
+                .values()
+                .filter_map(|worker| {
+                    Some(Series {
+                        labels: worker.labels.clone(),
+                        value: Value::Number(value(worker)?),
+                    })
+                })
+                .collect()
+        };
+        out.extend(
+            self.last_heartbeat
+                .family(Kind::Gauge, series(&|w| w.health.last_beat())),
+        );
+        let status = |w: &Worker| Some(f64::from(w.health.state(w.ttl, now).status()));
+        out.extend(self.status.family(Kind::Gauge, series(&status)));
+        let stopped = |w: &Worker| {
+            Some(f64::from(u8::from(
+                w.health.state(w.ttl, now) == WorkerState::Stopped,
+            )))
+        };
+        out.extend(self.stopped.family(Kind::Gauge, series(&stopped)));
     }
 }
 

@@ -1,26 +1,31 @@
-//! The job families, fed by `job.start`, `job.ok`, `job.error`, `job.skip` and `job.progress`.
+//! The job families, fed by `job.start`, `job.ok`, `job.error`, `job.skip` and `job.progress`,
+//! and for configured jobs the health verdicts computed when read.
 //!
 //! Per job: runs by result, a duration histogram, last success and last run timestamps (never
-//! moving backwards), open starts, and progress. A `job.ok`/`job.error` without seconds takes
-//! its duration from the matching open `job.start`: the one with the same `id=`, or without an
-//! id the job's oldest open start. Open starts are bounded per job and in total; an evicted
-//! start is counted. The per-job state is where schedules and staleness will attach later.
+//! moving backwards), open runs, and progress. A `job.ok`/`job.error` without seconds takes its
+//! duration from the matching open run ([`crate::health::runs`]: by `id=`, else the latest run
+//! started without one). Open runs are bounded per job and in total; an evicted run is counted.
+//!
+//! A configured job ([`JobSpec`]) is present from the first snapshot: its runs count from 0, and
+//! staleness, state, deadline and next expected run come from [`JobHealth`] at read time. A run
+//! open on a session that closes has crashed: it ends as an error at once.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hashbrown::DefaultHashBuilder;
 use heartwire_proto::{JobEnd, JobProgress, JobSkip, JobStart};
 use indexmap::IndexMap;
-use tokio::time::Instant;
 
 use super::Tally;
 use super::builtin::Meta;
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
 use super::settings::{JobFamilies, Limits};
-use super::snapshot::{Family, Kind, LabelValues, Series, Value};
+use super::snapshot::{Family, JobStatus, Kind, LabelValues, Series, Value};
 use crate::clock::Now;
+use crate::health::job::{JobHealth, JobSpec, JobState, Verdict, stalled};
+use crate::health::runs::{Run, Runs, SessionId, Started};
 
 /// How a run ended, for the `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,24 +36,23 @@ pub(crate) enum Outcome {
 }
 
 #[derive(Debug)]
-struct OpenStart {
-    seq: u64,
-    id: Option<Box<str>>,
-    at: Instant,
-}
-
-#[derive(Debug)]
 struct Job {
     labels: LabelValues,
     result_labels: [LabelValues; 3],
-    runs: [u64; 3],
+    state_labels: [LabelValues; JobState::ALL.len()],
+    runs_total: [u64; 3],
+    crashes: u64,
     duration: Histogram,
     last_success: Option<f64>,
     last_run: Option<f64>,
-    starts: VecDeque<OpenStart>,
+    runs: Runs,
     ever_started: bool,
     progress: f64,
-    last_progress: Option<f64>,
+    last_progress: Option<Now>,
+    health: JobHealth,
+    /// When heartwire started watching the job.
+    since: Now,
+    spec: Option<Arc<JobSpec>>,
 }
 
 #[derive(Debug)]
@@ -60,6 +64,87 @@ struct Metas {
     running: Meta,
     progress: Meta,
     last_progress: Meta,
+    seconds_since_success: Meta,
+    stale: Meta,
+    deadline: Meta,
+    next_expected: Meta,
+    state: Meta,
+    consecutive_failures: Meta,
+    overrun_runs: Meta,
+    crashes: Meta,
+    stalled: Meta,
+}
+
+impl Metas {
+    fn new(names: &JobFamilies) -> Metas {
+        let c = &names.labels;
+        let job = [names.label.as_str()];
+        let meta = |name: &str, help: &str| Meta::new(name, help, &job, c);
+        Metas {
+            runs: Meta::new(
+                &names.runs,
+                "Job runs by result.",
+                &[&names.label, "result"],
+                c,
+            ),
+            duration: meta(&names.duration, "Job run duration in seconds."),
+            last_success: meta(
+                &names.last_success,
+                "Unix time of the last successful run of a job.",
+            ),
+            last_run: meta(
+                &names.last_run,
+                "Unix time of the last run of a job to end, any result.",
+            ),
+            running: meta(&names.running, "Runs of a job started and not yet ended."),
+            progress: meta(
+                &names.progress,
+                "Progress reported by a job (pages, rows, items).",
+            ),
+            last_progress: meta(
+                &names.last_progress,
+                "Unix time of the last progress report of a job.",
+            ),
+            seconds_since_success: meta(
+                &names.seconds_since_success,
+                "Seconds since the last successful run of a configured job (since heartwire started watching, if none).",
+            ),
+            stale: meta(
+                &names.stale,
+                "1 when a configured job has not succeeded before its schedule's deadline.",
+            ),
+            deadline: meta(
+                &names.deadline,
+                "Unix time at which a configured job goes stale without a new success.",
+            ),
+            next_expected: meta(
+                &names.next_expected,
+                "Unix time the next run of a configured job is due.",
+            ),
+            state: Meta::new(
+                &names.state,
+                "State of a configured job: exactly one of ok, late, stale, failing, warming is 1.",
+                &[&names.label, "state"],
+                c,
+            ),
+            consecutive_failures: meta(
+                &names.consecutive_failures,
+                "Failed runs of a configured job in a row.",
+            ),
+            overrun_runs: meta(
+                &names.overrun_runs,
+                "Open runs of a configured job past its max_runtime: hung.",
+            ),
+            crashes: meta(
+                &names.crashes,
+                "Runs that crashed: their session closed before the run ended.",
+            ),
+            stalled: meta(
+                &names.stalled,
+                "1 when a progress job has reported no progress for its stall_after.",
+            ),
+        }
+    }
 }
 
 /// Every job's state.
@@ -69,7 +154,7 @@ pub(crate) struct Jobs {
     results: [Arc<str>; 3],
     bounds: Bounds,
     jobs: IndexMap<Arc<str>, Job, DefaultHashBuilder>,
-    /// Every open start by sequence number, oldest first, for the global bound.
+    /// Every open run by sequence number, oldest first, for the bound across jobs.
     open: BTreeMap<u64, usize>,
     next_seq: u64,
     max_per_job: usize,
@@ -84,42 +169,8 @@ impl Jobs {
         bounds: Bounds,
         accounting: &mut Accounting,
     ) -> Jobs {
-        let c = &names.labels;
         Jobs {
-            metas: Metas {
-                runs: Meta::new(&names.runs, "Job runs by result.", &["job", "result"], c),
-                duration: Meta::new(&names.duration, "Job run duration in seconds.", &["job"], c),
-                last_success: Meta::new(
-                    &names.last_success,
-                    "Unix time of the last successful run of a job.",
-                    &["job"],
-                    c,
-                ),
-                last_run: Meta::new(
-                    &names.last_run,
-                    "Unix time of the last run of a job to end, any result.",
-                    &["job"],
-                    c,
-                ),
-                running: Meta::new(
-                    &names.running,
-                    "Runs of a job started and not yet ended.",
-                    &["job"],
-                    c,
-                ),
-                progress: Meta::new(
-                    &names.progress,
-                    "Progress reported by a job (pages, rows, items).",
-                    &["job"],
-                    c,
-                ),
-                last_progress: Meta::new(
-                    &names.last_progress,
-                    "Unix time of the last progress report of a job.",
-                    &["job"],
-                    c,
-                ),
-            },
+            metas: Metas::new(names),
             results: [
                 Arc::from("ok"),
                 Arc::from("error"),
@@ -135,40 +186,61 @@ impl Jobs {
         }
     }
 
+    /// Watches the configured jobs from `now` on: they are present from the first snapshot.
+    pub(crate) fn configure(
+        &mut self,
+        jobs: &[(String, JobSpec)],
+        now: Now,
+        accounting: &mut Accounting,
+    ) {
+        for (name, spec) in jobs {
+            if let Some(index) = self.job(name, now, accounting)
+                && let Some((_, job)) = self.jobs.get_index_mut(index)
+            {
+                job.spec = Some(Arc::new(spec.clone()));
+            }
+        }
+    }
+
     pub(crate) fn start(
         &mut self,
         line: &JobStart<'_>,
+        session: Option<SessionId>,
         now: Now,
         accounting: &mut Accounting,
         tally: &mut Tally,
     ) {
-        let Some(index) = self.job(line.job, accounting) else {
+        let Some(index) = self.job(line.job, now, accounting) else {
             return;
         };
+        let seq = self.next_seq;
         let Some((_, job)) = self.jobs.get_index_mut(index) else {
             return;
         };
         job.ever_started = true;
-        if job.starts.len() >= self.max_per_job
-            && let Some(evicted) = job.starts.pop_front()
-        {
-            self.open.remove(&evicted.seq);
-            tally.starts_evicted += 1;
-        }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        job.starts.push_back(OpenStart {
-            seq,
+        job.health.ran(now);
+        let run = Run {
             id: line.id.map(Box::from),
-            at: now.mono,
-        });
+            session,
+            started: now,
+            seq,
+        };
+        match job.runs.start(run, self.max_per_job) {
+            Started::Duplicate => return,
+            Started::Opened => {}
+            Started::Evicted(evicted) => {
+                self.open.remove(&evicted);
+                tally.starts_evicted += 1;
+            }
+        }
+        self.next_seq += 1;
         self.open.insert(seq, index);
         while self.open.len() > self.max_open {
             let Some((seq, owner)) = self.open.pop_first() else {
                 break;
             };
             if let Some((_, owner)) = self.jobs.get_index_mut(owner) {
-                owner.starts.retain(|start| start.seq != seq);
+                owner.runs.evict(seq);
             }
             tally.starts_evicted += 1;
         }
@@ -181,45 +253,36 @@ impl Jobs {
         now: Now,
         accounting: &mut Accounting,
     ) {
-        let Some(index) = self.job(line.job, accounting) else {
+        let Some(index) = self.job(line.job, now, accounting) else {
             return;
         };
         let Some((_, job)) = self.jobs.get_index_mut(index) else {
             return;
         };
-        let matched = match line.id {
-            Some(id) => job
-                .starts
-                .iter()
-                .position(|start| start.id.as_deref() == Some(id)),
-            None => (!job.starts.is_empty()).then_some(0),
-        };
-        let started = matched.and_then(|position| job.starts.remove(position));
-        if let Some(start) = &started {
-            self.open.remove(&start.seq);
+        let (started, _ambiguous) = job.runs.end(line.id);
+        if let Some(run) = &started {
+            self.open.remove(&run.seq);
         }
         let duration = line
             .seconds
-            .or_else(|| started.map(|start| now.seconds_since(start.at)));
-        if let Some(seconds) = duration {
-            job.duration.observe(&self.bounds, seconds, 1.0);
-        }
-        job.runs[outcome as usize] += 1;
-        let at = now.unix_seconds();
-        job.last_run = Some(job.last_run.map_or(at, |last| last.max(at)));
-        if outcome == Outcome::Ok {
-            job.last_success = Some(job.last_success.map_or(at, |last| last.max(at)));
-        }
+            .or_else(|| started.map(|run| now.seconds_since(run.started.mono)));
+        // A run cancelled by TERM or INT (a deploy, a ctrl-C) is counted, but is no failure.
+        let cancelled = matches!(
+            line.signal,
+            Some("TERM" | "SIGTERM" | "INT" | "SIGINT" | "15" | "2")
+        );
+        job.finish(outcome, duration, cancelled, &self.bounds, now);
     }
 
-    /// A skipped slot: counted as a run result only. It neither ends an open start nor moves the
-    /// last-run time, since no work was done.
-    pub(crate) fn skip(&mut self, line: &JobSkip<'_>, accounting: &mut Accounting) {
-        let Some(index) = self.job(line.job, accounting) else {
+    /// A skipped slot: counted as a run result and as a sign of life for lateness. It neither
+    /// ends an open run nor moves the last-run time, since no work was done.
+    pub(crate) fn skip(&mut self, line: &JobSkip<'_>, now: Now, accounting: &mut Accounting) {
+        let Some(index) = self.job(line.job, now, accounting) else {
             return;
         };
         if let Some((_, job)) = self.jobs.get_index_mut(index) {
-            job.runs[Outcome::Skipped as usize] += 1;
+            job.runs_total[Outcome::Skipped as usize] += 1;
+            job.health.ran(now);
         }
     }
 
@@ -230,7 +293,7 @@ impl Jobs {
         accounting: &mut Accounting,
         tally: &mut Tally,
     ) {
-        let Some(index) = self.job(line.job, accounting) else {
+        let Some(index) = self.job(line.job, now, accounting) else {
             return;
         };
         let Some((_, job)) = self.jobs.get_index_mut(index) else {
@@ -242,12 +305,25 @@ impl Jobs {
         } else {
             tally.non_finite += 1;
         }
-        let at = now.unix_seconds();
-        job.last_progress = Some(job.last_progress.map_or(at, |last| last.max(at)));
+        if job.last_progress.is_none_or(|last| now.mono >= last.mono) {
+            job.last_progress = Some(now);
+        }
+    }
+
+    /// The session `session` closed: every run still open on it crashed.
+    pub(crate) fn session_closed(&mut self, session: SessionId, now: Now) {
+        for job in self.jobs.values_mut() {
+            for run in job.runs.crash_session(session) {
+                self.open.remove(&run.seq);
+                job.crashes += 1;
+                let age = now.seconds_since(run.started.mono);
+                job.finish(Outcome::Error, Some(age), false, &self.bounds, now);
+            }
+        }
     }
 
     /// The job's index, creating it if the caps allow.
-    fn job(&mut self, name: &str, accounting: &mut Accounting) -> Option<usize> {
+    fn job(&mut self, name: &str, now: Now, accounting: &mut Accounting) -> Option<usize> {
         if let Some(index) = self.jobs.get_index_of(name) {
             return Some(index);
         }
@@ -256,47 +332,75 @@ impl Jobs {
             return None;
         }
         let name: Arc<str> = Arc::from(name);
-        let labels: LabelValues = Arc::from([name.clone()]);
-        let result_labels = self
-            .results
-            .clone()
-            .map(|result| Arc::from([name.clone(), result]) as LabelValues);
+        let with = |value: &str| Arc::from([name.clone(), Arc::from(value)]) as LabelValues;
         let job = Job {
-            labels,
-            result_labels,
-            runs: [0; 3],
+            labels: Arc::from([name.clone()]),
+            result_labels: self
+                .results
+                .clone()
+                .map(|result| Arc::from([name.clone(), result]) as LabelValues),
+            state_labels: JobState::ALL.map(|state| with(state.as_str())),
+            runs_total: [0; 3],
+            crashes: 0,
             duration: Histogram::new(&self.bounds),
             last_success: None,
             last_run: None,
-            starts: VecDeque::new(),
+            runs: Runs::default(),
             ever_started: false,
             progress: 0.0,
             last_progress: None,
+            health: JobHealth::new(now),
+            since: now,
+            spec: None,
         };
         Some(self.jobs.insert_full(name, job).0)
     }
 
-    pub(crate) fn snapshot(&self, out: &mut Vec<Family>) {
+    /// What `/status` and `/readyz` show: every configured job's verdict at `now`.
+    pub(crate) fn statuses(&self, now: Now) -> Vec<JobStatus> {
+        self.jobs
+            .iter()
+            .filter_map(|(name, job)| {
+                let spec = job.spec.as_ref()?;
+                let verdict = job.health.verdict(spec, now);
+                Some(JobStatus {
+                    job: name.clone(),
+                    schedule: spec.schedule.describe(),
+                    zone: spec.schedule.zone().to_owned(),
+                    state: verdict.state,
+                    readiness: spec.readiness,
+                    last_success: job.last_success,
+                    seconds_since_success: verdict.seconds_since_success,
+                    deadline: verdict.deadline,
+                    next_expected: verdict.next_expected,
+                    running: job.runs.running(),
+                    overrun: job.runs.overrun(spec.max_runtime, now),
+                    consecutive_failures: verdict.consecutive_failures,
+                    stalled: spec
+                        .stall_after
+                        .map(|quiet| stalled(quiet, job.last_progress, job.since, now)),
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
+        let m = &self.metas;
         let jobs = || self.jobs.values();
-        let number = |job: &Job, value: f64| Series {
-            labels: job.labels.clone(),
-            value: Value::Number(value),
-        };
         let runs = jobs()
-            .filter(|job| job.runs.iter().any(|&count| count > 0))
+            .filter(|job| job.spec.is_some() || job.runs_total.iter().any(|&count| count > 0))
             .flat_map(|job| {
-                let results = if job.runs[Outcome::Skipped as usize] > 0 {
+                let results = if job.runs_total[Outcome::Skipped as usize] > 0 {
                     3
                 } else {
                     2
                 };
                 (0..results).map(|result| Series {
                     labels: job.result_labels[result].clone(),
-                    value: Value::Number(job.runs[result] as f64),
+                    value: Value::Number(job.runs_total[result] as f64),
                 })
             })
             .collect();
-        let m = &self.metas;
         out.extend(m.runs.family(Kind::Counter, runs));
         let durations = jobs()
             .filter(|job| job.duration.count() > 0.0)
@@ -306,27 +410,144 @@ impl Jobs {
             })
             .collect();
         out.extend(m.duration.family(Kind::Histogram, durations));
-        let gauge = |select: fn(&Job) -> Option<f64>| -> Vec<Series> {
+        let gauge = |select: &dyn Fn(&Job) -> Option<f64>| -> Vec<Series> {
             jobs()
-                .filter_map(|job| select(job).map(|value| number(job, value)))
+                .filter_map(|job| {
+                    select(job).map(|value| Series {
+                        labels: job.labels.clone(),
+                        value: Value::Number(value),
+                    })
+                })
                 .collect()
         };
         out.extend(
             m.last_success
-                .family(Kind::Gauge, gauge(|job| job.last_success)),
+                .family(Kind::Gauge, gauge(&|job| job.last_success)),
         );
-        out.extend(m.last_run.family(Kind::Gauge, gauge(|job| job.last_run)));
-        out.extend(m.running.family(
-            Kind::Gauge,
-            gauge(|job| job.ever_started.then_some(job.starts.len() as f64)),
-        ));
-        out.extend(m.progress.family(
-            Kind::Counter,
-            gauge(|job| job.last_progress.map(|_| job.progress)),
-        ));
-        out.extend(
-            m.last_progress
-                .family(Kind::Gauge, gauge(|job| job.last_progress)),
-        );
+        out.extend(m.last_run.family(Kind::Gauge, gauge(&|job| job.last_run)));
+        let running = |job: &Job| {
+            (job.ever_started || job.spec.is_some()).then_some(job.runs.running() as f64)
+        };
+        out.extend(m.running.family(Kind::Gauge, gauge(&running)));
+        let progressed = |job: &Job| job.last_progress.map(|_| job.progress);
+        out.extend(m.progress.family(Kind::Counter, gauge(&progressed)));
+        let last_progress = |job: &Job| job.last_progress.map(|at| at.unix_seconds());
+        out.extend(m.last_progress.family(Kind::Gauge, gauge(&last_progress)));
+        self.verdicts(now, out);
+    }
+
+    /// The read-time families of configured jobs.
+    fn verdicts(&self, now: Now, out: &mut Vec<Family>) {
+        let m = &self.metas;
+        let verdicts: Vec<(&Job, &JobSpec, Verdict)> = self
+            .jobs
+            .values()
+            .filter_map(|job| {
+                let spec = job.spec.as_deref()?;
+                Some((job, spec, job.health.verdict(spec, now)))
+            })
+            .collect();
+        let gauge = |select: &dyn Fn(&Job, &JobSpec, &Verdict) -> Option<f64>| -> Vec<Series> {
+            verdicts
+                .iter()
+                .filter_map(|(job, spec, verdict)| {
+                    let value = select(job, spec, verdict)?;
+                    Some(Series {
+                        labels: job.labels.clone(),
+                        value: Value::Number(value),
+                    })
+                })
+                .collect()
+        };
+        let families = [
+            (
+                &m.seconds_since_success,
+                Kind::Gauge,
+                gauge(&|_, _, v| Some(v.seconds_since_success)),
+            ),
+            (
+                &m.stale,
+                Kind::Gauge,
+                gauge(&|_, _, v| Some(f64::from(u8::from(v.stale)))),
+            ),
+            (&m.deadline, Kind::Gauge, gauge(&|_, _, v| Some(v.deadline))),
+            (
+                &m.next_expected,
+                Kind::Gauge,
+                gauge(&|_, _, v| Some(v.next_expected)),
+            ),
+            (
+                &m.consecutive_failures,
+                Kind::Gauge,
+                gauge(&|_, _, v| Some(f64::from(v.consecutive_failures))),
+            ),
+            (
+                &m.overrun_runs,
+                Kind::Gauge,
+                gauge(&|job, spec, _| Some(job.runs.overrun(spec.max_runtime, now) as f64)),
+            ),
+            (
+                &m.crashes,
+                Kind::Counter,
+                gauge(&|job, _, _| Some(job.crashes as f64)),
+            ),
+            (
+                &m.stalled,
+                Kind::Gauge,
+                gauge(&|job, spec, _| {
+                    let quiet = spec.stall_after?;
+                    Some(f64::from(u8::from(stalled(
+                        quiet,
+                        job.last_progress,
+                        job.since,
+                        now,
+                    ))))
+                }),
+            ),
+        ];
+        for (meta, kind, series) in families {
+            out.extend(meta.family(kind, series));
+        }
+        let states = verdicts
+            .iter()
+            .flat_map(|(job, _, verdict)| {
+                JobState::ALL
+                    .iter()
+                    .zip(&job.state_labels)
+                    .map(|(state, labels)| Series {
+                        labels: labels.clone(),
+                        value: Value::Number(f64::from(u8::from(*state == verdict.state))),
+                    })
+            })
+            .collect();
+        out.extend(m.state.family(Kind::Gauge, states));
+    }
+}
+
+impl Job {
+    /// A run ended (or crashed) at `now`.
+    fn finish(
+        &mut self,
+        outcome: Outcome,
+        duration: Option<f64>,
+        cancelled: bool,
+        bounds: &Bounds,
+        now: Now,
+    ) {
+        if let Some(seconds) = duration {
+            self.duration.observe(bounds, seconds, 1.0);
+        }
+        self.runs_total[outcome as usize] += 1;
+        let at = now.unix_seconds();
+        self.last_run = Some(self.last_run.map_or(at, |last| last.max(at)));
+        match outcome {
+            Outcome::Ok => {
+                self.last_success = Some(self.last_success.map_or(at, |last| last.max(at)));
+                self.health.succeeded(now);
+            }
+            Outcome::Error if cancelled => self.health.ran(now),
+            Outcome::Error => self.health.failed(now),
+            Outcome::Skipped => self.health.ran(now),
+        }
     }
 }

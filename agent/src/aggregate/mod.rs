@@ -21,14 +21,15 @@ pub mod task;
 
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use heartwire_proto::{ErrorKind, Line, MetricKind};
 
 pub use self::histogram::HistogramSnapshot;
 pub use self::settings::{
-    Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, EventFamilies, FamilyNames, HttpFamilies,
-    JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
+    Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, EventFamilies,
+    FamilyNames, HttpFamilies, JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
 };
-pub use self::snapshot::Snapshot;
+pub use self::snapshot::{JobStatus, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
 use self::builtin::{Calls, Checks, Events, Workers};
@@ -37,7 +38,7 @@ use self::jobs::{Jobs, Outcome};
 use self::limits::Accounting;
 use self::series::Statsd;
 use self::settings::claimed_names;
-use crate::batch::Batch;
+use crate::batch::{Batch, ConnectionId};
 use crate::clock::Now;
 use crate::telemetry::{self, Telemetry};
 
@@ -67,6 +68,9 @@ impl Tally {
 #[derive(Debug)]
 pub struct Aggregator {
     telemetry: Arc<Telemetry>,
+    /// Stream connections that said `hello`, and the app they named. Bounded by the stream
+    /// listeners' connection caps: an entry leaves when its connection closes.
+    sessions: HashMap<ConnectionId, Arc<str>>,
     accounting: Accounting,
     jobs: Jobs,
     calls: Calls,
@@ -77,8 +81,14 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
-    /// An empty state. `settings` should have passed [`Settings::validate`].
+    /// An empty state that starts watching the configured jobs and workers now. `settings`
+    /// should have passed [`Settings::validate`].
     pub fn new(settings: Settings, telemetry: Arc<Telemetry>) -> Aggregator {
+        Aggregator::starting_at(settings, telemetry, Now::read())
+    }
+
+    /// Like [`Aggregator::new`], watching from `now`: for tests and replays.
+    pub fn starting_at(settings: Settings, telemetry: Arc<Telemetry>, now: Now) -> Aggregator {
         let limits = &settings.limits;
         let names = &settings.names;
         let mut accounting = Accounting::new(limits);
@@ -95,19 +105,25 @@ impl Aggregator {
             };
             reserved.extend(claimed_names(name, shape));
         }
+        let mut jobs = Jobs::new(
+            &names.jobs,
+            limits,
+            bounds(&settings.buckets.job_duration),
+            &mut accounting,
+        );
+        jobs.configure(&settings.jobs, now, &mut accounting);
+        let mut workers =
+            Workers::new(&names.workers, settings.default_worker_ttl, &mut accounting);
+        workers.configure(&settings.workers, &mut accounting);
         Aggregator {
-            jobs: Jobs::new(
-                &names.jobs,
-                limits,
-                bounds(&settings.buckets.job_duration),
-                &mut accounting,
-            ),
+            sessions: HashMap::new(),
+            jobs,
             calls: Calls::new(
                 &names.http,
                 bounds(&settings.buckets.http_duration),
                 &mut accounting,
             ),
-            workers: Workers::new(&names.workers, &mut accounting),
+            workers,
             checks: Checks::new(&names.checks, &mut accounting),
             events: Events::new(&names.events),
             statsd: Statsd::new(limits, bounds(&settings.buckets.statsd), reserved),
@@ -126,25 +142,48 @@ impl Aggregator {
                 Ok(line) if is_negative_counter(&line) => {
                     tally.rejected[ErrorKind::NegativeCounter.index()] += 1
                 }
-                Ok(line) => self.apply(&line, now, &mut tally),
+                Ok(line) => self.apply(&line, batch.connection, now, &mut tally),
                 Err(error) => tally.rejected[error.kind().index()] += 1,
             }
         }
         tally.report(&self.telemetry, batch);
+        if batch.closed
+            && let Some(connection) = batch.connection
+            && self.sessions.remove(&connection).is_some()
+        {
+            self.jobs.session_closed(connection, now);
+            self.workers.session_closed(connection);
+        }
     }
 
-    fn apply(&mut self, line: &Line<'_>, now: Now, tally: &mut Tally) {
+    fn apply(
+        &mut self,
+        line: &Line<'_>,
+        connection: Option<ConnectionId>,
+        now: Now,
+        tally: &mut Tally,
+    ) {
         if line.has_unknown_fields() {
             tally.unknown_fields += 1;
         }
+        // Runs and workers bind to the connection only once it said `hello`.
+        let session = connection.filter(|connection| self.sessions.contains_key(connection));
         let accounting = &mut self.accounting;
         match line {
-            Line::JobStart(start) => self.jobs.start(start, now, accounting, tally),
+            Line::Hello(hello) => {
+                if let Some(connection) = connection {
+                    self.sessions.insert(connection, Arc::from(hello.app));
+                }
+            }
+            Line::JobStart(start) => self.jobs.start(start, session, now, accounting, tally),
             Line::JobOk(end) => self.jobs.end(end, Outcome::Ok, now, accounting),
             Line::JobError(end) => self.jobs.end(end, Outcome::Error, now, accounting),
-            Line::JobSkip(skip) => self.jobs.skip(skip, accounting),
+            Line::JobSkip(skip) => self.jobs.skip(skip, now, accounting),
             Line::JobProgress(progress) => self.jobs.progress(progress, now, accounting, tally),
-            Line::Heartbeat(heartbeat) => self.workers.heartbeat(heartbeat, now, accounting),
+            Line::Heartbeat(heartbeat) => {
+                self.workers.heartbeat(heartbeat, session, now, accounting)
+            }
+            Line::WorkerStop(stop) => self.workers.stop(stop, accounting),
             Line::Http(call) => self.calls.record(call, accounting),
             Line::ServiceCheck(check) => self.checks.report(check, now, accounting),
             Line::Event(event) => self.events.record(event),
@@ -154,18 +193,15 @@ impl Aggregator {
                 }
                 self.statsd.apply(metric, now, accounting, tally);
             }
-            // Worker status and sessions are the runtime's and a later issue's; the lines are
-            // accepted and counted as received.
-            Line::WorkerStop(_) | Line::Hello(_) => {}
         }
     }
 
     /// The current state, for `/metrics`. Shares every string with the live state.
     pub fn snapshot(&self, now: Now) -> Snapshot {
         let mut families = Vec::new();
-        self.jobs.snapshot(&mut families);
+        self.jobs.snapshot(now, &mut families);
         self.calls.snapshot(&mut families);
-        self.workers.snapshot(&mut families);
+        self.workers.snapshot(now, &mut families);
         self.checks.snapshot(&mut families);
         self.events.snapshot(&mut families);
         self.statsd.snapshot(now, &mut families);
@@ -173,6 +209,8 @@ impl Aggregator {
             taken_at: now.unix_seconds(),
             families,
             accounts: self.accounting.accounts(),
+            jobs: self.jobs.statuses(now),
+            workers: self.workers.statuses(now),
         }
     }
 }

@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::expose::names::{is_label_name, is_metric_name};
+use crate::health::job::JobSpec;
 use crate::telemetry;
 
 /// Everything the aggregator needs to know. [`Settings::default`] holds the documented defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Bounds on series, open starts and sets.
     pub limits: Limits,
@@ -18,6 +19,29 @@ pub struct Settings {
     pub buckets: Buckets,
     /// The names of the built-in families and their constant labels.
     pub names: FamilyNames,
+    /// Configured jobs: present from the first snapshot, with staleness verdicts.
+    pub jobs: Vec<(String, JobSpec)>,
+    /// Configured workers and their heartbeat ttl: present from the first snapshot.
+    pub workers: Vec<(String, Duration)>,
+    /// The ttl of a worker that is not configured and whose heartbeats carry no `ttl=`.
+    pub default_worker_ttl: Duration,
+}
+
+/// Heartbeats of workers nobody configured keep them up this long (three missed 30 s beats
+/// stay within a minute and a half).
+pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(90);
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            limits: Limits::default(),
+            buckets: Buckets::default(),
+            names: FamilyNames::default(),
+            jobs: Vec::new(),
+            workers: Vec::new(),
+            default_worker_ttl: DEFAULT_WORKER_TTL,
+        }
+    }
 }
 
 /// Bounds that keep memory finite whatever senders write.
@@ -136,6 +160,27 @@ pub struct JobFamilies {
     pub progress: String,
     /// Gauge `{job}`; default `heartwire_job_last_progress_timestamp_seconds`.
     pub last_progress: String,
+    /// Gauge `{job}`, computed when read; default `heartwire_job_seconds_since_success`.
+    pub seconds_since_success: String,
+    /// Gauge `{job}` 0/1, computed when read; default `heartwire_job_stale`.
+    pub stale: String,
+    /// Gauge `{job}`; default `heartwire_job_stale_deadline_timestamp_seconds`.
+    pub deadline: String,
+    /// Gauge `{job}`; default `heartwire_job_next_expected_timestamp_seconds`.
+    pub next_expected: String,
+    /// Gauge `{job,state}`, one state 1 and the others 0; default `heartwire_job_state`.
+    pub state: String,
+    /// Gauge `{job}`; default `heartwire_job_consecutive_failures`.
+    pub consecutive_failures: String,
+    /// Gauge `{job}`, open runs past `max_runtime`; default `heartwire_job_overrun_runs`.
+    pub overrun_runs: String,
+    /// Counter `{job}`, runs whose session closed before they ended; default
+    /// `heartwire_job_crashes_total`.
+    pub crashes: String,
+    /// Gauge `{job}` 0/1 for jobs with `stall_after`; default `heartwire_job_stalled`.
+    pub stalled: String,
+    /// The name of the job label (default `job`).
+    pub label: String,
     /// The `result` value of `job.skip` (default `skipped`).
     pub skipped_result: String,
     /// Constant labels on every job family (default none).
@@ -159,6 +204,14 @@ pub struct HttpFamilies {
 pub struct WorkerFamilies {
     /// Gauge `{worker}`; default `heartwire_worker_last_heartbeat_timestamp_seconds`.
     pub last_heartbeat: String,
+    /// Gauge `{worker}`: 1 while heartbeats arrive within the ttl, 0 once they stop, the
+    /// worker's session closes or it stops; default `heartwire_worker_status`.
+    pub status: String,
+    /// Gauge `{worker}` 0/1: the worker said `worker.stop` (a clean stop, not an outage);
+    /// default `heartwire_worker_stopped`.
+    pub stopped: String,
+    /// The name of the worker label (default `worker`; seed 001 uses `name`).
+    pub label: String,
     /// Constant labels (default none).
     pub labels: ConstLabels,
 }
@@ -194,6 +247,16 @@ impl Default for FamilyNames {
                 running: "heartwire_job_running".into(),
                 progress: "heartwire_job_progress_total".into(),
                 last_progress: "heartwire_job_last_progress_timestamp_seconds".into(),
+                seconds_since_success: "heartwire_job_seconds_since_success".into(),
+                stale: "heartwire_job_stale".into(),
+                deadline: "heartwire_job_stale_deadline_timestamp_seconds".into(),
+                next_expected: "heartwire_job_next_expected_timestamp_seconds".into(),
+                state: "heartwire_job_state".into(),
+                consecutive_failures: "heartwire_job_consecutive_failures".into(),
+                overrun_runs: "heartwire_job_overrun_runs".into(),
+                crashes: "heartwire_job_crashes_total".into(),
+                stalled: "heartwire_job_stalled".into(),
+                label: "job".into(),
                 skipped_result: "skipped".into(),
                 labels: Vec::new(),
             },
@@ -204,6 +267,9 @@ impl Default for FamilyNames {
             },
             workers: WorkerFamilies {
                 last_heartbeat: "heartwire_worker_last_heartbeat_timestamp_seconds".into(),
+                status: "heartwire_worker_status".into(),
+                stopped: "heartwire_worker_stopped".into(),
+                label: "worker".into(),
                 labels: Vec::new(),
             },
             checks: CheckFamilies {
@@ -229,7 +295,7 @@ pub(crate) enum Shape {
 
 impl FamilyNames {
     /// Every built-in family: its name, shape, variable label names and constant labels.
-    pub(crate) fn all(&self) -> [(&str, Shape, &'static [&'static str], &ConstLabels); 13] {
+    pub(crate) fn all(&self) -> Vec<(&str, Shape, Vec<&str>, &ConstLabels)> {
         let (j, h, w, c, e) = (
             &self.jobs,
             &self.http,
@@ -237,31 +303,48 @@ impl FamilyNames {
             &self.checks,
             &self.events,
         );
-        [
-            (&j.runs, Shape::Counter, &["job", "result"], &j.labels),
-            (&j.duration, Shape::Histogram, &["job"], &j.labels),
-            (&j.last_success, Shape::Gauge, &["job"], &j.labels),
-            (&j.last_run, Shape::Gauge, &["job"], &j.labels),
-            (&j.running, Shape::Gauge, &["job"], &j.labels),
-            (&j.progress, Shape::Counter, &["job"], &j.labels),
-            (&j.last_progress, Shape::Gauge, &["job"], &j.labels),
-            (
-                &h.requests,
-                Shape::Counter,
-                &["service", "endpoint", "status_code"],
-                &h.labels,
-            ),
-            (
-                &h.duration,
-                Shape::Histogram,
-                &["service", "endpoint"],
-                &h.labels,
-            ),
-            (&w.last_heartbeat, Shape::Gauge, &["worker"], &w.labels),
-            (&c.status, Shape::Gauge, &["check"], &c.labels),
-            (&c.last, Shape::Gauge, &["check"], &c.labels),
-            (&e.total, Shape::Counter, &["alert_type"], &e.labels),
-        ]
+        let job = j.label.as_str();
+        let worker = w.label.as_str();
+        let mut all = vec![(
+            j.runs.as_str(),
+            Shape::Counter,
+            vec![job, "result"],
+            &j.labels,
+        )];
+        all.push((&j.duration, Shape::Histogram, vec![job], &j.labels));
+        for (name, shape) in [
+            (&j.last_success, Shape::Gauge),
+            (&j.last_run, Shape::Gauge),
+            (&j.running, Shape::Gauge),
+            (&j.progress, Shape::Counter),
+            (&j.last_progress, Shape::Gauge),
+            (&j.seconds_since_success, Shape::Gauge),
+            (&j.stale, Shape::Gauge),
+            (&j.deadline, Shape::Gauge),
+            (&j.next_expected, Shape::Gauge),
+            (&j.consecutive_failures, Shape::Gauge),
+            (&j.overrun_runs, Shape::Gauge),
+            (&j.crashes, Shape::Counter),
+            (&j.stalled, Shape::Gauge),
+        ] {
+            all.push((name.as_str(), shape, vec![job], &j.labels));
+        }
+        all.push((&j.state, Shape::Gauge, vec![job, "state"], &j.labels));
+        let call = vec!["service", "endpoint", "status_code"];
+        all.push((&h.requests, Shape::Counter, call, &h.labels));
+        all.push((
+            &h.duration,
+            Shape::Histogram,
+            vec!["service", "endpoint"],
+            &h.labels,
+        ));
+        for name in [&w.last_heartbeat, &w.status, &w.stopped] {
+            all.push((name.as_str(), Shape::Gauge, vec![worker], &w.labels));
+        }
+        all.push((&c.status, Shape::Gauge, vec!["check"], &c.labels));
+        all.push((&c.last, Shape::Gauge, vec!["check"], &c.labels));
+        all.push((&e.total, Shape::Counter, vec!["alert_type"], &e.labels));
+        all
     }
 }
 
@@ -375,6 +458,14 @@ impl Settings {
                 if !taken.insert(claimed) {
                     return Err(SettingsError::DuplicateFamilyName {
                         name: name.to_owned(),
+                    });
+                }
+            }
+            for label in &variable {
+                if !is_label_name(label) {
+                    return Err(SettingsError::InvalidConstLabel {
+                        family: name.to_owned(),
+                        label: (*label).to_owned(),
                     });
                 }
             }

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 
 pub use super::histogram::HistogramSnapshot;
+pub use crate::health::job::JobState;
+pub use crate::health::worker::WorkerState;
 
 /// Label values of one series, in the order of its family's label names.
 pub type LabelValues = Arc<[Arc<str>]>;
@@ -24,6 +26,54 @@ pub struct Snapshot {
     pub families: Vec<Family>,
     /// Series held, dropped at a cap and in conflict, by family label (bounded; `other` last).
     pub accounts: Vec<FamilyAccount>,
+    /// Every configured job's verdict, in config order, for `/status` and `/readyz`.
+    pub jobs: Vec<JobStatus>,
+    /// Every known worker's state, for `/status`.
+    pub workers: Vec<WorkerStatus>,
+}
+
+/// A configured job as `/status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStatus {
+    /// The job name.
+    pub job: Arc<str>,
+    /// Its schedule as configured (`every 1m`, `0 * * * *`).
+    pub schedule: String,
+    /// The time zone of a cron schedule (`UTC` for intervals).
+    pub zone: String,
+    /// The headline state.
+    pub state: JobState,
+    /// Whether a stale verdict fails `/readyz`.
+    pub readiness: bool,
+    /// Unix time of the last success, if any.
+    pub last_success: Option<f64>,
+    /// Seconds since the last success (since heartwire started watching, if none).
+    pub seconds_since_success: f64,
+    /// Unix time the job goes (or went) stale.
+    pub deadline: f64,
+    /// Unix time the next run is due.
+    pub next_expected: f64,
+    /// Open runs.
+    pub running: usize,
+    /// Open runs past `max_runtime`.
+    pub overrun: usize,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+    /// For progress jobs: no progress for `stall_after`.
+    pub stalled: Option<bool>,
+}
+
+/// A worker as `/status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStatus {
+    /// The worker name.
+    pub worker: Arc<str>,
+    /// Up, or why not.
+    pub state: WorkerState,
+    /// Unix time of the last heartbeat, if any.
+    pub last_heartbeat: Option<f64>,
+    /// The ttl in force.
+    pub ttl_seconds: f64,
 }
 
 /// One metric family.

@@ -87,10 +87,7 @@ mod tests {
         let (handle, task) = spawn(aggregator(), receiver);
         for _ in 0..10 {
             sender
-                .send(Batch {
-                    transport: Transport::Udp,
-                    data: b"hits:2|c\nhits:3|c\n".to_vec(),
-                })
+                .send(Batch::new(Transport::Udp, b"hits:2|c\nhits:3|c\n".to_vec()))
                 .await
                 .unwrap();
         }
@@ -119,10 +116,7 @@ mod tests {
         let (sender, receiver) = mpsc::channel(16);
         for _ in 0..16 {
             sender
-                .try_send(Batch {
-                    transport: Transport::Tcp,
-                    data: b"job.ok nightly 1.5\n".to_vec(),
-                })
+                .try_send(Batch::new(Transport::Tcp, b"job.ok nightly 1.5\n".to_vec()))
                 .unwrap();
         }
         drop(sender);

@@ -97,6 +97,6 @@ pub(crate) fn settings(limits: &Limits, buckets: &Buckets) -> aggregate::Setting
             job_duration: buckets.job_duration.clone(),
             http_duration: buckets.http_duration.clone(),
         },
-        names: aggregate::FamilyNames::default(),
+        ..aggregate::Settings::default()
     }
 }

@@ -97,6 +97,9 @@ fn syntax(origin: &str, error: &serde_yaml::Error) -> ConfigError {
 
 type Invalid = (String, String);
 
+/// What a job or worker name may hold: the wire protocol's `name` rule.
+const NAME_RULE: &str = "a name is 1 to 128 characters of A-Z a-z 0-9 _ . : / - (the names apps send in job.* and hb lines)";
+
 fn validate(config: &Config) -> Result<(), Invalid> {
     let listen = &config.listen;
     let (udp, gram, stream) = (&listen.udp, &listen.unix_datagram, &listen.unix_stream);
@@ -170,6 +173,26 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             "must be at most 10m".to_owned(),
         ));
     }
+    for (name, _) in &config.jobs {
+        if !heartwire_proto::is_name(name) {
+            return Err(invalid(&format!("jobs.{name}"), NAME_RULE.to_owned()));
+        }
+    }
+    for (name, worker) in &config.workers {
+        if !heartwire_proto::is_name(name) {
+            return Err(invalid(&format!("workers.{name}"), NAME_RULE.to_owned()));
+        }
+        if worker.ttl == Some(std::time::Duration::ZERO) {
+            return Err(invalid(
+                &format!("workers.{name}.ttl"),
+                "must be longer than 0s".to_owned(),
+            ));
+        }
+    }
+    config
+        .families
+        .names()
+        .map_err(|(key, message)| invalid(&key, message))?;
     config
         .aggregate_settings()
         .validate()
@@ -180,7 +203,7 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             SettingsError::ZeroLimit { which } => {
                 invalid(&format!("limits.{which}"), error.to_string())
             }
-            other => invalid("names", other.to_string()),
+            other => invalid("families", other.to_string()),
         })
 }
 

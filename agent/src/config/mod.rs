@@ -4,6 +4,7 @@
 //! embedded `default.yaml` spells out the same defaults as the [`Default`] impls here (a test
 //! holds them equal), so that file doubles as the reference for users.
 
+mod health;
 mod limits;
 mod load;
 
@@ -11,8 +12,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use health::{Defaults, Families, Job, NameOrLabels, Worker};
 pub use limits::{Buckets, Limits};
 pub use load::{ConfigError, DEFAULT_YAML, from_file, from_str};
 
@@ -32,12 +35,34 @@ pub struct Config {
     pub limits: Limits,
     /// Histogram buckets.
     pub buckets: Buckets,
+    /// The jobs heartwire watches, by name: their schedules and thresholds.
+    pub jobs: IndexMap<String, Job>,
+    /// The workers heartwire watches, by name: their heartbeat ttl.
+    pub workers: IndexMap<String, Worker>,
+    /// Defaults for what is not configured one by one.
+    pub defaults: Defaults,
+    /// Names of the built-in families and their constant labels.
+    pub families: Families,
 }
 
 impl Config {
-    /// The aggregator's settings. A loaded config has already passed their validation.
+    /// The aggregator's settings. A loaded config has already passed their validation, so a
+    /// part that would fail it here keeps its default.
     pub fn aggregate_settings(&self) -> crate::aggregate::Settings {
-        limits::settings(&self.limits, &self.buckets)
+        let mut settings = limits::settings(&self.limits, &self.buckets);
+        settings.names = self.families.names().unwrap_or_default();
+        settings.jobs = self
+            .jobs
+            .iter()
+            .filter_map(|(name, job)| Some((name.clone(), job.spec().ok()?)))
+            .collect();
+        settings.workers = self
+            .workers
+            .iter()
+            .map(|(name, worker)| (name.clone(), worker.ttl.unwrap_or(self.defaults.worker_ttl)))
+            .collect();
+        settings.default_worker_ttl = self.defaults.worker_ttl;
+        settings
     }
 }
 

@@ -18,13 +18,7 @@ fn render_lines(settings: Settings, lines: &str) -> String {
     let (exposition, telemetry) = Exposition::new().unwrap();
     let mut aggregator = Aggregator::new(settings, telemetry);
     let now = Now::at_unix_seconds(T0);
-    aggregator.ingest(
-        &Batch {
-            transport: Transport::Udp,
-            data: lines.as_bytes().to_vec(),
-        },
-        now,
-    );
+    aggregator.ingest(&Batch::new(Transport::Udp, lines.as_bytes().to_vec()), now);
     let mut out = Vec::new();
     exposition
         .render(&aggregator.snapshot(now), &mut out)
@@ -352,6 +346,8 @@ fn snapshot_with_label(value: &str) -> Snapshot {
         taken_at: T0,
         families: vec![family],
         accounts: Vec::new(),
+        jobs: Vec::new(),
+        workers: Vec::new(),
     }
 }
 

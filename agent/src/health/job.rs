@@ -24,20 +24,33 @@ pub struct JobSpec {
     pub late_after: Duration,
     /// How many failures in a row make the job `failing`.
     pub failure_threshold: u32,
+    /// How long a run may take before it counts as hung (overrun).
+    pub max_runtime: Duration,
+    /// For progress jobs: how long without `job.progress` before the job is stalled.
+    pub stall_after: Option<Duration>,
+    /// Whether a stale verdict fails `/readyz`.
+    pub readiness: bool,
 }
 
 impl JobSpec {
     /// A spec with the documented defaults for `schedule`.
     pub fn new(schedule: Schedule) -> JobSpec {
-        let alert_after = schedule.default_alert_after();
-        let late_after = default_late_after(schedule.period());
+        let period = schedule.period();
         JobSpec {
-            schedule,
-            alert_after,
-            late_after,
+            alert_after: schedule.default_alert_after(),
+            late_after: default_late_after(period),
             failure_threshold: 1,
+            max_runtime: default_max_runtime(period),
+            stall_after: None,
+            readiness: false,
+            schedule,
         }
     }
+}
+
+/// A run may take one period (at least a minute, at most 28 days) before it counts as hung.
+pub fn default_max_runtime(period: Duration) -> Duration {
+    period.clamp(Duration::from_secs(60), Duration::from_secs(28 * 24 * 3600))
 }
 
 /// The late-start tolerance: a quarter of the period, between 10 s and 30 min.
@@ -195,6 +208,13 @@ impl JobHealth {
             ever_succeeded: self.last_success.is_some(),
         }
     }
+}
+
+/// Whether a progress job has gone `stall_after` without progress at `now`; progress never seen
+/// counts from `since` (when heartwire started watching).
+pub fn stalled(stall_after: Duration, last_progress: Option<Now>, since: Now, now: Now) -> bool {
+    let from = last_progress.unwrap_or(since);
+    now.mono.saturating_duration_since(from.mono) >= stall_after
 }
 
 /// The stale deadline for a job whose anchor is `anchor` (wall clock).
@@ -431,6 +451,32 @@ mod tests {
                 .seconds_since_success,
             60.0
         );
+    }
+
+    #[test]
+    fn a_progress_job_stalls_after_its_quiet_period() {
+        // Seed 002's watchdog: no progress for 15 minutes is a stall.
+        let t0 = at("2026-01-01T00:00:00Z");
+        let quiet = 15 * MINUTE;
+        assert!(!stalled(
+            quiet,
+            None,
+            t0,
+            t0.advance(quiet - Duration::from_secs(1))
+        ));
+        assert!(
+            stalled(quiet, None, t0, t0.advance(quiet)),
+            "never any progress: counted from the baseline"
+        );
+        let progress = t0.advance(10 * MINUTE);
+        assert!(!stalled(quiet, Some(progress), t0, t0.advance(20 * MINUTE)));
+        assert!(stalled(quiet, Some(progress), t0, t0.advance(25 * MINUTE)));
+    }
+
+    #[test]
+    fn max_runtime_defaults_to_one_period_within_bounds() {
+        assert_eq!(default_max_runtime(Duration::from_secs(10)), MINUTE);
+        assert_eq!(default_max_runtime(HOUR), HOUR);
     }
 
     #[test]

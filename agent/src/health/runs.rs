@@ -23,6 +23,8 @@ pub struct Run {
     pub session: Option<SessionId>,
     /// When it started.
     pub started: Now,
+    /// A number unique among all runs, oldest lowest, for a bound across jobs.
+    pub seq: u64,
 }
 
 impl Run {
@@ -39,8 +41,8 @@ pub enum Started {
     Opened,
     /// A run with this id is already open: the start was ignored.
     Duplicate,
-    /// The run is open and the oldest run was evicted to stay within the bound.
-    Evicted,
+    /// The run is open and the oldest run (numbered so) was evicted to stay within the bound.
+    Evicted(u64),
 }
 
 /// The runs of one job.
@@ -52,30 +54,27 @@ pub struct Runs {
 
 impl Runs {
     /// Opens a run. At most `bound` runs stay open.
-    pub fn start(
-        &mut self,
-        id: Option<&str>,
-        session: Option<SessionId>,
-        now: Now,
-        bound: usize,
-    ) -> Started {
-        if id.is_some() && self.open.iter().any(|run| run.id.as_deref() == id) {
+    pub fn start(&mut self, run: Run, bound: usize) -> Started {
+        if run.id.is_some() && self.open.iter().any(|open| open.id == run.id) {
             return Started::Duplicate;
         }
-        let evicted = self.open.len() >= bound.max(1);
-        if evicted {
-            self.open.pop_front();
-        }
-        self.open.push_back(Run {
-            id: id.map(Box::from),
-            session,
-            started: now,
-        });
-        if evicted {
-            Started::Evicted
+        let evicted = if self.open.len() >= bound.max(1) {
+            self.open.pop_front().map(|oldest| oldest.seq)
         } else {
-            Started::Opened
+            None
+        };
+        self.open.push_back(run);
+        match evicted {
+            Some(seq) => Started::Evicted(seq),
+            None => Started::Opened,
         }
+    }
+
+    /// Drops the run numbered `seq`, if open (evicted by a bound across jobs).
+    pub fn evict(&mut self, seq: u64) -> bool {
+        let before = self.open.len();
+        self.open.retain(|run| run.seq != seq);
+        self.open.len() < before
     }
 
     /// Closes the run `id`, or without an id the latest run opened without one. Returns the run
@@ -131,11 +130,24 @@ mod tests {
         Now::at_unix_seconds(1_700_000_000.0)
     }
 
+    fn run(id: Option<&str>, session: Option<SessionId>, started: Now) -> Run {
+        let seq = started.unix_seconds() as u64;
+        Run {
+            id: id.map(Box::from),
+            session,
+            started,
+            seq,
+        }
+    }
+
     #[test]
     fn an_id_closes_its_own_run_whatever_the_order() {
         let mut runs = Runs::default();
-        runs.start(Some("a"), None, t0(), BOUND);
-        runs.start(Some("b"), None, t0().advance(Duration::from_secs(5)), BOUND);
+        runs.start(run(Some("a"), None, t0()), BOUND);
+        runs.start(
+            run(Some("b"), None, t0().advance(Duration::from_secs(5))),
+            BOUND,
+        );
         let (run, ambiguous) = runs.end(Some("a"));
         assert_eq!(run.unwrap().started.unix_seconds(), 1_700_000_000.0);
         assert!(!ambiguous);
@@ -151,8 +163,11 @@ mod tests {
     fn overlapping_runs_without_ids_pair_last_in_first_out_and_the_hung_one_stays_visible() {
         // JOB-HEALTH 8.9 "Overlap": start A, start B, ok → B closed, A overruns.
         let mut runs = Runs::default();
-        runs.start(None, None, t0(), BOUND);
-        runs.start(None, None, t0().advance(Duration::from_secs(10)), BOUND);
+        runs.start(run(None, None, t0()), BOUND);
+        runs.start(
+            run(None, None, t0().advance(Duration::from_secs(10))),
+            BOUND,
+        );
         let (closed, ambiguous) = runs.end(None);
         assert_eq!(closed.unwrap().started.unix_seconds(), 1_700_000_010.0);
         assert!(ambiguous, "two id-less runs were open");
@@ -164,8 +179,14 @@ mod tests {
     #[test]
     fn a_duplicate_start_is_ignored() {
         let mut runs = Runs::default();
-        assert_eq!(runs.start(Some("x"), None, t0(), BOUND), Started::Opened);
-        assert_eq!(runs.start(Some("x"), None, t0(), BOUND), Started::Duplicate);
+        assert_eq!(
+            runs.start(run(Some("x"), None, t0()), BOUND),
+            Started::Opened
+        );
+        assert_eq!(
+            runs.start(run(Some("x"), None, t0()), BOUND),
+            Started::Duplicate
+        );
         assert_eq!(runs.running(), 1);
     }
 
@@ -173,7 +194,7 @@ mod tests {
     fn open_runs_are_bounded_and_the_oldest_is_evicted() {
         let mut runs = Runs::default();
         for i in 0..3 {
-            runs.start(None, None, t0().advance(Duration::from_secs(i)), 2);
+            runs.start(run(None, None, t0().advance(Duration::from_secs(i))), 2);
         }
         assert_eq!(runs.running(), 2);
         assert_eq!(runs.oldest_start(), Some(1_700_000_001.0));
@@ -182,9 +203,9 @@ mod tests {
     #[test]
     fn closing_a_session_crashes_exactly_its_runs() {
         let mut runs = Runs::default();
-        runs.start(Some("1"), Some(7), t0(), BOUND);
-        runs.start(Some("2"), Some(8), t0(), BOUND);
-        runs.start(None, None, t0(), BOUND);
+        runs.start(run(Some("1"), Some(7), t0()), BOUND);
+        runs.start(run(Some("2"), Some(8), t0()), BOUND);
+        runs.start(run(None, None, t0()), BOUND);
         let crashed = runs.crash_session(7);
         assert_eq!(crashed.len(), 1);
         assert_eq!(crashed[0].id.as_deref(), Some("1"));

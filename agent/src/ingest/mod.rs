@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use crate::batch::{Batch, Transport};
+use crate::batch::{Batch, ConnectionId, Transport};
 use crate::config::Listen;
 use crate::telemetry::Telemetry;
 
@@ -47,18 +47,43 @@ impl Sink {
     /// lines. Never waits: returns `false`, and counts the drop, when the queue is full or the
     /// aggregator is gone.
     pub fn send(&self, transport: Transport, datagrams: u64, bytes: u64, data: Vec<u8>) -> bool {
+        self.send_batch(Batch::new(transport, data), datagrams, bytes)
+    }
+
+    /// Like [`Sink::send`], for lines that came on the stream connection `connection`.
+    pub fn send_from(
+        &self,
+        connection: ConnectionId,
+        transport: Transport,
+        frames: u64,
+        bytes: u64,
+        data: Vec<u8>,
+    ) -> bool {
+        self.send_batch(Batch::on(connection, transport, data), frames, bytes)
+    }
+
+    fn send_batch(&self, batch: Batch, datagrams: u64, bytes: u64) -> bool {
+        let transport = batch.transport;
         self.telemetry
             .datagrams_received(transport, datagrams, bytes);
-        if data.is_empty() {
+        if batch.data.is_empty() {
             return true;
         }
-        match self.queue.try_send(Batch { transport, data }) {
+        match self.queue.try_send(batch) {
             Ok(()) => true,
             Err(_) => {
                 self.telemetry.batch_dropped(transport, datagrams, bytes);
                 false
             }
         }
+    }
+
+    /// The peer closed `connection`. Unlike lines, this waits for room in the queue: a lost
+    /// close would leave a crashed session's runs open forever. Only the closing connection's
+    /// task waits, and the aggregator drains the queue continuously.
+    pub async fn closed(&self, connection: ConnectionId, transport: Transport) {
+        // An error means the aggregator is gone (shutdown): nothing is left to tell.
+        let _ = self.queue.send(Batch::closed(connection, transport)).await;
     }
 }
 

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -16,13 +17,16 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{Sink, stopped};
-use crate::batch::Transport;
+use crate::batch::{ConnectionId, Transport};
 use crate::telemetry::CloseReason;
 
 /// Bytes read per `read` call at most.
 const READ_CHUNK: usize = 16 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors), so that it cannot spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Numbers stream connections across all listeners, so that sessions never collide.
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 /// How a listener's connections are framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,10 +109,15 @@ pub(crate) async fn accept_loop<L: Accept>(
         };
         sink.telemetry().connection_opened(settings.transport);
         let (settings, sink, shutdown) = (settings.clone(), sink.clone(), shutdown.clone());
+        let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         connections.spawn(async move {
-            let reason = serve(stream, &settings, &sink, shutdown).await;
+            let reason = serve(stream, connection, &settings, &sink, shutdown).await;
             sink.telemetry()
                 .connection_closed(settings.transport, reason);
+            // The agent closing its own connections to stop is no crash of the peer's.
+            if reason != CloseReason::Shutdown {
+                sink.closed(connection, settings.transport).await;
+            }
             drop(permit);
         });
     }
@@ -118,6 +127,7 @@ pub(crate) async fn accept_loop<L: Accept>(
 /// Reads one connection until it ends, handing on its complete lines after every read.
 async fn serve<S: AsyncRead + Unpin>(
     mut stream: S,
+    connection: ConnectionId,
     settings: &Settings,
     sink: &Sink,
     mut shutdown: watch::Receiver<bool>,
@@ -134,7 +144,13 @@ async fn serve<S: AsyncRead + Unpin>(
         let decoded = match read {
             Ok(0) => {
                 if let Some(last) = decoder.finish() {
-                    sink.send(settings.transport, last.frames, last.bytes, last.data);
+                    sink.send_from(
+                        connection,
+                        settings.transport,
+                        last.frames,
+                        last.bytes,
+                        last.data,
+                    );
                 }
                 return CloseReason::Eof;
             }
@@ -146,7 +162,13 @@ async fn serve<S: AsyncRead + Unpin>(
         };
         match decoded {
             Ok(Some(lines)) => {
-                sink.send(settings.transport, lines.frames, lines.bytes, lines.data);
+                sink.send_from(
+                    connection,
+                    settings.transport,
+                    lines.frames,
+                    lines.bytes,
+                    lines.data,
+                );
             }
             Ok(None) => {}
             Err(Garbage(why)) => {

@@ -1,6 +1,7 @@
 //! The aggregation rules, driven with explicit time and read back from snapshots.
 
 mod builtin;
+mod health;
 mod jobs;
 mod statsd;
 
@@ -28,19 +29,29 @@ impl Harness {
     fn with(settings: Settings) -> Harness {
         let registry = Registry::new();
         let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
+        let now = Now::at_unix_seconds(T0);
         Harness {
-            aggregator: Aggregator::new(settings, telemetry),
+            aggregator: Aggregator::starting_at(settings, telemetry, now),
             registry,
-            now: Now::at_unix_seconds(T0),
+            now,
         }
     }
 
     fn send(&mut self, lines: &str) {
-        let batch = Batch {
-            transport: Transport::Udp,
-            data: lines.as_bytes().to_vec(),
-        };
+        let batch = Batch::new(Transport::Udp, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
+    }
+
+    /// Lines on the stream connection `connection`.
+    fn send_on(&mut self, connection: u64, lines: &str) {
+        let batch = Batch::on(connection, Transport::UnixStream, lines.as_bytes().to_vec());
+        self.aggregator.ingest(&batch, self.now);
+    }
+
+    /// The peer closes `connection`.
+    fn close(&mut self, connection: u64) {
+        self.aggregator
+            .ingest(&Batch::closed(connection, Transport::UnixStream), self.now);
     }
 
     fn advance(&mut self, seconds: f64) {

@@ -248,11 +248,8 @@ fn the_global_cap_applies_to_statsd_and_built_in_series_alike() {
             .is_none()
     );
     assert_eq!(h.account("b_total").dropped, 1);
-    assert_eq!(
-        h.account("heartwire_worker_last_heartbeat_timestamp_seconds")
-            .dropped,
-        1
-    );
+    // Workers are accounted under their headline family, the status.
+    assert_eq!(h.account("heartwire_worker_status").dropped, 1);
 }
 
 #[test]

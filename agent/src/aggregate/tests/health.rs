@@ -1,0 +1,293 @@
+//! Configured jobs and workers: present from the start, verdicts at read time, sessions.
+
+use super::*;
+use crate::health::job::JobSpec;
+use crate::health::schedule::Schedule;
+
+fn watching(jobs: &[(&str, JobSpec)], workers: &[(&str, u64)]) -> Harness {
+    Harness::with(Settings {
+        jobs: jobs
+            .iter()
+            .map(|(name, spec)| ((*name).to_owned(), spec.clone()))
+            .collect(),
+        workers: workers
+            .iter()
+            .map(|(name, ttl)| ((*name).to_owned(), Duration::from_secs(*ttl)))
+            .collect(),
+        ..Settings::default()
+    })
+}
+
+fn every_minute() -> JobSpec {
+    JobSpec::new(Schedule::every(Duration::from_secs(60)).unwrap())
+}
+
+fn state(h: &Harness, job: &str) -> String {
+    let snapshot = h.snapshot();
+    let family = snapshot.family("heartwire_job_state").unwrap();
+    let on: Vec<String> = family
+        .series
+        .iter()
+        .filter(|s| &*s.labels[0] == job && matches!(s.value, Value::Number(v) if v == 1.0))
+        .map(|s| s.labels[1].to_string())
+        .collect();
+    assert_eq!(on.len(), 1, "exactly one state is 1: {on:?}");
+    on[0].clone()
+}
+
+#[test]
+fn a_configured_job_is_present_from_the_first_snapshot_and_goes_stale_if_it_never_reports() {
+    let mut h = watching(&[("viewer-poll", every_minute())], &[]);
+    let job = [("job", "viewer-poll")];
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "viewer-poll"), ("result", "ok")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "viewer-poll"), ("result", "error")]
+        ),
+        0.0
+    );
+    assert_eq!(h.number("heartwire_job_stale", &job), 0.0);
+    assert_eq!(h.number("heartwire_job_running", &job), 0.0);
+    assert_eq!(state(&h, "viewer-poll"), "warming");
+    assert_eq!(
+        h.number("heartwire_job_stale_deadline_timestamp_seconds", &job),
+        T0 + 300.0
+    );
+    assert!(
+        h.value("heartwire_job_last_success_timestamp_seconds", &job)
+            .is_none(),
+        "never 0"
+    );
+    h.advance(299.0);
+    assert_eq!(h.number("heartwire_job_stale", &job), 0.0);
+    h.advance(1.0);
+    assert_eq!(h.number("heartwire_job_stale", &job), 1.0);
+    assert_eq!(state(&h, "viewer-poll"), "stale");
+    assert_eq!(h.number("heartwire_job_seconds_since_success", &job), 300.0);
+    h.send("job.ok viewer-poll 0.3\n");
+    assert_eq!(h.number("heartwire_job_stale", &job), 0.0);
+    assert_eq!(state(&h, "viewer-poll"), "ok");
+    assert_eq!(
+        h.number("heartwire_job_stale_deadline_timestamp_seconds", &job),
+        T0 + 600.0
+    );
+    assert_eq!(
+        h.number("heartwire_job_next_expected_timestamp_seconds", &job),
+        T0 + 360.0
+    );
+}
+
+#[test]
+fn failures_make_a_job_failing_and_count_in_a_row() {
+    let mut h = watching(&[("sync", every_minute())], &[]);
+    h.send("job.ok sync 1\njob.error sync 1\njob.error sync 1 reason=timeout\n");
+    assert_eq!(state(&h, "sync"), "failing");
+    assert_eq!(
+        h.number("heartwire_job_consecutive_failures", &[("job", "sync")]),
+        2.0
+    );
+    h.send("job.error sync signal=TERM\n");
+    assert_eq!(
+        h.number("heartwire_job_consecutive_failures", &[("job", "sync")]),
+        2.0,
+        "a cancelled run is no failure"
+    );
+    h.send("job.ok sync 1\n");
+    assert_eq!(state(&h, "sync"), "ok");
+    assert_eq!(
+        h.number("heartwire_job_consecutive_failures", &[("job", "sync")]),
+        0.0
+    );
+}
+
+#[test]
+fn a_run_open_when_its_session_closes_has_crashed_at_once() {
+    let mut h = watching(&[("export", every_minute())], &[]);
+    h.send_on(7, "hello app=exporter\njob.start export id=run-1\n");
+    h.send_on(8, "job.start export id=run-2\n");
+    assert_eq!(h.number("heartwire_job_running", &[("job", "export")]), 2.0);
+    h.advance(3.0);
+    h.close(7);
+    let job = [("job", "export")];
+    assert_eq!(h.number("heartwire_job_crashes_total", &job), 1.0);
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "export"), ("result", "error")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        h.number("heartwire_job_running", &job),
+        1.0,
+        "run-2 came on a connection without hello"
+    );
+    assert_eq!(h.histogram("heartwire_job_duration_seconds", &job).sum, 3.0);
+    h.close(8);
+    assert_eq!(
+        h.number("heartwire_job_running", &job),
+        1.0,
+        "closing a connection that never said hello crashes nothing"
+    );
+    h.close(7);
+    assert_eq!(
+        h.number("heartwire_job_crashes_total", &job),
+        1.0,
+        "a session ends once"
+    );
+}
+
+#[test]
+fn a_run_that_ends_before_its_session_closes_is_no_crash() {
+    let mut h = watching(&[], &[]);
+    h.send_on(
+        3,
+        "hello app=cron\njob.start backup id=a\njob.ok backup id=a\n",
+    );
+    h.close(3);
+    assert!(
+        h.value("heartwire_job_crashes_total", &[("job", "backup")])
+            .is_none(),
+        "unconfigured jobs have no verdict families"
+    );
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "backup"), ("result", "ok")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "backup"), ("result", "error")]
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn an_open_run_past_max_runtime_is_overrun() {
+    let mut spec = every_minute();
+    spec.max_runtime = Duration::from_secs(120);
+    let mut h = watching(&[("report", spec)], &[]);
+    h.send("job.start report\n");
+    h.advance(119.0);
+    assert_eq!(
+        h.number("heartwire_job_overrun_runs", &[("job", "report")]),
+        0.0
+    );
+    h.advance(1.0);
+    assert_eq!(
+        h.number("heartwire_job_overrun_runs", &[("job", "report")]),
+        1.0
+    );
+}
+
+#[test]
+fn a_progress_job_is_stalled_after_its_quiet_period() {
+    let mut spec = JobSpec::new(Schedule::every(Duration::from_secs(3600)).unwrap());
+    spec.stall_after = Some(Duration::from_secs(900));
+    let mut h = watching(&[("crawl", spec)], &[]);
+    h.send("job.progress crawl 50\n");
+    h.advance(899.0);
+    assert_eq!(h.number("heartwire_job_stalled", &[("job", "crawl")]), 0.0);
+    h.advance(1.0);
+    assert_eq!(h.number("heartwire_job_stalled", &[("job", "crawl")]), 1.0);
+    h.send("job.progress crawl\n");
+    assert_eq!(h.number("heartwire_job_stalled", &[("job", "crawl")]), 0.0);
+    assert_eq!(
+        h.number("heartwire_job_progress_total", &[("job", "crawl")]),
+        51.0
+    );
+}
+
+#[test]
+fn a_worker_goes_down_when_heartbeats_stop_its_session_closes_or_it_stops() {
+    let mut h = watching(&[], &[("email_queue", 30), ("blockchain_sync", 30)]);
+    let email = [("worker", "email_queue")];
+    assert_eq!(
+        h.number("heartwire_worker_status", &email),
+        0.0,
+        "configured, never seen"
+    );
+    h.send("hb email_queue\n");
+    assert_eq!(h.number("heartwire_worker_status", &email), 1.0);
+    h.advance(29.0);
+    assert_eq!(h.number("heartwire_worker_status", &email), 1.0);
+    h.advance(1.0);
+    assert_eq!(
+        h.number("heartwire_worker_status", &email),
+        0.0,
+        "a crashed worker cannot set its own gauge to 0"
+    );
+    h.send_on(4, "hello app=api\nhb blockchain_sync\n");
+    let sync = [("worker", "blockchain_sync")];
+    assert_eq!(h.number("heartwire_worker_status", &sync), 1.0);
+    h.close(4);
+    assert_eq!(
+        h.number("heartwire_worker_status", &sync),
+        0.0,
+        "down the moment its session closes"
+    );
+    h.send("hb email_queue\nworker.stop email_queue\n");
+    assert_eq!(h.number("heartwire_worker_status", &email), 0.0);
+    assert_eq!(h.number("heartwire_worker_stopped", &email), 1.0);
+    let statuses = h.snapshot().workers;
+    assert_eq!(
+        statuses
+            .iter()
+            .map(|w| w.state.as_str())
+            .collect::<Vec<_>>(),
+        ["stopped", "disconnected"]
+    );
+}
+
+#[test]
+fn seed_000_names_come_out_exactly() {
+    let mut settings = Settings {
+        jobs: vec![("viewer-poll".into(), every_minute())],
+        ..Settings::default()
+    };
+    let jobs = &mut settings.names.jobs;
+    jobs.runs = "vf_worker_poll_runs_total".into();
+    jobs.duration = "vf_worker_poll_duration_seconds".into();
+    jobs.last_success = "vf_worker_poll_last_success_timestamp_seconds".into();
+    jobs.labels = vec![("service".into(), "worker".into())];
+    settings.names.http.requests = "vf_external_http_total".into();
+    settings.validate().unwrap();
+    let mut h = Harness::with(settings);
+    h.send("job.ok viewer-poll 0.3\nhttp kick oauth/token 401\n");
+    let snapshot = h.snapshot();
+    let runs = snapshot.family("vf_worker_poll_runs_total").unwrap();
+    assert_eq!(&*runs.const_labels[0].0, "service");
+    assert_eq!(&*runs.const_labels[0].1, "worker");
+    assert_eq!(
+        runs.label_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        ["job", "result"]
+    );
+    assert!(snapshot.family("vf_worker_poll_duration_seconds").is_some());
+    assert!(
+        snapshot
+            .family("vf_worker_poll_last_success_timestamp_seconds")
+            .is_some()
+    );
+    let http = snapshot.family("vf_external_http_total").unwrap();
+    assert_eq!(
+        http.label_names
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        ["service", "endpoint", "status_code"]
+    );
+}

@@ -1,0 +1,518 @@
+//! `heartwire run --job NAME -- CMD…`: runs a command as a monitored job.
+//!
+//! The wrapper reports `job.start` before the command and `job.ok`/`job.error` after it, with the
+//! monotonic duration and the exit code or the signal that ended the command. On a Unix stream
+//! target it holds one connection for the whole run, opened with `hello`: if the wrapper itself
+//! is killed outright, the kernel closes that connection and the agent sees the run crash, which
+//! no process can report about itself. On the other transports start and end are plain lines.
+//!
+//! Reporting is best effort: an unreachable agent costs one warning on stderr, never the job.
+//!
+//! The forwarded signals are blocked before anything else and taken by one thread with
+//! `sigwait`: none is lost between start-up and spawn, no handler is needed (a handler-less PID 1
+//! in a container would drop them), and the command gets an empty mask back before `exec`.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, Command, ExitCode, ExitStatus};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use heartwire_proto::{Hello, JobEnd, JobStart, Line, ParseError};
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
+
+use crate::cli::RunArgs;
+use crate::clock::Now;
+use crate::send::{self, Target};
+
+/// Signals passed on to the command, as `cronitor exec` and container init processes do.
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// What a shell exits with when the command does not exist.
+const NOT_FOUND: u8 = 127;
+/// What a shell exits with when the command exists but cannot be executed.
+const NOT_EXECUTABLE: u8 = 126;
+
+/// Checks a job or app name against the protocol's `name` rule, for the command line.
+pub fn parse_name(text: &str) -> Result<String, String> {
+    if heartwire_proto::is_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "`{text}` is not a valid name: use 1 to {} letters, digits, `_`, `.`, `:`, `/` or `-`",
+            heartwire_proto::MAX_NAME_LEN
+        ))
+    }
+}
+
+/// Runs `heartwire run`: the command's exit code, or the shell's code for a failed start.
+pub fn main(args: &RunArgs) -> ExitCode {
+    let signals: SigSet = FORWARDED.into_iter().collect();
+    let mut stderr = io::stderr();
+    if let Err(error) = signals.thread_block() {
+        let _ = writeln!(
+            stderr,
+            "heartwire run: cannot block signals ({error}); they will not be forwarded"
+        );
+    }
+    let app = args.app.as_deref().unwrap_or(&args.job);
+    let id = run_id(std::process::id(), Now::read().wall);
+    let mut reporter = Reporter::open(&args.to, app, &args.job, &id, stderr);
+    let started = Now::read();
+    let ending = run_command(&args.command, signals);
+    let seconds = Now::read().seconds_since(started.mono);
+    if let Ending::Failed { message, .. } = &ending {
+        let _ = writeln!(reporter.log, "heartwire run: {message}");
+    }
+    reporter.finish(&ending.line(&args.job, &id, seconds));
+    ExitCode::from(ending.exit_code())
+}
+
+/// A run id: the wrapper's pid and the wall clock in nanoseconds, both in hex.
+///
+/// Unique among the runs one agent sees (one pod): two wrappers alive at once have different
+/// pids in one pid namespace, and containers with separate namespaces differ in the nanosecond
+/// clock. Readable in logs, and no dependency for randomness.
+fn run_id(pid: u32, wall: SystemTime) -> String {
+    let nanos = wall
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or(0);
+    format!("{pid:x}-{nanos:x}")
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// It exited with this code.
+    Exited(i32),
+    /// This signal killed it.
+    Killed(i32),
+    /// It never ran, or could not be waited for: the `reason=` token, the exit code a shell
+    /// would give, and what to tell the user.
+    Failed {
+        reason: &'static str,
+        exit: u8,
+        message: String,
+    },
+}
+
+impl Ending {
+    fn from_status(status: ExitStatus) -> Ending {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(signal)) => Ending::Killed(signal),
+            // `wait` only reports exits and deaths by signal, never stops.
+            (None, None) => Ending::Failed {
+                reason: "wait_failed",
+                exit: 1,
+                message: format!("the command ended with an unknown status {status:?}"),
+            },
+        }
+    }
+
+    /// The shell convention: the command's code, 128 + the signal, 127/126 for a failed start.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Ending::Exited(code) => u8::try_from(*code & 0xff).unwrap_or(1),
+            Ending::Killed(signal) => u8::try_from(128 + signal).unwrap_or(255),
+            Ending::Failed { exit, .. } => *exit,
+        }
+    }
+
+    /// The `job.ok`/`job.error` line for this ending.
+    fn line(&self, job: &str, id: &str, seconds: f64) -> Result<String, ParseError> {
+        let signal;
+        let mut end = JobEnd {
+            job,
+            seconds: Some(seconds),
+            id: Some(id),
+            ..JobEnd::default()
+        };
+        match self {
+            Ending::Exited(0) => {
+                end.exit = Some(0);
+                return text(&Line::JobOk(end));
+            }
+            Ending::Exited(code) => end.exit = Some(*code),
+            Ending::Killed(number) => {
+                signal = signal_name(*number);
+                end.signal = Some(&signal);
+            }
+            Ending::Failed { reason, exit, .. } => {
+                end.reason = Some(reason);
+                end.exit = Some(i32::from(*exit));
+            }
+        }
+        text(&Line::JobError(end))
+    }
+}
+
+/// `TERM`, `KILL`…: the name without `SIG`, or the number for signals without a name.
+fn signal_name(number: i32) -> String {
+    match Signal::try_from(number) {
+        Ok(signal) => signal.as_str().trim_start_matches("SIG").to_owned(),
+        Err(_) => number.to_string(),
+    }
+}
+
+/// The line as the protocol writes it, without its terminator.
+fn text(line: &Line<'_>) -> Result<String, ParseError> {
+    let mut bytes = heartwire_proto::encode_line(line)?;
+    bytes.pop();
+    // The encoder writes names, numbers and tokens only: always UTF-8.
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Starts the command and waits for it, forwarding `signals` (blocked in this thread) to it.
+fn run_command(command: &[OsString], signals: SigSet) -> Ending {
+    let Some((program, arguments)) = command.split_first() else {
+        return Ending::Failed {
+            reason: "spawn_failed",
+            exit: NOT_FOUND,
+            message: "no command given".to_owned(),
+        };
+    };
+    let mut child = match spawn(program, arguments, signals) {
+        Ok(child) => child,
+        Err(error) => return spawn_failure(program, &error),
+    };
+    let exited = Arc::new(Mutex::new(false));
+    let pid = i32::try_from(child.id()).map(Pid::from_raw);
+    if let Ok(pid) = pid {
+        let forwarding = Arc::clone(&exited);
+        let started = thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || forward(signals, pid, &forwarding));
+        if let Err(error) = started {
+            let _ = writeln!(
+                io::stderr(),
+                "heartwire run: cannot forward signals ({error}); the command runs without them"
+            );
+        }
+    }
+    match wait(&mut child, pid.ok(), &exited) {
+        Ok(status) => Ending::from_status(status),
+        Err(error) => Ending::Failed {
+            reason: "wait_failed",
+            exit: 1,
+            message: format!("cannot wait for the command: {error}"),
+        },
+    }
+}
+
+fn spawn(program: &OsStr, arguments: &[OsString], signals: SigSet) -> io::Result<Child> {
+    let mut command = Command::new(program);
+    command.args(arguments);
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed; the closure makes
+    // one, pthread_sigmask, and neither allocates nor locks. Without it the command would
+    // inherit the blocked mask (std no longer resets it) and ignore SIGTERM.
+    unsafe {
+        command.pre_exec(move || signals.thread_unblock().map_err(io::Error::from));
+    }
+    command.spawn()
+}
+
+fn spawn_failure(program: &OsStr, error: &io::Error) -> Ending {
+    let program = program.to_string_lossy();
+    let (exit, message) = match error.kind() {
+        io::ErrorKind::NotFound => (NOT_FOUND, format!("`{program}`: command not found")),
+        io::ErrorKind::PermissionDenied => (
+            NOT_EXECUTABLE,
+            format!("`{program}`: permission denied (is it an executable file?)"),
+        ),
+        _ => (
+            NOT_EXECUTABLE,
+            format!("`{program}` cannot be run: {error}"),
+        ),
+    };
+    Ending::Failed {
+        reason: "spawn_failed",
+        exit,
+        message,
+    }
+}
+
+/// Passes each signal taken from `signals` on to `child` until it has exited.
+fn forward(signals: SigSet, child: Pid, exited: &Mutex<bool>) {
+    while let Ok(signal) = signals.wait() {
+        // Holding the lock keeps the child unreaped, so its pid cannot have been reused.
+        let exited = exited.lock().unwrap_or_else(PoisonError::into_inner);
+        if *exited {
+            return;
+        }
+        let _ = kill(child, signal);
+    }
+}
+
+/// Waits for the child to exit, then marks it exited before reaping it (see [`forward`]).
+fn wait(child: &mut Child, pid: Option<Pid>, exited: &Mutex<bool>) -> io::Result<ExitStatus> {
+    if let Some(pid) = pid {
+        // WNOWAIT leaves the child a zombie: its pid stays taken until `child.wait()` below.
+        while let Err(Errno::EINTR) =
+            waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+        {}
+    }
+    *exited.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    child.wait()
+}
+
+/// Sends the run's lines to the agent, warning once on `log` if it cannot.
+#[derive(Debug)]
+struct Reporter<'a, W: Write> {
+    target: &'a Target,
+    job: &'a str,
+    session: Option<UnixStream>,
+    warned: bool,
+    log: W,
+}
+
+impl<'a, W: Write> Reporter<'a, W> {
+    /// Reports the start: on a Unix stream a session (`hello`, then `job.start`) kept open
+    /// until [`Reporter::finish`], elsewhere one plain line.
+    fn open(target: &'a Target, app: &str, job: &'a str, id: &str, log: W) -> Reporter<'a, W> {
+        let mut reporter = Reporter {
+            target,
+            job,
+            session: None,
+            warned: false,
+            log,
+        };
+        let start = text(&Line::JobStart(JobStart {
+            job,
+            id: Some(id),
+            ..JobStart::default()
+        }));
+        let sent = match target {
+            Target::Unix(path) => start.map_err(invalid).and_then(|start| {
+                let hello = text(&Line::Hello(Hello {
+                    app,
+                    pid: Some(std::process::id()),
+                    ..Hello::default()
+                }))
+                .map_err(invalid)?;
+                let mut session = UnixStream::connect(path)?;
+                session.set_write_timeout(Some(send::TIMEOUT))?;
+                session.write_all(format!("{hello}\n{start}\n").as_bytes())?;
+                reporter.session = Some(session);
+                Ok(())
+            }),
+            _ => start
+                .map_err(invalid)
+                .and_then(|start| send::deliver(target, &[start])),
+        };
+        if let Err(error) = sent {
+            reporter.warn(&error, "running the command anyway");
+        }
+        reporter
+    }
+
+    /// Reports the end and closes the session. A session that broke meanwhile (the agent
+    /// restarted) is replaced by a plain connection, so that the result still arrives.
+    fn finish(mut self, end: &Result<String, ParseError>) {
+        let end = match end {
+            Ok(end) => end,
+            Err(error) => return self.warn(&invalid(error.clone()), "the end is not reported"),
+        };
+        if let Some(mut session) = self.session.take() {
+            if session.write_all(format!("{end}\n").as_bytes()).is_ok() {
+                // The agent reads the end before the end of stream: a clean close, not a crash.
+                let _ = session.shutdown(Shutdown::Write);
+                return;
+            }
+        }
+        if let Err(error) = send::deliver(self.target, std::slice::from_ref(end)) {
+            self.warn(&error, "the end of the run is not reported");
+        }
+    }
+
+    fn warn(&mut self, error: &io::Error, consequence: &str) {
+        if !self.warned {
+            self.warned = true;
+            let _ = writeln!(
+                self.log,
+                "heartwire run: cannot report job `{}` to {} ({error}); {consequence}",
+                self.job, self.target
+            );
+        }
+    }
+}
+
+fn invalid(error: ParseError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixListener;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn command(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn run_ids_are_valid_tokens_that_differ_by_pid_and_time() {
+        let at = UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789);
+        let id = run_id(4242, at);
+        assert_eq!(id, "1092-17979cfe3d85cd15");
+        assert!(heartwire_proto::is_name(&id));
+        assert_ne!(run_id(4243, at), id);
+        assert_ne!(run_id(4242, at + Duration::from_nanos(1)), id);
+    }
+
+    #[test]
+    fn a_zero_exit_is_an_ok_line_with_exit_0() {
+        let line = Ending::Exited(0).line("backup", "r1", 2.5).unwrap();
+        assert_eq!(line, "job.ok backup 2.5 id=r1 exit=0");
+        assert_eq!(Ending::Exited(0).exit_code(), 0);
+    }
+
+    #[test]
+    fn a_non_zero_exit_is_an_error_line_and_passes_through() {
+        let line = Ending::Exited(3).line("backup", "r1", 0.25).unwrap();
+        assert_eq!(line, "job.error backup 0.25 id=r1 exit=3");
+        assert_eq!(Ending::Exited(3).exit_code(), 3);
+    }
+
+    #[test]
+    fn a_death_by_signal_names_the_signal_and_exits_128_plus_its_number() {
+        let killed = Ending::from_status(ExitStatus::from_raw(libc::SIGKILL));
+        assert_eq!(killed, Ending::Killed(9));
+        assert_eq!(
+            killed.line("backup", "r1", 1.0).unwrap(),
+            "job.error backup 1 id=r1 signal=KILL"
+        );
+        assert_eq!(killed.exit_code(), 137);
+        assert_eq!(Ending::Killed(libc::SIGTERM).exit_code(), 143);
+        assert_eq!(signal_name(libc::SIGTERM), "TERM");
+    }
+
+    #[test]
+    fn a_signal_without_a_name_is_sent_as_its_number() {
+        let realtime = libc::SIGRTMIN() + 1;
+        assert_eq!(signal_name(realtime), realtime.to_string());
+        let line = Ending::Killed(realtime).line("j", "r", 0.0).unwrap();
+        assert!(
+            heartwire_proto::parse_line(line.as_bytes()).is_ok(),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn exit_statuses_map_to_endings() {
+        assert_eq!(
+            Ending::from_status(ExitStatus::from_raw(3 << 8)),
+            Ending::Exited(3)
+        );
+        assert_eq!(
+            Ending::from_status(ExitStatus::from_raw(libc::SIGTERM)),
+            Ending::Killed(libc::SIGTERM)
+        );
+    }
+
+    #[test]
+    fn a_missing_command_fails_with_127_and_a_spawn_failed_line() {
+        let ending = run_command(&command(&["/nonexistent/heartwire-cmd"]), SigSet::empty());
+        assert_eq!(ending.exit_code(), 127);
+        assert_eq!(
+            ending.line("j", "r", 0.5).unwrap(),
+            "job.error j 0.5 reason=spawn_failed id=r exit=127"
+        );
+        let Ending::Failed { message, .. } = ending else {
+            panic!("expected a failure, got {ending:?}");
+        };
+        assert_eq!(message, "`/nonexistent/heartwire-cmd`: command not found");
+    }
+
+    #[test]
+    fn a_file_that_is_not_executable_fails_with_126() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("script.sh");
+        std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let ending = run_command(&[script.into_os_string()], SigSet::empty());
+        assert_eq!(ending.exit_code(), 126);
+    }
+
+    #[test]
+    fn a_command_runs_and_its_exit_code_comes_back() {
+        let ending = run_command(&command(&["sh", "-c", "exit 3"]), SigSet::empty());
+        assert_eq!(ending, Ending::Exited(3));
+    }
+
+    #[test]
+    fn a_unix_stream_session_says_hello_starts_ends_and_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let target = Target::Unix(path);
+        let mut log = Vec::new();
+        let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
+        let (stream, _) = listener.accept().unwrap();
+        reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
+        let lines: Vec<String> = BufReader::new(stream)
+            .lines()
+            .collect::<io::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            lines,
+            [
+                format!("hello app=app pid={}", std::process::id()),
+                "job.start job id=r1".to_owned(),
+                "job.ok job 1.5 id=r1 exit=0".to_owned(),
+            ],
+            "read until the wrapper closed the session"
+        );
+        assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
+    }
+
+    #[test]
+    fn an_unreachable_agent_costs_exactly_one_warning() {
+        let target: Target = "unix:///nonexistent/heartwire.sock".parse().unwrap();
+        let mut log = Vec::new();
+        let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
+        reporter.finish(&Ending::Exited(0).line("job", "r1", 1.0));
+        let log = String::from_utf8(log).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(
+            log.starts_with(
+                "heartwire run: cannot report job `job` to unix:///nonexistent/heartwire.sock ("
+            ),
+            "{log}"
+        );
+        assert!(log.ends_with("; running the command anyway\n"), "{log}");
+    }
+
+    #[test]
+    fn names_breaking_the_protocol_rule_are_refused() {
+        assert_eq!(
+            parse_name("nightly-export"),
+            Ok("nightly-export".to_owned())
+        );
+        assert!(
+            parse_name("two words")
+                .unwrap_err()
+                .contains("not a valid name")
+        );
+        assert!(parse_name("").is_err());
+    }
+}
