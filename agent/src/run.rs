@@ -326,14 +326,14 @@ impl<'a, W: Write> Reporter<'a, W> {
     fn finish(mut self, end: &Result<String, ParseError>) {
         let end = match end {
             Ok(end) => end,
-            Err(error) => return self.warn(&invalid(error.clone()), "the end is not reported"),
+            Err(error) => return self.warn(&invalid(*error), "the end is not reported"),
         };
-        if let Some(mut session) = self.session.take() {
-            if session.write_all(format!("{end}\n").as_bytes()).is_ok() {
-                // The agent reads the end before the end of stream: a clean close, not a crash.
-                let _ = session.shutdown(Shutdown::Write);
-                return;
-            }
+        if let Some(mut session) = self.session.take()
+            && session.write_all(format!("{end}\n").as_bytes()).is_ok()
+        {
+            // The agent reads the end before the end of stream: a clean close, not a crash.
+            let _ = session.shutdown(Shutdown::Write);
+            return;
         }
         if let Err(error) = send::deliver(self.target, std::slice::from_ref(end)) {
             self.warn(&error, "the end of the run is not reported");

@@ -376,6 +376,7 @@ impl Jobs {
                     running: job.runs.running(),
                     overrun: job.runs.overrun(spec.max_runtime, now),
                     consecutive_failures: verdict.consecutive_failures,
+                    crashes: job.crashes,
                     stalled: spec
                         .stall_after
                         .map(|quiet| stalled(quiet, job.last_progress, job.since, now)),

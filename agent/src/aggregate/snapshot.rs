@@ -59,6 +59,8 @@ pub struct JobStatus {
     pub overrun: usize,
     /// Failed runs in a row.
     pub consecutive_failures: u32,
+    /// Runs that crashed (their session closed before they ended), since the agent started.
+    pub crashes: u64,
     /// For progress jobs: no progress for `stall_after`.
     pub stalled: Option<bool>,
 }

@@ -140,6 +140,39 @@ impl Job {
     }
 }
 
+/// The `jobs:` map, in config order. Its own reader puts the job's name in front of an error
+/// raised while the job is read, so that the message names `jobs.<name>`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Jobs(pub IndexMap<String, Job>);
+
+impl<'de> Deserialize<'de> for Jobs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Jobs, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Jobs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of job names to their schedules")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Jobs, M::Error> {
+                let mut jobs = IndexMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let job = map.next_value::<Job>().map_err(|error| {
+                        // Errors inside the job already carry `jobs.<name>.<key>` and their place.
+                        if error.to_string().contains(&format!("jobs.{name}")) {
+                            error
+                        } else {
+                            serde::de::Error::custom(format_args!("{name}: {error}"))
+                        }
+                    })?;
+                    jobs.insert(name, job);
+                }
+                Ok(Jobs(jobs))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
 /// A watched worker.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,5 +335,131 @@ impl Families {
             }
         }
         Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_str;
+    use super::*;
+
+    #[track_caller]
+    fn refused(yaml: &str) -> String {
+        from_str(yaml, "agent.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn jobs_workers_and_families_reach_the_aggregator() {
+        let config = from_str(
+            "jobs:\n  viewer-poll:\n    cron: \"* * * * *\"\n    readiness: true\n  chat-export:\n    cron: \"0 * * * *\"\n    tz: Europe/Berlin\n  crawl:\n    every: 15m\n    stall_after: 15m\n    alert_after: 1h\nworkers:\n  email_queue: { ttl: 45s }\n  blockchain_sync: {}\ndefaults:\n  worker_ttl: 2m\nfamilies:\n  jobs:\n    runs: vf_worker_poll_runs_total\n    labels: { service: worker }\n  workers:\n    status: worker_status\n    label: name\n",
+            "agent.yaml",
+        )
+        .unwrap();
+        let settings = config.aggregate_settings();
+        let jobs: Vec<(&str, u64)> = settings
+            .jobs
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.alert_after.as_secs()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [("viewer-poll", 300), ("chat-export", 7200), ("crawl", 3600)],
+            "config order, derived thresholds"
+        );
+        assert!(settings.jobs[0].1.readiness);
+        assert_eq!(
+            settings.jobs[2].1.stall_after,
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(settings.jobs[1].1.schedule.zone(), "Europe/Berlin");
+        let workers: Vec<(&str, u64)> = settings
+            .workers
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_secs()))
+            .collect();
+        assert_eq!(workers, [("email_queue", 45), ("blockchain_sync", 120)]);
+        assert_eq!(settings.names.jobs.runs, "vf_worker_poll_runs_total");
+        assert_eq!(
+            settings.names.jobs.labels,
+            vec![("service".to_owned(), "worker".to_owned())]
+        );
+        assert_eq!(
+            (
+                settings.names.workers.status.as_str(),
+                settings.names.workers.label.as_str()
+            ),
+            ("worker_status", "name")
+        );
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_schedule_names_the_file_the_place_the_job_and_the_fix() {
+        let message = refused("jobs:\n  nightly:\n    cron: \"0 3 * * *\"\n    tz: Mars/Olympus\n");
+        assert!(
+            message.starts_with("agent.yaml:2:3: jobs: nightly: unknown time zone \"Mars/Olympus\": use an IANA name"),
+            "{message}"
+        );
+        let message = refused("jobs:\n  nightly:\n    cron: \"0 0 3 * * *\"\n");
+        assert!(
+            message.contains(
+                "jobs: nightly: cron expression \"0 0 3 * * *\" has 6 fields: write five"
+            ),
+            "{message}"
+        );
+        let message = refused("jobs:\n  poll:\n    every: 60\n");
+        assert!(
+            message.starts_with("agent.yaml:3:12: jobs.poll.every: invalid value: string \"60\", expected a duration"),
+            "a duration without a unit: {message}"
+        );
+        let message = refused("jobs:\n  poll:\n    every: 60s\n    alert_after: 30s\n");
+        assert!(
+            message.contains("`alert_after` (30s) is shorter than the schedule's period (1m)"),
+            "{message}"
+        );
+        assert!(message.contains("use at least 5m"), "{message}");
+        let message = refused("jobs:\n  poll:\n    every: 1m\n    cron: \"* * * * *\"\n");
+        assert!(
+            message.contains("a job has `every` or `cron`, not both"),
+            "{message}"
+        );
+        let message = refused("jobs:\n  poll: {}\n");
+        assert!(message.contains("a job needs a schedule"), "{message}");
+        let message = refused("jobs:\n  poll:\n    every: 1m\n    tz: UTC\n");
+        assert!(
+            message.contains("`tz` only applies to a `cron` schedule"),
+            "{message}"
+        );
+        let message = refused("jobs:\n  poll:\n    every: 1m\n    retries: 3\n");
+        assert!(message.contains("unknown field `retries`"), "{message}");
+    }
+
+    #[test]
+    fn names_and_families_are_checked() {
+        let message = refused("jobs:\n  \"bad name\":\n    every: 1m\n");
+        assert!(
+            message.contains("`jobs.bad name`: a name is 1 to 128 characters"),
+            "{message}"
+        );
+        let message = refused("families:\n  jobs:\n    runz: x_total\n");
+        assert!(
+            message.contains("`families.jobs.runz`: unknown key: use one of runs, duration"),
+            "{message}"
+        );
+        let message = refused("families:\n  jobs:\n    runs: 9lives\n");
+        assert!(
+            message.contains("family name \"9lives\" is not a metric name"),
+            "{message}"
+        );
+        let message = refused("families:\n  http:\n    labels: { service: worker }\n");
+        assert!(
+            message.contains("constant label \"service\""),
+            "a constant label cannot shadow a variable one: {message}"
+        );
+        let message = refused("workers:\n  w:\n    ttl: 0s\n");
+        assert!(
+            message.contains("`workers.w.ttl`: must be longer than 0s"),
+            "{message}"
+        );
     }
 }

@@ -173,7 +173,7 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             "must be at most 10m".to_owned(),
         ));
     }
-    for (name, _) in &config.jobs {
+    for name in config.jobs.0.keys() {
         if !heartwire_proto::is_name(name) {
             return Err(invalid(&format!("jobs.{name}"), NAME_RULE.to_owned()));
         }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-pub use health::{Defaults, Families, Job, NameOrLabels, Worker};
+pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
 pub use limits::{Buckets, Limits};
 pub use load::{ConfigError, DEFAULT_YAML, from_file, from_str};
 
@@ -36,7 +36,7 @@ pub struct Config {
     /// Histogram buckets.
     pub buckets: Buckets,
     /// The jobs heartwire watches, by name: their schedules and thresholds.
-    pub jobs: IndexMap<String, Job>,
+    pub jobs: Jobs,
     /// The workers heartwire watches, by name: their heartbeat ttl.
     pub workers: IndexMap<String, Worker>,
     /// Defaults for what is not configured one by one.
@@ -53,6 +53,7 @@ impl Config {
         settings.names = self.families.names().unwrap_or_default();
         settings.jobs = self
             .jobs
+            .0
             .iter()
             .filter_map(|(name, job)| Some((name.clone(), job.spec().ok()?)))
             .collect();

@@ -1,0 +1,102 @@
+//! Times as a person reads them: ages in words ("3 min ago", "in 2 min") and RFC 3339 stamps.
+
+use chrono::{DateTime, SecondsFormat};
+
+/// A length of time in the largest whole unit that fits: `45 s`, `3 min`, `2 h`, `3 d`.
+///
+/// Whole units, rounded down, because a status page answers "roughly how long"; the exact
+/// timestamp sits beside it (the RFC 3339 string in `/status`, a tooltip on the page).
+pub fn span(seconds: f64) -> String {
+    const MINUTE: f64 = 60.0;
+    const HOUR: f64 = 60.0 * MINUTE;
+    const DAY: f64 = 24.0 * HOUR;
+    let seconds = seconds.abs();
+    if !seconds.is_finite() {
+        return "forever".to_owned();
+    }
+    let (count, unit) = if seconds < MINUTE {
+        (seconds, "s")
+    } else if seconds < HOUR {
+        (seconds / MINUTE, "min")
+    } else if seconds < DAY {
+        (seconds / HOUR, "h")
+    } else {
+        (seconds / DAY, "d")
+    };
+    format!("{} {unit}", count.floor())
+}
+
+/// Where `at` lies relative to `now`, both Unix seconds: `just now` within a second, else
+/// `45 s ago` or `in 2 min`.
+pub fn relative(at: f64, now: f64) -> String {
+    let delta = now - at;
+    if !delta.is_finite() {
+        return "unknown".to_owned();
+    }
+    if delta.abs() < 1.0 {
+        "just now".to_owned()
+    } else if delta > 0.0 {
+        format!("{} ago", span(delta))
+    } else {
+        format!("in {}", span(delta))
+    }
+}
+
+/// `2026-11-22T10:15:00.250Z`, or `None` for a time chrono cannot place (not finite, or beyond
+/// year 262143).
+pub fn rfc3339(unix_seconds: f64) -> Option<String> {
+    if !unix_seconds.is_finite() {
+        return None;
+    }
+    let millis = (unix_seconds * 1000.0).round();
+    // Outside i64 the cast saturates, and chrono rejects the result below.
+    let time = DateTime::from_timestamp_millis(millis as i64)?;
+    Some(time.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_use_the_largest_whole_unit() {
+        let cases = [
+            (0.4, "0 s"),
+            (45.9, "45 s"),
+            (60.0, "1 min"),
+            (3.0 * 60.0 + 59.0, "3 min"),
+            (2.0 * 3600.0 + 1.0, "2 h"),
+            (86_399.0, "23 h"),
+            (3.0 * 86_400.0, "3 d"),
+            (-45.0, "45 s"),
+            (f64::INFINITY, "forever"),
+        ];
+        for (seconds, words) in cases {
+            assert_eq!(span(seconds), words, "span({seconds})");
+        }
+    }
+
+    #[test]
+    fn relative_times_say_ago_or_in() {
+        let now = 1_700_000_000.0;
+        assert_eq!(relative(now - 0.6, now), "just now");
+        assert_eq!(relative(now + 0.6, now), "just now");
+        assert_eq!(relative(now - 45.0, now), "45 s ago");
+        assert_eq!(relative(now - 180.0, now), "3 min ago");
+        assert_eq!(relative(now + 120.0, now), "in 2 min");
+        assert_eq!(relative(now - 7_300.0, now), "2 h ago");
+        assert_eq!(relative(now - 3.5 * 86_400.0, now), "3 d ago");
+        assert_eq!(relative(f64::NAN, now), "unknown");
+    }
+
+    #[test]
+    fn rfc3339_keeps_milliseconds_in_utc() {
+        assert_eq!(rfc3339(0.0).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(
+            rfc3339(1_700_000_000.25).as_deref(),
+            Some("2023-11-14T22:13:20.250Z")
+        );
+        assert_eq!(rfc3339(f64::NAN), None);
+        assert_eq!(rfc3339(1e300), None);
+    }
+}
