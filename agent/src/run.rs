@@ -345,7 +345,7 @@ impl<'a, W: Write> Reporter<'a, W> {
             self.warned = true;
             let _ = writeln!(
                 self.log,
-                "heartwire run: cannot report job `{}` to {} ({error}); {consequence}",
+                "heartwire run: cannot report job `{}` to {}: {error}; {consequence}",
                 self.job, self.target
             );
         }
@@ -486,6 +486,26 @@ mod tests {
     }
 
     #[test]
+    fn a_session_the_agent_closed_mid_run_gives_way_to_a_new_connection_for_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stream.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let target = Target::Unix(path);
+        let mut log = Vec::new();
+        let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
+        // The agent restarts: the session's connection is gone.
+        drop(listener.accept().unwrap());
+        reporter.finish(&Ending::Exited(2).line("job", "r1", 1.0));
+        let (stream, _) = listener.accept().unwrap();
+        let lines: Vec<String> = BufReader::new(stream)
+            .lines()
+            .collect::<io::Result<_>>()
+            .unwrap();
+        assert_eq!(lines, ["job.error job 1 id=r1 exit=2"]);
+        assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
+    }
+
+    #[test]
     fn an_unreachable_agent_costs_exactly_one_warning() {
         let target: Target = "unix:///nonexistent/heartwire.sock".parse().unwrap();
         let mut log = Vec::new();
@@ -495,7 +515,7 @@ mod tests {
         assert_eq!(log.lines().count(), 1, "{log}");
         assert!(
             log.starts_with(
-                "heartwire run: cannot report job `job` to unix:///nonexistent/heartwire.sock ("
+                "heartwire run: cannot report job `job` to unix:///nonexistent/heartwire.sock: "
             ),
             "{log}"
         );

@@ -432,6 +432,10 @@ impl Jobs {
         out.extend(m.running.family(Kind::Gauge, gauge(&running)));
         let progressed = |job: &Job| job.last_progress.map(|_| job.progress);
         out.extend(m.progress.family(Kind::Counter, gauge(&progressed)));
+        // Crashes show for configured jobs, and for any job that ever crashed.
+        let crashes =
+            |job: &Job| (job.spec.is_some() || job.crashes > 0).then_some(job.crashes as f64);
+        out.extend(m.crashes.family(Kind::Counter, gauge(&crashes)));
         let last_progress = |job: &Job| job.last_progress.map(|at| at.unix_seconds());
         out.extend(m.last_progress.family(Kind::Gauge, gauge(&last_progress)));
         self.verdicts(now, out);
@@ -486,11 +490,6 @@ impl Jobs {
                 &m.overrun_runs,
                 Kind::Gauge,
                 gauge(&|job, spec, _| Some(job.runs.overrun(spec.max_runtime, now) as f64)),
-            ),
-            (
-                &m.crashes,
-                Kind::Counter,
-                gauge(&|job, _, _| Some(job.crashes as f64)),
             ),
             (
                 &m.stalled,

@@ -291,3 +291,21 @@ fn seed_000_names_come_out_exactly() {
         ["service", "endpoint", "status_code"]
     );
 }
+
+#[test]
+fn a_crash_of_a_job_nobody_configured_still_shows() {
+    let mut h = watching(&[], &[]);
+    h.send_on(9, "hello app=cron\njob.start backup\n");
+    h.close(9);
+    assert_eq!(
+        h.number("heartwire_job_crashes_total", &[("job", "backup")]),
+        1.0
+    );
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "backup"), ("result", "error")]
+        ),
+        1.0
+    );
+}
