@@ -54,6 +54,27 @@ pub enum Command {
     /// 126 if it could not be executed (both reported as `job.error ... reason=spawn_failed`).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Check a configuration file and print what the agent would run: listeners, every job's
+    /// schedule with its computed thresholds, workers. Exit 0 when valid, 64 when not.
+    Check(CheckArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// Options of `heartwire check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// YAML configuration file; the embedded default when left out.
+    #[arg(long, short, value_name = "FILE", env = "HEARTWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `heartwire config …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the embedded default configuration: every key, its default and what it does.
+    PrintDefault,
 }
 
 /// Options of `heartwire serve`.

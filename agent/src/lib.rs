@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod app;
 pub mod batch;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -17,4 +18,5 @@ pub mod ingest;
 pub mod run;
 pub mod send;
 pub mod server;
+pub mod status;
 pub mod telemetry;

@@ -1,0 +1,166 @@
+//! `heartwire check`: validates a configuration and says what the agent would run with, and
+//! `heartwire config print-default`: the embedded default, documented.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::{self, Config};
+
+/// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
+pub const EXIT_INVALID: u8 = 64;
+
+/// Runs `heartwire check`: the summary on stdout and exit 0, or the error on stderr and exit 64.
+pub fn main(path: Option<&Path>) -> ExitCode {
+    match load(path) {
+        Ok((origin, config)) => {
+            print!("{}", summary(&origin, &config));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            #[allow(clippy::print_stderr)] // the command's own output, not a log line
+            {
+                eprintln!("invalid configuration: {error}");
+            }
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// Prints the embedded default configuration.
+pub fn print_default() -> ExitCode {
+    print!("{}", config::DEFAULT_YAML);
+    ExitCode::SUCCESS
+}
+
+fn load(path: Option<&Path>) -> Result<(String, Config), config::ConfigError> {
+    match path {
+        Some(path) => Ok((path.display().to_string(), config::from_file(path)?)),
+        None => Ok((
+            "<embedded default>".to_owned(),
+            config::from_str(config::DEFAULT_YAML, "<embedded default>")?,
+        )),
+    }
+}
+
+/// What a valid configuration runs: listeners, jobs with their computed thresholds, workers.
+pub fn summary(origin: &str, config: &Config) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{origin}: valid");
+    let listen = &config.listen;
+    let _ = writeln!(out, "\nlisteners:");
+    let mut listener = |on: bool, what: &str, place: String| {
+        if on {
+            let _ = writeln!(out, "  {what:<14} {place}");
+        }
+    };
+    listener(listen.udp.enabled, "udp", listen.udp.address.to_string());
+    listener(listen.tcp.enabled, "tcp", listen.tcp.address.to_string());
+    let gram = &listen.unix_datagram;
+    listener(
+        gram.enabled,
+        "unix datagram",
+        format!("{} (mode {:04o})", gram.path.display(), gram.mode.0),
+    );
+    let stream = &listen.unix_stream;
+    listener(
+        stream.enabled,
+        "unix stream",
+        format!("{} (mode {:04o})", stream.path.display(), stream.mode.0),
+    );
+    listener(
+        listen.http.enabled,
+        "POST /ingest",
+        format!("http://{}/ingest", listen.http.address),
+    );
+    listener(
+        true,
+        "GET /metrics",
+        format!("http://{}/metrics", config.http.address),
+    );
+
+    let settings = config.aggregate_settings();
+    let _ = writeln!(out, "\njobs ({}):", settings.jobs.len());
+    for (name, spec) in &settings.jobs {
+        let schedule = match spec.schedule.zone() {
+            "UTC" if spec.schedule.describe().starts_with("every") => spec.schedule.describe(),
+            zone => format!("cron \"{}\" in {zone}", spec.schedule.describe()),
+        };
+        let _ = write!(
+            out,
+            "  {name}: {schedule}; period {}, stale after {}, late after {}, hung after {}",
+            words(spec.schedule.period()),
+            words(spec.alert_after),
+            words(spec.late_after),
+            words(spec.max_runtime),
+        );
+        if let Some(quiet) = spec.stall_after {
+            let _ = write!(out, ", stalled after {}", words(quiet));
+        }
+        if spec.failure_threshold > 1 {
+            let _ = write!(out, ", failing after {} failures", spec.failure_threshold);
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            if spec.readiness {
+                "; gates /readyz"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out, "\nworkers ({}):", settings.workers.len());
+    for (name, ttl) in &settings.workers {
+        let _ = writeln!(
+            out,
+            "  {name}: down after {} without a heartbeat",
+            words(*ttl)
+        );
+    }
+    let names = &settings.names;
+    let _ = writeln!(
+        out,
+        "\nfamilies: {}, {}, {}, {}",
+        names.jobs.runs, names.jobs.last_success, names.http.requests, names.workers.status
+    );
+    out
+}
+
+fn words(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_shows_listeners_and_each_jobs_computed_thresholds() {
+        let config = config::from_str(
+            "jobs:\n  viewer-poll: { cron: \"* * * * *\", readiness: true }\n  daily: { cron: \"22 4 * * *\", tz: Europe/Berlin }\n  crawl: { every: 15m, stall_after: 10m }\nworkers:\n  mailer: { ttl: 45s }\n",
+            "agent.yaml",
+        )
+        .unwrap();
+        let text = summary("agent.yaml", &config);
+        assert!(text.starts_with("agent.yaml: valid\n"), "{text}");
+        assert!(text.contains("  udp            127.0.0.1:8125\n"), "{text}");
+        assert!(
+            text.contains("  GET /metrics   http://0.0.0.0:8127/metrics\n"),
+            "{text}"
+        );
+        assert!(text.contains("  viewer-poll: cron \"* * * * *\" in UTC; period 1m, stale after 5m, late after 15s, hung after 1m; gates /readyz\n"), "{text}");
+        assert!(
+            text.contains(
+                "  daily: cron \"22 4 * * *\" in Europe/Berlin; period 1day, stale after 1day 6h,"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  crawl: every 15m; period 15m, stale after 1h 15m, late after 3m 45s, hung after 15m, stalled after 10m\n"), "{text}");
+        assert!(
+            text.contains("  mailer: down after 45s without a heartbeat\n"),
+            "{text}"
+        );
+    }
+}
