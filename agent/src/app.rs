@@ -1,4 +1,5 @@
-//! The agent's lifecycle: wire the tasks, wait for SIGTERM/SIGINT, shut down in order.
+//! The agent's lifecycle: wire the tasks, wait for SIGTERM/SIGINT (reloading on SIGHUP), shut
+//! down in order.
 //!
 //! Start: the aggregator task, then every listener (all bind or the agent exits), then the HTTP
 //! servers; the ready file is written last. Stop: stop reading (socket listeners and
@@ -18,6 +19,7 @@ use crate::cli::ServeArgs;
 use crate::config::{self, Config};
 use crate::expose::Exposition;
 use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
+use crate::reload::{self, Reloader, Reloads, Trigger};
 use crate::server::{self, Endpoints};
 
 /// Exit code for a configuration that cannot be used (`EX_USAGE`).
@@ -49,17 +51,21 @@ pub enum AppError {
 /// agent until SIGTERM/SIGINT (exit 0) or a startup failure (exit 1).
 pub fn main(args: &ServeArgs) -> ExitCode {
     init_logging();
-    let config = match &args.config {
-        Some(path) => config::from_file(path),
-        None => config::from_str(config::DEFAULT_YAML, "<embedded default>"),
+    let source = match &args.config {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|source| config::ConfigError::Read { path: path.clone(), source })
+            .map(|text| (path.display().to_string(), text)),
+        None => Ok(("<embedded default>".to_owned(), config::DEFAULT_YAML.to_owned())),
     };
-    let config = match config {
-        Ok(config) => config,
+    let loaded = source.and_then(|(origin, text)| Ok((config::from_str(&text, &origin)?, text)));
+    let (config, text) = match loaded {
+        Ok(loaded) => loaded,
         Err(error) => {
             tracing::error!("invalid configuration: {error}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let source = Source { path: args.config.as_deref(), text: &text };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,7 +76,7 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, args.ready_file.as_deref())) {
+    match runtime.block_on(run(config, source, args.ready_file.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
@@ -90,8 +96,18 @@ fn init_logging() {
         .init();
 }
 
-/// Runs the agent described by `config` until SIGTERM or SIGINT.
-pub async fn run(config: Config, ready_file: Option<&Path>) -> Result<(), AppError> {
+/// Where the running config came from: its file (none for the embedded default) and text.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// The file, watched for changes.
+    pub path: Option<&'a Path>,
+    /// The text that was loaded.
+    pub text: &'a str,
+}
+
+/// Runs the agent described by `config` until SIGTERM or SIGINT; reloads it on a change of its
+/// file, on SIGHUP and on `POST /-/reload`.
+pub async fn run(config: Config, source: Source<'_>, ready_file: Option<&Path>) -> Result<(), AppError> {
     // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
     let mut signals = Signals::install().map_err(AppError::Signals)?;
     let (exposition, telemetry) = Exposition::new()?;
@@ -99,12 +115,25 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> Result<(), AppErr
     let aggregator = Aggregator::new(config.aggregate_settings(), telemetry.clone());
     let (handle, aggregation) = aggregate::spawn(aggregator, batches);
     let sink = Sink::new(queue, telemetry);
+    let reloader = Reloader::new(source.path, source.text, config.clone(), handle.clone(), exposition.registry())?;
+    let (reloads, reloading) = reloader.spawn();
+    // Dropped at shutdown, which stops the watcher thread.
+    let _watcher = match source.path {
+        Some(path) => match reload::watch(path, reloads.clone()) {
+            Ok(watcher) => Some(watcher),
+            Err(error) => {
+                tracing::warn!(%error, config = %path.display(), "cannot watch the config file; reload with SIGHUP or POST /-/reload");
+                None
+            }
+        },
+        None => None,
+    };
 
     let listeners = Listeners::start(&config.listen, &sink)?;
     let mut bound = listeners.bound().to_vec();
     let (stop_ingest, ingest_signal) = watch::channel(false);
     let (stop_endpoints, endpoints_signal) = watch::channel(false);
-    let ingest = start_ingest_http(&config, &sink, ingest_signal, &mut bound)?;
+    let ingest = start_ingest_http(&config, &sink, &reloads, ingest_signal, &mut bound)?;
     drop(sink);
     let endpoints = server::bind(config.http.address, "HTTP (/metrics)", "http.address")?;
     bound.push(Bound {
@@ -122,8 +151,14 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> Result<(), AppErr
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "heartwire is ready");
 
-    let name = signals.next().await;
+    let name = loop {
+        match signals.next().await {
+            "SIGHUP" => reloads.trigger(Trigger::Hangup),
+            name => break name,
+        }
+    };
     tracing::info!(signal = name, "shutting down: no longer reading");
+    reloading.abort();
     let deadline = config.shutdown.drain_timeout;
     stop_ingest.send_replace(true);
     listeners.stop().await;
@@ -141,6 +176,7 @@ pub async fn run(config: Config, ready_file: Option<&Path>) -> Result<(), AppErr
 fn start_ingest_http(
     config: &Config,
     sink: &Sink,
+    reloads: &Reloads,
     signal: watch::Receiver<bool>,
     bound: &mut Vec<Bound>,
 ) -> Result<Option<JoinHandle<()>>, ListenError> {
@@ -160,7 +196,8 @@ fn start_ingest_http(
         name: "http_ingest",
         address: local_address(&listener, settings.address),
     });
-    let router = ingest::http::router(sink.clone(), settings.max_body_bytes);
+    let router = ingest::http::router(sink.clone(), settings.max_body_bytes)
+        .merge(reload::router(reloads.clone()));
     Ok(Some(tokio::spawn(server::serve(listener, router, signal))))
 }
 
@@ -214,10 +251,11 @@ fn write_ready_file(path: &Path, bound: &[Bound]) -> io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
-/// SIGTERM and SIGINT, as one stream.
+/// SIGTERM, SIGINT and SIGHUP, as one stream.
 struct Signals {
     terminate: Signal,
     interrupt: Signal,
+    hangup: Signal,
 }
 
 impl Signals {
@@ -225,6 +263,7 @@ impl Signals {
         Ok(Signals {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
@@ -233,6 +272,7 @@ impl Signals {
         tokio::select! {
             _ = self.terminate.recv() => "SIGTERM",
             _ = self.interrupt.recv() => "SIGINT",
+            _ = self.hangup.recv() => "SIGHUP",
         }
     }
 }

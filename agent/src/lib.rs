@@ -16,6 +16,7 @@ pub mod expose;
 pub mod health;
 pub mod ingest;
 pub mod run;
+pub mod reload;
 pub mod send;
 pub mod server;
 pub mod status;

@@ -60,6 +60,28 @@ pub mod names {
     pub const SERIES_CONFLICTS: &str = "heartwire_series_conflicts_total";
     /// The build, as a constant 1 with a `version` label.
     pub const BUILD_INFO: &str = "heartwire_build_info";
+    /// Config reloads, by result (`success`, `failure`).
+    pub const CONFIG_RELOADS: &str = "heartwire_config_reloads_total";
+    /// Unix time of the last successful config load.
+    pub const CONFIG_LAST_SUCCESS: &str = "heartwire_config_last_reload_success_timestamp_seconds";
+    /// 1 when the last reload attempt succeeded.
+    pub const CONFIG_LAST_SUCCESSFUL: &str = "heartwire_config_last_reload_successful";
+    /// The active config, as a constant 1 labelled with a hash of its text.
+    pub const CONFIG_INFO: &str = "heartwire_config_info";
+    /// 1 when the file on disk changes a part that only a restart applies.
+    pub const CONFIG_RESTART_REQUIRED: &str = "heartwire_config_restart_required";
+    /// OTLP exports, by result (registered by `export` when OTLP is on).
+    pub const OTLP_EXPORTS: &str = "heartwire_otlp_exports_total";
+    /// OTLP requests repeated after a transient failure.
+    pub const OTLP_RETRIES: &str = "heartwire_otlp_export_retries_total";
+    /// Unix time of the last OTLP export the collector accepted.
+    pub const OTLP_LAST_SUCCESS: &str = "heartwire_otlp_last_success_timestamp_seconds";
+    /// How long OTLP requests took, whatever their result.
+    pub const OTLP_DURATION: &str = "heartwire_otlp_request_duration_seconds";
+    /// Textfile writes, by result (registered by `export` when the textfile is on).
+    pub const TEXTFILE_WRITES: &str = "heartwire_textfile_writes_total";
+    /// Unix time of the last complete textfile write.
+    pub const TEXTFILE_LAST_SUCCESS: &str = "heartwire_textfile_last_success_timestamp_seconds";
 
     /// Every self-metric family, and the process collector's families.
     pub const ALL: &[&str] = &[
@@ -83,6 +105,17 @@ pub mod names {
         SERIES_DROPPED,
         SERIES_CONFLICTS,
         BUILD_INFO,
+        OTLP_EXPORTS,
+        OTLP_RETRIES,
+        OTLP_LAST_SUCCESS,
+        OTLP_DURATION,
+        TEXTFILE_WRITES,
+        TEXTFILE_LAST_SUCCESS,
+        CONFIG_RELOADS,
+        CONFIG_LAST_SUCCESS,
+        CONFIG_LAST_SUCCESSFUL,
+        CONFIG_INFO,
+        CONFIG_RESTART_REQUIRED,
         "process_cpu_seconds_total",
         "process_open_fds",
         "process_max_fds",

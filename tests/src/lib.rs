@@ -1,4 +1,6 @@
 //! Shared support for heartwire's end-to-end tests.
 
 pub mod agent;
+pub mod expect;
 pub mod peers;
+pub mod prometheus;

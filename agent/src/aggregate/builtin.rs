@@ -210,6 +210,8 @@ struct Worker {
     ttl: Duration,
     /// The session the last heartbeat came on.
     session: Option<SessionId>,
+    /// Named in the config (else it appeared by heartbeating).
+    configured: bool,
 }
 
 /// Worker liveness: heartbeats, clean stops and sessions (see [`crate::health::worker`]).
@@ -256,16 +258,25 @@ impl Workers {
     }
 
     /// Watches the configured workers: present (and down until they beat) from the start.
-    pub(crate) fn configure(
-        &mut self,
-        workers: &[(String, Duration)],
-        accounting: &mut Accounting,
-    ) {
+    pub(crate) fn configure(&mut self, workers: &[(String, Duration)], accounting: &mut Accounting) {
         for (name, ttl) in workers {
             if let Some(worker) = self.worker(name, accounting) {
                 worker.ttl = *ttl;
+                worker.configured = true;
             }
         }
+    }
+
+    /// Replaces the configured workers and the default ttl. A worker no longer configured falls
+    /// back to the default ttl, or vanishes if it never sent a heartbeat.
+    pub(crate) fn reconfigure(&mut self, workers: &[(String, Duration)], default_ttl: Duration, accounting: &mut Accounting) {
+        self.default_ttl = default_ttl;
+        for worker in self.workers.values_mut() {
+            worker.configured = false;
+            worker.ttl = default_ttl;
+        }
+        self.configure(workers, accounting);
+        self.workers.retain(|_, worker| worker.configured || worker.health.last_beat().is_some());
     }
 
     pub(crate) fn heartbeat(
@@ -312,6 +323,7 @@ impl Workers {
                 health: WorkerHealth::new(),
                 ttl: self.default_ttl,
                 session: None,
+                configured: false,
             };
             self.workers.insert(labels[0].clone(), worker);
         }

@@ -186,6 +186,21 @@ impl Jobs {
         }
     }
 
+    /// Replaces the configured jobs: kept jobs keep their state under the new spec, new ones
+    /// are watched from `now`, and dropped ones lose their verdicts (and vanish if they never
+    /// reported anything).
+    pub(crate) fn reconfigure(&mut self, jobs: &[(String, JobSpec)], now: Now, accounting: &mut Accounting) {
+        for job in self.jobs.values_mut() {
+            job.spec = None;
+        }
+        self.configure(jobs, now, accounting);
+        // Removing shifts indices: only while no run is open anywhere is it safe, and then the
+        // index of open runs is empty too. Otherwise silent jobs stay until the next reload.
+        if self.open.is_empty() {
+            self.jobs.retain(|_, job| job.spec.is_some() || job.reported());
+        }
+    }
+
     /// Watches the configured jobs from `now` on: they are present from the first snapshot.
     pub(crate) fn configure(
         &mut self,
@@ -525,6 +540,11 @@ impl Jobs {
 }
 
 impl Job {
+    /// Whether the job ever sent anything heartwire keeps a counter or timestamp of.
+    fn reported(&self) -> bool {
+        self.ever_started || self.runs_total.iter().any(|&count| count > 0) || self.last_progress.is_some()
+    }
+
     /// A run ended (or crashed) at `now`.
     fn finish(
         &mut self,

@@ -196,6 +196,16 @@ impl Aggregator {
         }
     }
 
+    /// Applies the parts of reloaded settings that change live: the watched jobs and workers.
+    /// Counters and histograms of everything that stays keep their values; a job or worker no
+    /// longer configured loses its verdict families (its counters stay if it reported). The
+    /// other parts (names, limits, buckets) take effect at the next start.
+    pub fn reconfigure(&mut self, settings: &Settings, now: Now) {
+        let accounting = &mut self.accounting;
+        self.jobs.reconfigure(&settings.jobs, now, accounting);
+        self.workers.reconfigure(&settings.workers, settings.default_worker_ttl, accounting);
+    }
+
     /// The current state, for `/metrics`. Shares every string with the live state.
     pub fn snapshot(&self, now: Now) -> Snapshot {
         let mut families = Vec::new();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::{Aggregator, Snapshot};
+use super::{Aggregator, Settings, Snapshot};
 use crate::batch::Batch;
 use crate::clock::Now;
 
@@ -23,6 +23,7 @@ const PENDING_REQUESTS: usize = 64;
 #[derive(Debug, Clone)]
 pub struct Handle {
     requests: mpsc::Sender<oneshot::Sender<Arc<Snapshot>>>,
+    settings: mpsc::Sender<(Settings, oneshot::Sender<()>)>,
 }
 
 impl Handle {
@@ -32,19 +33,31 @@ impl Handle {
         self.requests.send(reply).await.ok()?;
         answer.await.ok()
     }
+
+    /// Applies the jobs and workers of reloaded settings between two batches; `false` once the
+    /// task has ended. Returns when they are in force.
+    pub async fn reconfigure(&self, settings: Settings) -> bool {
+        let (reply, applied) = oneshot::channel();
+        if self.settings.send((settings, reply)).await.is_err() {
+            return false;
+        }
+        applied.await.is_ok()
+    }
 }
 
 /// Starts the task. It ends after `batches` is closed and every queued batch is applied.
 pub fn spawn(aggregator: Aggregator, batches: mpsc::Receiver<Batch>) -> (Handle, JoinHandle<()>) {
     let (requests, pending) = mpsc::channel(PENDING_REQUESTS);
-    let task = tokio::spawn(run(aggregator, batches, pending));
-    (Handle { requests }, task)
+    let (settings, reloads) = mpsc::channel(1);
+    let task = tokio::spawn(run(aggregator, batches, pending, reloads));
+    (Handle { requests, settings }, task)
 }
 
 async fn run(
     mut aggregator: Aggregator,
     mut batches: mpsc::Receiver<Batch>,
     mut requests: mpsc::Receiver<oneshot::Sender<Arc<Snapshot>>>,
+    mut reloads: mpsc::Receiver<(Settings, oneshot::Sender<()>)>,
 ) {
     loop {
         tokio::select! {
@@ -52,6 +65,10 @@ async fn run(
             Some(reply) = requests.recv() => {
                 // A reader that gave up has dropped its receiver; nothing to do then.
                 let _ = reply.send(Arc::new(aggregator.snapshot(Now::read())));
+            }
+            Some((settings, applied)) = reloads.recv() => {
+                aggregator.reconfigure(&settings, Now::read());
+                let _ = applied.send(());
             }
             batch = batches.recv() => match batch {
                 Some(batch) => aggregator.ingest(&batch, Now::read()),

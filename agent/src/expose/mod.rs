@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, Opts, Registry, TextEncoder};
 
 use crate::aggregate::Snapshot;
@@ -22,8 +23,8 @@ pub use self::collector::SnapshotCollector;
 /// The `Content-Type` of a `/metrics` response.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The agent's registry and the renderer of `/metrics`.
-#[derive(Debug)]
+/// The agent's registry and the renderer of `/metrics`. Clones share the registry.
+#[derive(Debug, Clone)]
 pub struct Exposition {
     registry: Registry,
 }
@@ -49,10 +50,21 @@ impl Exposition {
         Ok((Exposition { registry }, telemetry))
     }
 
-    /// Writes the self-metrics and `snapshot` to `out`. A snapshot family whose name the
-    /// registry already uses is left out rather than written twice (the aggregator reserves
-    /// those names, so this is a second guard, not a path taken).
+    /// The agent's own registry, for self-metrics kept outside [`Telemetry`] (config reloads).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Writes the self-metrics and `snapshot` to `out`.
     pub fn render(&self, snapshot: &Snapshot, out: &mut Vec<u8>) -> Result<(), prometheus::Error> {
+        TextEncoder::new().encode(&self.families(snapshot), out)
+    }
+
+    /// The families `/metrics` shows: the self-metrics, then `snapshot`'s. The OTLP export
+    /// sends these too, so that both outputs always carry the same families. A snapshot family
+    /// whose name the registry already uses is left out rather than written twice (the
+    /// aggregator reserves those names, so this is a second guard, not a path taken).
+    pub fn families(&self, snapshot: &Snapshot) -> Vec<MetricFamily> {
         let mut families = self.registry.gather();
         let mut written: HashSet<String> = families
             .iter()
@@ -63,7 +75,7 @@ impl Exposition {
                 families.push(family);
             }
         }
-        TextEncoder::new().encode(&families, out)
+        families
     }
 }
 

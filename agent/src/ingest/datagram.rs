@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use heartwire_proto::ErrorKind;
 use socket2::Socket;
 
 use super::Sink;
 use super::recvmmsg::BatchReceiver;
+
 use crate::batch::Transport;
 use crate::telemetry::Telemetry;
 
@@ -49,6 +51,8 @@ impl Receiver {
     }
 
     fn run(self, sink: &Sink, stop: &AtomicBool) {
+        // Present from the start at 0: the kernel reports a count only once it dropped one.
+        sink.telemetry().kernel_drops(self.listener, 0);
         let mut buffers = BatchReceiver::new(self.batch_datagrams, self.max_datagram_bytes);
         let mut drops = DropCount::default();
         let mut truncated_seen = false;
@@ -69,6 +73,13 @@ impl Receiver {
                 let datagram = buffers.datagram(index);
                 joined.push(datagram.data, datagram.truncated);
                 counter = datagram.drops.or(counter);
+            }
+            if joined.truncated > 0 {
+                // The cut last line of each truncated datagram is a line over the length limit:
+                // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
+                let mut rejected = [0; ErrorKind::ALL.len()];
+                rejected[ErrorKind::TooLong.index()] = joined.truncated as u64;
+                sink.telemetry().lines_read(self.transport, joined.truncated as u64, &rejected);
             }
             if joined.truncated > 0 && !truncated_seen {
                 truncated_seen = true;

@@ -1,0 +1,332 @@
+//! Live configuration: reload on a change of the file, on SIGHUP and on `POST /-/reload`.
+//!
+//! The watcher follows the config file's directory, not the file: editors save by renaming and
+//! Kubernetes updates a mounted ConfigMap by swapping its `..data` symlink, and neither touches
+//! the original path. Its events are debounced, and `Access` events (the agent's own reads) are
+//! ignored; a trigger whose file text is unchanged reloads nothing, so no event can loop.
+//!
+//! A reload reads and validates the whole file off the aggregating task. An invalid file is
+//! refused, logged with its errors and counted, and the running config stays. A valid one is
+//! applied atomically by the aggregating task between two batches: jobs and workers live;
+//! listeners, HTTP, pipeline, shutdown, limits, buckets and family names only at the next start
+//! (the reload says so, and `heartwire_config_restart_required` is 1).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::aggregate::Handle;
+use crate::clock::Now;
+use crate::config::{self, Config};
+use crate::telemetry::names;
+
+/// How long the watcher waits for a burst of file events to settle.
+const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// What asked for a reload.
+#[derive(Debug)]
+pub enum Trigger {
+    /// The watched directory changed.
+    FileChanged,
+    /// SIGHUP.
+    Hangup,
+    /// `POST /-/reload`, which waits for the outcome.
+    Request(oneshot::Sender<Result<Outcome, String>>),
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file is the one already running.
+    Unchanged,
+    /// The new config is in force; parts that need a restart are named.
+    Applied {
+        /// Top-level keys whose change waits for a restart.
+        restart_required: Vec<&'static str>,
+    },
+}
+
+/// Sends reload requests to the reloader.
+#[derive(Debug, Clone)]
+pub struct Reloads(mpsc::Sender<Trigger>);
+
+impl Reloads {
+    /// A reload that nobody waits for; coalesced with one already pending.
+    pub fn trigger(&self, trigger: Trigger) {
+        let _ = self.0.try_send(trigger);
+    }
+
+    /// A reload whose outcome the caller waits for (`POST /-/reload`).
+    pub async fn request(&self) -> Result<Outcome, String> {
+        let (reply, outcome) = oneshot::channel();
+        self.0
+            .send(Trigger::Request(reply))
+            .await
+            .map_err(|_| "the agent is shutting down".to_owned())?;
+        outcome.await.map_err(|_| "the agent is shutting down".to_owned())?
+    }
+}
+
+/// Counts reloads and shows the active config.
+#[derive(Debug)]
+struct ReloadTelemetry {
+    reloads: IntCounterVec,
+    last_success: Gauge,
+    last_successful: IntGauge,
+    info: IntGaugeVec,
+    restart_required: IntGauge,
+}
+
+impl ReloadTelemetry {
+    fn new(registry: &Registry) -> Result<ReloadTelemetry, prometheus::Error> {
+        let reloads = IntCounterVec::new(
+            Opts::new(names::CONFIG_RELOADS, "Config reloads by result: success, failure."),
+            &["result"],
+        )?;
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
+        let telemetry = ReloadTelemetry {
+            reloads,
+            last_success: Gauge::new(names::CONFIG_LAST_SUCCESS, "Unix time the config in force was loaded.")?,
+            last_successful: IntGauge::new(names::CONFIG_LAST_SUCCESSFUL, "1 when the last reload attempt succeeded.")?,
+            info: IntGaugeVec::new(
+                Opts::new(names::CONFIG_INFO, "The config in force, as 1 labelled with a hash of its text."),
+                &["hash"],
+            )?,
+            restart_required: IntGauge::new(
+                names::CONFIG_RESTART_REQUIRED,
+                "1 when the config file changes a part (listeners, limits, names) that only a restart applies.",
+            )?,
+        };
+        registry.register(Box::new(telemetry.reloads.clone()))?;
+        registry.register(Box::new(telemetry.last_success.clone()))?;
+        registry.register(Box::new(telemetry.last_successful.clone()))?;
+        registry.register(Box::new(telemetry.info.clone()))?;
+        registry.register(Box::new(telemetry.restart_required.clone()))?;
+        Ok(telemetry)
+    }
+
+    fn loaded(&self, hash: &str, now: Now) {
+        self.info.reset();
+        self.info.with_label_values(&[hash]).set(1);
+        self.last_success.set(now.unix_seconds());
+        self.last_successful.set(1);
+    }
+}
+
+/// The reloader: owns the running config and applies new ones.
+#[derive(Debug)]
+pub struct Reloader {
+    path: Option<PathBuf>,
+    running: Config,
+    hash: String,
+    /// The text last refused: file events keep coming (editors, the agent's own reads) and
+    /// must not refuse the same file again and again.
+    refused_hash: Option<String>,
+    handle: Handle,
+    telemetry: ReloadTelemetry,
+}
+
+impl Reloader {
+    /// A reloader for the config loaded from `path` (`None`: the embedded default, which never
+    /// changes) with the text `text`.
+    pub fn new(
+        path: Option<&Path>,
+        text: &str,
+        running: Config,
+        handle: Handle,
+        registry: &Registry,
+    ) -> Result<Reloader, prometheus::Error> {
+        let telemetry = ReloadTelemetry::new(registry)?;
+        let hash = hash(text);
+        telemetry.loaded(&hash, Now::read());
+        Ok(Reloader { path: path.map(Path::to_path_buf), running, hash, refused_hash: None, handle, telemetry })
+    }
+
+    /// Starts the reloader task; the returned [`Reloads`] feed it.
+    pub fn spawn(self) -> (Reloads, tokio::task::JoinHandle<()>) {
+        let (sender, triggers) = mpsc::channel(4);
+        (Reloads(sender), tokio::spawn(self.run(triggers)))
+    }
+
+    async fn run(mut self, mut triggers: mpsc::Receiver<Trigger>) {
+        while let Some(trigger) = triggers.recv().await {
+            match trigger {
+                Trigger::Request(reply) => {
+                    let _ = reply.send(self.reload(true).await);
+                }
+                Trigger::Hangup => {
+                    let _ = self.reload(true).await;
+                }
+                Trigger::FileChanged => {
+                    let _ = self.reload(false).await;
+                }
+            }
+        }
+    }
+
+    /// Reloads if the file's text changed; `forced` also counts an unchanged file as a reload.
+    async fn reload(&mut self, forced: bool) -> Result<Outcome, String> {
+        let Some(path) = self.path.clone() else {
+            tracing::info!("no --config file: nothing to reload");
+            return Ok(Outcome::Unchanged);
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) => return Err(self.refused(format!("cannot read config file {}: {error}", path.display()))),
+        };
+        let hash = hash(&text);
+        if !forced && (hash == self.hash || self.refused_hash.as_ref() == Some(&hash)) {
+            return Ok(Outcome::Unchanged);
+        }
+        let config = match config::from_str(&text, &path.display().to_string()) {
+            Ok(config) => config,
+            Err(error) => {
+                self.refused_hash = Some(hash);
+                return Err(self.refused(error.to_string()));
+            }
+        };
+        self.refused_hash = None;
+        let restart_required = restart_required(&self.running, &config);
+        if !self.handle.reconfigure(config.aggregate_settings()).await {
+            return Err("the agent is shutting down".to_owned());
+        }
+        self.telemetry.reloads.with_label_values(&["success"]).inc();
+        self.telemetry.loaded(&hash, Now::read());
+        self.telemetry.restart_required.set(i64::from(!restart_required.is_empty()));
+        if restart_required.is_empty() {
+            tracing::info!(config = %path.display(), "config reloaded");
+        } else {
+            tracing::warn!(
+                config = %path.display(),
+                restart_required = ?restart_required,
+                "config reloaded; changes to these sections take effect only after a restart"
+            );
+        }
+        // Parts that need a restart keep running as they are: the running config stays the
+        // reference for the next comparison only in what was applied.
+        let mut running = config;
+        for key in &restart_required {
+            keep_running(key, &self.running, &mut running);
+        }
+        self.running = running;
+        self.hash = hash;
+        Ok(Outcome::Applied { restart_required })
+    }
+
+    fn refused(&self, error: String) -> String {
+        tracing::error!("config reload refused, the running config stays: {error}");
+        self.telemetry.reloads.with_label_values(&["failure"]).inc();
+        self.telemetry.last_successful.set(0);
+        error
+    }
+}
+
+/// The top-level sections that differ between `running` and `new` and apply only on restart.
+fn restart_required(running: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let mut check = |key: &'static str, same: bool| {
+        if !same {
+            keys.push(key);
+        }
+    };
+    check("listen", running.listen == new.listen);
+    check("http", running.http == new.http);
+    check("pipeline", running.pipeline == new.pipeline);
+    check("shutdown", running.shutdown == new.shutdown);
+    check("limits", running.limits == new.limits);
+    check("buckets", running.buckets == new.buckets);
+    check("families", running.families == new.families);
+    keys
+}
+
+/// Puts the running value of section `key` back into `new`.
+fn keep_running(key: &str, running: &Config, new: &mut Config) {
+    match key {
+        "listen" => new.listen = running.listen.clone(),
+        "http" => new.http = running.http.clone(),
+        "pipeline" => new.pipeline = running.pipeline.clone(),
+        "shutdown" => new.shutdown = running.shutdown.clone(),
+        "limits" => new.limits = running.limits.clone(),
+        "buckets" => new.buckets = running.buckets.clone(),
+        "families" => new.families = running.families.clone(),
+        _ => {}
+    }
+}
+
+/// A short hash of the config text, for `heartwire_config_info{hash}`.
+fn hash(text: &str) -> String {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// `POST /-/reload`, for the loopback listener: 200 with what was applied, 400 with the errors
+/// of a refused file (the running config stays).
+pub fn router(reloads: Reloads) -> axum::Router {
+    axum::Router::new().route("/-/reload", axum::routing::post(reload)).with_state(reloads)
+}
+
+async fn reload(axum::extract::State(reloads): axum::extract::State<Reloads>) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    match reloads.request().await {
+        Ok(Outcome::Unchanged) => (StatusCode::OK, "config unchanged\n".to_owned()),
+        Ok(Outcome::Applied { restart_required }) if restart_required.is_empty() => (StatusCode::OK, "config reloaded\n".to_owned()),
+        Ok(Outcome::Applied { restart_required }) => (
+            StatusCode::OK,
+            format!("config reloaded; changes to {} take effect after a restart\n", restart_required.join(", ")),
+        ),
+        Err(error) => (StatusCode::BAD_REQUEST, format!("config refused, the running config stays: {error}\n")),
+    }
+}
+
+/// Watches the directory of `path` and triggers a reload when something in it changes. The
+/// watcher stops when the returned value is dropped.
+pub fn watch(path: &Path, reloads: Reloads) -> notify::Result<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
+        Ok(events) => {
+            if events.iter().any(|event| !matches!(event.kind, EventKind::Access(_))) {
+                reloads.trigger(Trigger::FileChanged);
+            }
+        }
+        Err(errors) => {
+            for error in errors {
+                tracing::warn!(%error, "config watcher error");
+            }
+        }
+    })?;
+    debouncer.watch(&directory, RecursiveMode::NonRecursive)?;
+    tracing::info!(directory = %directory.display(), "watching the config directory for changes");
+    Ok(debouncer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_sections_that_cannot_change_live_require_a_restart() {
+        let running = config::from_str("jobs:\n  a: { every: 1m }\n", "a.yaml").unwrap();
+        let jobs_only = config::from_str("jobs:\n  b: { every: 5m }\nworkers:\n  w: {}\n", "b.yaml").unwrap();
+        assert!(restart_required(&running, &jobs_only).is_empty());
+        let listeners = config::from_str("listen:\n  udp: { address: \"127.0.0.1:9125\" }\nlimits:\n  max_series: 10\n", "c.yaml").unwrap();
+        assert_eq!(restart_required(&running, &listeners), ["listen", "limits"]);
+    }
+
+    #[test]
+    fn the_hash_follows_the_text() {
+        assert_eq!(hash("jobs: {}\n"), hash("jobs: {}\n"));
+        assert_ne!(hash("jobs: {}\n"), hash("jobs: {}\n\n"));
+        assert_eq!(hash("x").len(), 16);
+    }
+}
