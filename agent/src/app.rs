@@ -53,9 +53,15 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     init_logging();
     let source = match &args.config {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|source| config::ConfigError::Read { path: path.clone(), source })
+            .map_err(|source| config::ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
             .map(|text| (path.display().to_string(), text)),
-        None => Ok(("<embedded default>".to_owned(), config::DEFAULT_YAML.to_owned())),
+        None => Ok((
+            "<embedded default>".to_owned(),
+            config::DEFAULT_YAML.to_owned(),
+        )),
     };
     let loaded = source.and_then(|(origin, text)| Ok((config::from_str(&text, &origin)?, text)));
     let (config, text) = match loaded {
@@ -65,7 +71,10 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let source = Source { path: args.config.as_deref(), text: &text };
+    let source = Source {
+        path: args.config.as_deref(),
+        text: &text,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,7 +116,11 @@ pub struct Source<'a> {
 
 /// Runs the agent described by `config` until SIGTERM or SIGINT; reloads it on a change of its
 /// file, on SIGHUP and on `POST /-/reload`.
-pub async fn run(config: Config, source: Source<'_>, ready_file: Option<&Path>) -> Result<(), AppError> {
+pub async fn run(
+    config: Config,
+    source: Source<'_>,
+    ready_file: Option<&Path>,
+) -> Result<(), AppError> {
     // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
     let mut signals = Signals::install().map_err(AppError::Signals)?;
     let (exposition, telemetry) = Exposition::new()?;
@@ -115,7 +128,13 @@ pub async fn run(config: Config, source: Source<'_>, ready_file: Option<&Path>) 
     let aggregator = Aggregator::new(config.aggregate_settings(), telemetry.clone());
     let (handle, aggregation) = aggregate::spawn(aggregator, batches);
     let sink = Sink::new(queue, telemetry);
-    let reloader = Reloader::new(source.path, source.text, config.clone(), handle.clone(), exposition.registry())?;
+    let reloader = Reloader::new(
+        source.path,
+        source.text,
+        config.clone(),
+        handle.clone(),
+        exposition.registry(),
+    )?;
     let (reloads, reloading) = reloader.spawn();
     // Dropped at shutdown, which stops the watcher thread.
     let _watcher = match source.path {

@@ -68,7 +68,9 @@ impl Reloads {
             .send(Trigger::Request(reply))
             .await
             .map_err(|_| "the agent is shutting down".to_owned())?;
-        outcome.await.map_err(|_| "the agent is shutting down".to_owned())?
+        outcome
+            .await
+            .map_err(|_| "the agent is shutting down".to_owned())?
     }
 }
 
@@ -85,7 +87,10 @@ struct ReloadTelemetry {
 impl ReloadTelemetry {
     fn new(registry: &Registry) -> Result<ReloadTelemetry, prometheus::Error> {
         let reloads = IntCounterVec::new(
-            Opts::new(names::CONFIG_RELOADS, "Config reloads by result: success, failure."),
+            Opts::new(
+                names::CONFIG_RELOADS,
+                "Config reloads by result: success, failure.",
+            ),
             &["result"],
         )?;
         for result in ["success", "failure"] {
@@ -93,10 +98,19 @@ impl ReloadTelemetry {
         }
         let telemetry = ReloadTelemetry {
             reloads,
-            last_success: Gauge::new(names::CONFIG_LAST_SUCCESS, "Unix time the config in force was loaded.")?,
-            last_successful: IntGauge::new(names::CONFIG_LAST_SUCCESSFUL, "1 when the last reload attempt succeeded.")?,
+            last_success: Gauge::new(
+                names::CONFIG_LAST_SUCCESS,
+                "Unix time the config in force was loaded.",
+            )?,
+            last_successful: IntGauge::new(
+                names::CONFIG_LAST_SUCCESSFUL,
+                "1 when the last reload attempt succeeded.",
+            )?,
             info: IntGaugeVec::new(
-                Opts::new(names::CONFIG_INFO, "The config in force, as 1 labelled with a hash of its text."),
+                Opts::new(
+                    names::CONFIG_INFO,
+                    "The config in force, as 1 labelled with a hash of its text.",
+                ),
                 &["hash"],
             )?,
             restart_required: IntGauge::new(
@@ -146,7 +160,14 @@ impl Reloader {
         let telemetry = ReloadTelemetry::new(registry)?;
         let hash = hash(text);
         telemetry.loaded(&hash, Now::read());
-        Ok(Reloader { path: path.map(Path::to_path_buf), running, hash, refused_hash: None, handle, telemetry })
+        Ok(Reloader {
+            path: path.map(Path::to_path_buf),
+            running,
+            hash,
+            refused_hash: None,
+            handle,
+            telemetry,
+        })
     }
 
     /// Starts the reloader task; the returned [`Reloads`] feed it.
@@ -179,7 +200,12 @@ impl Reloader {
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(error) => return Err(self.refused(format!("cannot read config file {}: {error}", path.display()))),
+            Err(error) => {
+                return Err(self.refused(format!(
+                    "cannot read config file {}: {error}",
+                    path.display()
+                )));
+            }
         };
         let hash = hash(&text);
         if !forced && (hash == self.hash || self.refused_hash.as_ref() == Some(&hash)) {
@@ -199,7 +225,9 @@ impl Reloader {
         }
         self.telemetry.reloads.with_label_values(&["success"]).inc();
         self.telemetry.loaded(&hash, Now::read());
-        self.telemetry.restart_required.set(i64::from(!restart_required.is_empty()));
+        self.telemetry
+            .restart_required
+            .set(i64::from(!restart_required.is_empty()));
         if restart_required.is_empty() {
             tracing::info!(config = %path.display(), "config reloaded");
         } else {
@@ -270,41 +298,64 @@ fn hash(text: &str) -> String {
 /// `POST /-/reload`, for the loopback listener: 200 with what was applied, 400 with the errors
 /// of a refused file (the running config stays).
 pub fn router(reloads: Reloads) -> axum::Router {
-    axum::Router::new().route("/-/reload", axum::routing::post(reload)).with_state(reloads)
+    axum::Router::new()
+        .route("/-/reload", axum::routing::post(reload))
+        .with_state(reloads)
 }
 
-async fn reload(axum::extract::State(reloads): axum::extract::State<Reloads>) -> (axum::http::StatusCode, String) {
+async fn reload(
+    axum::extract::State(reloads): axum::extract::State<Reloads>,
+) -> (axum::http::StatusCode, String) {
     use axum::http::StatusCode;
     match reloads.request().await {
         Ok(Outcome::Unchanged) => (StatusCode::OK, "config unchanged\n".to_owned()),
-        Ok(Outcome::Applied { restart_required }) if restart_required.is_empty() => (StatusCode::OK, "config reloaded\n".to_owned()),
+        Ok(Outcome::Applied { restart_required }) if restart_required.is_empty() => {
+            (StatusCode::OK, "config reloaded\n".to_owned())
+        }
         Ok(Outcome::Applied { restart_required }) => (
             StatusCode::OK,
-            format!("config reloaded; changes to {} take effect after a restart\n", restart_required.join(", ")),
+            format!(
+                "config reloaded; changes to {} take effect after a restart\n",
+                restart_required.join(", ")
+            ),
         ),
-        Err(error) => (StatusCode::BAD_REQUEST, format!("config refused, the running config stays: {error}\n")),
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            format!("config refused, the running config stays: {error}\n"),
+        ),
     }
 }
 
 /// Watches the directory of `path` and triggers a reload when something in it changes. The
 /// watcher stops when the returned value is dropped.
-pub fn watch(path: &Path, reloads: Reloads) -> notify::Result<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
+pub fn watch(
+    path: &Path,
+    reloads: Reloads,
+) -> notify::Result<Debouncer<notify::RecommendedWatcher, RecommendedCache>> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut debouncer = new_debouncer(DEBOUNCE, None, move |result: DebounceEventResult| match result {
-        Ok(events) => {
-            if events.iter().any(|event| !matches!(event.kind, EventKind::Access(_))) {
-                reloads.trigger(Trigger::FileChanged);
-            }
-        }
-        Err(errors) => {
-            for error in errors {
-                tracing::warn!(%error, "config watcher error");
-            }
-        }
-    })?;
+    let mut debouncer =
+        new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: DebounceEventResult| match result {
+                Ok(events) => {
+                    if events
+                        .iter()
+                        .any(|event| !matches!(event.kind, EventKind::Access(_)))
+                    {
+                        reloads.trigger(Trigger::FileChanged);
+                    }
+                }
+                Err(errors) => {
+                    for error in errors {
+                        tracing::warn!(%error, "config watcher error");
+                    }
+                }
+            },
+        )?;
     debouncer.watch(&directory, RecursiveMode::NonRecursive)?;
     tracing::info!(directory = %directory.display(), "watching the config directory for changes");
     Ok(debouncer)
@@ -317,9 +368,14 @@ mod tests {
     #[test]
     fn only_sections_that_cannot_change_live_require_a_restart() {
         let running = config::from_str("jobs:\n  a: { every: 1m }\n", "a.yaml").unwrap();
-        let jobs_only = config::from_str("jobs:\n  b: { every: 5m }\nworkers:\n  w: {}\n", "b.yaml").unwrap();
+        let jobs_only =
+            config::from_str("jobs:\n  b: { every: 5m }\nworkers:\n  w: {}\n", "b.yaml").unwrap();
         assert!(restart_required(&running, &jobs_only).is_empty());
-        let listeners = config::from_str("listen:\n  udp: { address: \"127.0.0.1:9125\" }\nlimits:\n  max_series: 10\n", "c.yaml").unwrap();
+        let listeners = config::from_str(
+            "listen:\n  udp: { address: \"127.0.0.1:9125\" }\nlimits:\n  max_series: 10\n",
+            "c.yaml",
+        )
+        .unwrap();
         assert_eq!(restart_required(&running, &listeners), ["listen", "limits"]);
     }
 

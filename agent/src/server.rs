@@ -1,5 +1,6 @@
-//! The HTTP listeners: read-only endpoints (`GET /metrics`, `GET /healthz`) on one address, and
-//! the state-changing `POST /ingest` on its own, loopback-only by default.
+//! The HTTP listeners: read-only endpoints (`GET /metrics`, `/healthz`, `/readyz`, `/status` and
+//! the status page `/`) on one address, and the state-changing `POST /ingest` on its own,
+//! loopback-only by default.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +16,9 @@ use tower_http::compression::CompressionLayer;
 use crate::aggregate::Handle;
 use crate::expose::{self, Exposition};
 use crate::ingest::{ListenError, stopped};
+use crate::status;
 
-/// What `/metrics` reads: the aggregator's published snapshot and the encoder.
+/// What the read-only endpoints read: the aggregator's published snapshot and the encoder.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     handle: Handle,
@@ -38,17 +40,25 @@ pub fn router(endpoints: Endpoints) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status_json))
+        .route("/", get(status_page))
         .layer(CompressionLayer::new())
         .with_state(endpoints)
 }
 
+/// The answer of every endpoint that needs a snapshot once the aggregator is gone (shutdown).
+fn aggregator_stopped() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the aggregator has stopped\n",
+    )
+        .into_response()
+}
+
 async fn metrics(State(endpoints): State<Endpoints>) -> Response {
     let Some(snapshot) = endpoints.handle.snapshot().await else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the aggregator has stopped\n",
-        )
-            .into_response();
+        return aggregator_stopped();
     };
     let mut body = Vec::with_capacity(64 * 1024);
     if let Err(error) = endpoints.exposition.render(&snapshot, &mut body) {
@@ -64,6 +74,60 @@ async fn metrics(State(endpoints): State<Endpoints>) -> Response {
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// 503 listing the stale jobs marked `readiness: true`, else 200.
+async fn readyz(State(endpoints): State<Endpoints>) -> Response {
+    let Some(snapshot) = endpoints.handle.snapshot().await else {
+        return aggregator_stopped();
+    };
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    match status::unready(&snapshot) {
+        None => (no_store, "ok\n").into_response(),
+        Some(stale) => (StatusCode::SERVICE_UNAVAILABLE, no_store, stale).into_response(),
+    }
+}
+
+async fn status_json(State(endpoints): State<Endpoints>) -> Response {
+    let Some(snapshot) = endpoints.handle.snapshot().await else {
+        return aggregator_stopped();
+    };
+    match status::json(&snapshot) {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot render /status");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot render the status: {error}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn status_page(State(endpoints): State<Endpoints>) -> Response {
+    let Some(snapshot) = endpoints.handle.snapshot().await else {
+        return aggregator_stopped();
+    };
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                status::page::CONTENT_SECURITY_POLICY,
+            ),
+        ],
+        status::page::render(&snapshot),
+    )
+        .into_response()
 }
 
 /// Binds an HTTP listener; `key` names its config key in errors.

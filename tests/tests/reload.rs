@@ -1,6 +1,8 @@
 //! Live configuration: a ConfigMap-style swap of the config's `..data` symlink, an invalid file,
 //! SIGHUP and `POST /-/reload`, against the real agent. Counters survive every reload.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
+
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::thread;
@@ -29,11 +31,15 @@ fn publish(dir: &Path, version: &str, text: &str) {
 }
 
 fn reloads(scrape: &Scrape, result: &str) -> f64 {
-    scrape.value("heartwire_config_reloads_total", &[("result", result)]).unwrap_or_else(|| panic!("no reload counter:\n{}", scrape.text))
+    scrape
+        .value("heartwire_config_reloads_total", &[("result", result)])
+        .unwrap_or_else(|| panic!("no reload counter:\n{}", scrape.text))
 }
 
 fn watched(scrape: &Scrape, job: &str) -> bool {
-    scrape.value("heartwire_job_stale", &[("job", job)]).is_some()
+    scrape
+        .value("heartwire_job_stale", &[("job", job)])
+        .is_some()
 }
 
 #[test]
@@ -49,42 +55,112 @@ fn a_configmap_swap_reloads_and_counters_keep_their_values() {
     let scrape = agent.wait_for("hits_total", &[], 5.0);
     assert!(watched(&scrape, "export"));
     assert_eq!(reloads(&scrape, "success"), 0.0);
-    let first_hash = scrape.samples.iter().find(|s| s.name == "heartwire_config_info").map(|s| s.labels.clone());
+    let first_hash = scrape
+        .samples
+        .iter()
+        .find(|s| s.name == "heartwire_config_info")
+        .map(|s| s.labels.clone());
 
     // The first swap turns the plain file into the ConfigMap layout; a new job appears.
-    publish(&dir, "v2", &format!("{listeners}jobs:\n  export: {{ every: 1m }}\n  backup: {{ cron: \"0 3 * * *\" }}\n"));
-    let scrape = agent.wait_until("the backup job after the first swap", |s| watched(s, "backup"));
+    publish(
+        &dir,
+        "v2",
+        &format!(
+            "{listeners}jobs:\n  export: {{ every: 1m }}\n  backup: {{ cron: \"0 3 * * *\" }}\n"
+        ),
+    );
+    let scrape = agent.wait_until("the backup job after the first swap", |s| {
+        watched(s, "backup")
+    });
     assert_eq!(reloads(&scrape, "success"), 1.0);
-    assert_eq!(scrape.value("heartwire_job_runs_total", &[("job", "export"), ("result", "ok")]), Some(2.0), "counters survive");
-    assert_eq!(scrape.value("heartwire_job_runs_total", &[("job", "export"), ("result", "error")]), Some(1.0));
+    assert_eq!(
+        scrape.value(
+            "heartwire_job_runs_total",
+            &[("job", "export"), ("result", "ok")]
+        ),
+        Some(2.0),
+        "counters survive"
+    );
+    assert_eq!(
+        scrape.value(
+            "heartwire_job_runs_total",
+            &[("job", "export"), ("result", "error")]
+        ),
+        Some(1.0)
+    );
     assert_eq!(scrape.value("hits_total", &[]), Some(5.0));
-    let second_hash = scrape.samples.iter().find(|s| s.name == "heartwire_config_info").map(|s| s.labels.clone());
+    let second_hash = scrape
+        .samples
+        .iter()
+        .find(|s| s.name == "heartwire_config_info")
+        .map(|s| s.labels.clone());
     assert_ne!(first_hash, second_hash, "the config hash follows the file");
 
     // The second swap changes only `..data`: the file's own path is never touched.
-    publish(&dir, "v3", &format!("{listeners}jobs:\n  backup: {{ cron: \"0 3 * * *\" }}\n  report: {{ every: 1h }}\n"));
-    let scrape = agent.wait_until("the report job after the second swap", |s| watched(s, "report"));
-    assert!(!watched(&scrape, "export"), "a removed job loses its verdict");
-    assert_eq!(scrape.value("heartwire_job_runs_total", &[("job", "export"), ("result", "ok")]), Some(2.0), "what it reported stays");
+    publish(
+        &dir,
+        "v3",
+        &format!(
+            "{listeners}jobs:\n  backup: {{ cron: \"0 3 * * *\" }}\n  report: {{ every: 1h }}\n"
+        ),
+    );
+    let scrape = agent.wait_until("the report job after the second swap", |s| {
+        watched(s, "report")
+    });
+    assert!(
+        !watched(&scrape, "export"),
+        "a removed job loses its verdict"
+    );
+    assert_eq!(
+        scrape.value(
+            "heartwire_job_runs_total",
+            &[("job", "export"), ("result", "ok")]
+        ),
+        Some(2.0),
+        "what it reported stays"
+    );
     assert_eq!(reloads(&scrape, "success"), 2.0);
-    assert_eq!(scrape.value("heartwire_config_restart_required", &[]), Some(0.0));
+    assert_eq!(
+        scrape.value("heartwire_config_restart_required", &[]),
+        Some(0.0)
+    );
 
     // An invalid file is refused and counted; the running config stays.
-    publish(&dir, "v4", &format!("{listeners}jobs:\n  report: {{ every: 1h, cron: \"* * * * *\" }}\n"));
+    publish(
+        &dir,
+        "v4",
+        &format!("{listeners}jobs:\n  report: {{ every: 1h, cron: \"* * * * *\" }}\n"),
+    );
     let scrape = agent.wait_until("a refused reload", |s| reloads(s, "failure") == 1.0);
-    assert_eq!(scrape.value("heartwire_config_last_reload_successful", &[]), Some(0.0));
-    assert!(watched(&scrape, "report") && watched(&scrape, "backup"), "the old config keeps running");
-    assert!(agent.log().contains("a job has `every` or `cron`, not both"), "the errors are logged:\n{}", agent.log());
+    assert_eq!(
+        scrape.value("heartwire_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert!(
+        watched(&scrape, "report") && watched(&scrape, "backup"),
+        "the old config keeps running"
+    );
+    assert!(
+        agent
+            .log()
+            .contains("a job has `every` or `cron`, not both"),
+        "the errors are logged:\n{}",
+        agent.log()
+    );
 
     // No reload loop: the agent's own reads of the file trigger nothing.
     thread::sleep(Duration::from_millis(1500));
     let settled = agent.scrape();
-    assert_eq!((reloads(&settled, "success"), reloads(&settled, "failure")), (2.0, 1.0));
+    assert_eq!(
+        (reloads(&settled, "success"), reloads(&settled, "failure")),
+        (2.0, 1.0)
+    );
 }
 
 #[test]
 fn sighup_and_post_reload_apply_the_file_and_report_the_outcome() {
-    let agent = Agent::start_config(|dir| format!("{}jobs:\n  a: {{ every: 1m }}\n", all_listeners(dir)));
+    let agent =
+        Agent::start_config(|dir| format!("{}jobs:\n  a: {{ every: 1m }}\n", all_listeners(dir)));
     let config = agent.dir().join("agent.yaml");
     let base = std::fs::read_to_string(&config).unwrap();
 
@@ -98,19 +174,34 @@ fn sighup_and_post_reload_apply_the_file_and_report_the_outcome() {
     let response = agent.http().post(&reload_url).send().unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.text().unwrap().starts_with("config reloaded"));
-    assert_eq!(reloads(&agent.scrape(), "success"), before + 1.0, "POST /-/reload answers once the config is in force");
+    assert_eq!(
+        reloads(&agent.scrape(), "success"),
+        before + 1.0,
+        "POST /-/reload answers once the config is in force"
+    );
 
     std::fs::write(&config, format!("{base}  b: {{ every: soon }}\n")).unwrap();
     let response = agent.http().post(&reload_url).send().unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let body = response.text().unwrap();
-    assert!(body.contains("config refused, the running config stays") && body.contains("jobs.b.every"), "{body}");
+    assert!(
+        body.contains("config refused, the running config stays") && body.contains("jobs.b.every"),
+        "{body}"
+    );
     assert!(watched(&agent.scrape(), "b"));
 
     // A change to a listener is applied at the next start, and the reload says so.
     std::fs::write(&config, format!("{base}pipeline:\n  queue_batches: 32\n")).unwrap();
     let response = agent.http().post(&reload_url).send().unwrap();
     let body = response.text().unwrap();
-    assert!(body.contains("changes to pipeline take effect after a restart"), "{body}");
-    assert_eq!(agent.scrape().value("heartwire_config_restart_required", &[]), Some(1.0));
+    assert!(
+        body.contains("changes to pipeline take effect after a restart"),
+        "{body}"
+    );
+    assert_eq!(
+        agent
+            .scrape()
+            .value("heartwire_config_restart_required", &[]),
+        Some(1.0)
+    );
 }

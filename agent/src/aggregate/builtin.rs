@@ -258,7 +258,11 @@ impl Workers {
     }
 
     /// Watches the configured workers: present (and down until they beat) from the start.
-    pub(crate) fn configure(&mut self, workers: &[(String, Duration)], accounting: &mut Accounting) {
+    pub(crate) fn configure(
+        &mut self,
+        workers: &[(String, Duration)],
+        accounting: &mut Accounting,
+    ) {
         for (name, ttl) in workers {
             if let Some(worker) = self.worker(name, accounting) {
                 worker.ttl = *ttl;
@@ -269,14 +273,20 @@ impl Workers {
 
     /// Replaces the configured workers and the default ttl. A worker no longer configured falls
     /// back to the default ttl, or vanishes if it never sent a heartbeat.
-    pub(crate) fn reconfigure(&mut self, workers: &[(String, Duration)], default_ttl: Duration, accounting: &mut Accounting) {
+    pub(crate) fn reconfigure(
+        &mut self,
+        workers: &[(String, Duration)],
+        default_ttl: Duration,
+        accounting: &mut Accounting,
+    ) {
         self.default_ttl = default_ttl;
         for worker in self.workers.values_mut() {
             worker.configured = false;
             worker.ttl = default_ttl;
         }
         self.configure(workers, accounting);
-        self.workers.retain(|_, worker| worker.configured || worker.health.last_beat().is_some());
+        self.workers
+            .retain(|_, worker| worker.configured || worker.health.last_beat().is_some());
     }
 
     pub(crate) fn heartbeat(

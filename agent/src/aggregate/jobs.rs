@@ -189,7 +189,12 @@ impl Jobs {
     /// Replaces the configured jobs: kept jobs keep their state under the new spec, new ones
     /// are watched from `now`, and dropped ones lose their verdicts (and vanish if they never
     /// reported anything).
-    pub(crate) fn reconfigure(&mut self, jobs: &[(String, JobSpec)], now: Now, accounting: &mut Accounting) {
+    pub(crate) fn reconfigure(
+        &mut self,
+        jobs: &[(String, JobSpec)],
+        now: Now,
+        accounting: &mut Accounting,
+    ) {
         for job in self.jobs.values_mut() {
             job.spec = None;
         }
@@ -197,7 +202,8 @@ impl Jobs {
         // Removing shifts indices: only while no run is open anywhere is it safe, and then the
         // index of open runs is empty too. Otherwise silent jobs stay until the next reload.
         if self.open.is_empty() {
-            self.jobs.retain(|_, job| job.spec.is_some() || job.reported());
+            self.jobs
+                .retain(|_, job| job.spec.is_some() || job.reported());
         }
     }
 
@@ -542,7 +548,9 @@ impl Jobs {
 impl Job {
     /// Whether the job ever sent anything heartwire keeps a counter or timestamp of.
     fn reported(&self) -> bool {
-        self.ever_started || self.runs_total.iter().any(|&count| count > 0) || self.last_progress.is_some()
+        self.ever_started
+            || self.runs_total.iter().any(|&count| count > 0)
+            || self.last_progress.is_some()
     }
 
     /// A run ended (or crashed) at `now`.

@@ -203,7 +203,8 @@ impl Aggregator {
     pub fn reconfigure(&mut self, settings: &Settings, now: Now) {
         let accounting = &mut self.accounting;
         self.jobs.reconfigure(&settings.jobs, now, accounting);
-        self.workers.reconfigure(&settings.workers, settings.default_worker_ttl, accounting);
+        self.workers
+            .reconfigure(&settings.workers, settings.default_worker_ttl, accounting);
     }
 
     /// The current state, for `/metrics`. Shares every string with the live state.

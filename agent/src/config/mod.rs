@@ -4,9 +4,11 @@
 //! embedded `default.yaml` spells out the same defaults as the [`Default`] impls here (a test
 //! holds them equal), so that file doubles as the reference for users.
 
+mod export;
 mod health;
 mod limits;
 mod load;
+mod rules;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,9 +17,13 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use export::{
+    Compression, Endpoint, Otlp, PromFileName, Protocol, Textfile, check_header, check_period,
+};
 pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
 pub use limits::{Buckets, Limits};
 pub use load::{ConfigError, DEFAULT_YAML, from_file, from_str};
+pub use rules::{Alert, Alerts, FailureRatio};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -43,6 +49,12 @@ pub struct Config {
     pub defaults: Defaults,
     /// Names of the built-in families and their constant labels.
     pub families: Families,
+    /// Extra alert rules for `heartwire rules` (the agent does not evaluate them).
+    pub alerts: Alerts,
+    /// OTLP push of every family `/metrics` shows.
+    pub otlp: Otlp,
+    /// The exposition written to a file for node_exporter's textfile collector.
+    pub textfile: Textfile,
 }
 
 impl Config {

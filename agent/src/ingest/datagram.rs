@@ -79,7 +79,8 @@ impl Receiver {
                 // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
                 let mut rejected = [0; ErrorKind::ALL.len()];
                 rejected[ErrorKind::TooLong.index()] = joined.truncated as u64;
-                sink.telemetry().lines_read(self.transport, joined.truncated as u64, &rejected);
+                sink.telemetry()
+                    .lines_read(self.transport, joined.truncated as u64, &rejected);
             }
             if joined.truncated > 0 && !truncated_seen {
                 truncated_seen = true;

@@ -2,28 +2,25 @@
 
 use chrono::{DateTime, SecondsFormat};
 
-/// A length of time in the largest whole unit that fits: `45 s`, `3 min`, `2 h`, `3 d`.
+/// A length of time, rounded to the largest unit that fits: `45 s`, `3 min`, `2 h`, `3 d`.
 ///
-/// Whole units, rounded down, because a status page answers "roughly how long"; the exact
-/// timestamp sits beside it (the RFC 3339 string in `/status`, a tooltip on the page).
+/// Rounded, not truncated, so that 1 h 59 min reads `2 h`; the exact timestamp sits beside it
+/// (the RFC 3339 string in `/status`, a tooltip on the page).
 pub fn span(seconds: f64) -> String {
-    const MINUTE: f64 = 60.0;
-    const HOUR: f64 = 60.0 * MINUTE;
-    const DAY: f64 = 24.0 * HOUR;
     let seconds = seconds.abs();
     if !seconds.is_finite() {
         return "forever".to_owned();
     }
-    let (count, unit) = if seconds < MINUTE {
-        (seconds, "s")
-    } else if seconds < HOUR {
-        (seconds / MINUTE, "min")
-    } else if seconds < DAY {
-        (seconds / HOUR, "h")
-    } else {
-        (seconds / DAY, "d")
-    };
-    format!("{} {unit}", count.floor())
+    // Each unit in seconds and the count at which the next unit takes over; rounding first
+    // keeps 59.7 s from reading `60 s`.
+    let units = [(1.0, 60.0, "s"), (60.0, 60.0, "min"), (3600.0, 24.0, "h")];
+    for (size, next, unit) in units {
+        let count = (seconds / size).round();
+        if count < next {
+            return format!("{count} {unit}");
+        }
+    }
+    format!("{} d", (seconds / 86_400.0).round())
 }
 
 /// Where `at` lies relative to `now`, both Unix seconds: `just now` within a second, else
@@ -59,15 +56,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spans_use_the_largest_whole_unit() {
+    fn spans_round_to_the_largest_unit_that_fits() {
         let cases = [
             (0.4, "0 s"),
-            (45.9, "45 s"),
-            (60.0, "1 min"),
-            (3.0 * 60.0 + 59.0, "3 min"),
-            (2.0 * 3600.0 + 1.0, "2 h"),
-            (86_399.0, "23 h"),
-            (3.0 * 86_400.0, "3 d"),
+            (45.2, "45 s"),
+            (59.7, "1 min"),
+            (89.0, "1 min"),
+            (3.0 * 60.0 + 10.0, "3 min"),
+            (3600.0 + 59.0 * 60.0, "2 h"),
+            (22.0 * 3600.0, "22 h"),
+            (86_399.0, "1 d"),
+            (3.2 * 86_400.0, "3 d"),
             (-45.0, "45 s"),
             (f64::INFINITY, "forever"),
         ];
@@ -85,7 +84,7 @@ mod tests {
         assert_eq!(relative(now - 180.0, now), "3 min ago");
         assert_eq!(relative(now + 120.0, now), "in 2 min");
         assert_eq!(relative(now - 7_300.0, now), "2 h ago");
-        assert_eq!(relative(now - 3.5 * 86_400.0, now), "3 d ago");
+        assert_eq!(relative(now - 3.2 * 86_400.0, now), "3 d ago");
         assert_eq!(relative(f64::NAN, now), "unknown");
     }
 

@@ -1,0 +1,187 @@
+//! `heartwire rules` and `heartwire dashboard`: the alert rules and the Grafana dashboard a
+//! config implies, so that nobody writes them again by hand.
+//!
+//! Both read the same [`Source`]: the family names and labels of `families:`, the jobs with their
+//! schedules and thresholds, the workers with their ttl, and the extra alerts of `alerts:`.
+//! Job staleness is aggregated across replicas (a job that runs on any one pod is fine), so the
+//! rules also hold for a Deployment with several pods of which only one runs a given job.
+
+pub mod dashboard;
+pub mod prometheus;
+mod promql;
+mod yaml;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::aggregate::FamilyNames;
+use crate::cli::{DashboardArgs, RulesArgs, RulesFormat};
+use crate::config::{self, Alerts, Config};
+use crate::health::job::JobSpec;
+use crate::health::schedule::Schedule;
+
+pub use self::prometheus::{AlertRule, RuleGroup, ScrapeTarget};
+
+/// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+/// What the rules and the dashboard are derived from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Family names and constant labels.
+    pub names: FamilyNames,
+    /// Configured jobs, in config order.
+    pub jobs: Vec<(String, JobSpec)>,
+    /// Configured workers and their ttl, in config order.
+    pub workers: Vec<(String, Duration)>,
+    /// The ttl of workers without their own.
+    pub default_worker_ttl: Duration,
+    /// The `alerts:` section.
+    pub alerts: Alerts,
+}
+
+impl Source {
+    /// The parts of a loaded config that rules and dashboards need.
+    pub fn from_config(config: &Config) -> Source {
+        let settings = config.aggregate_settings();
+        Source {
+            names: settings.names,
+            jobs: settings.jobs,
+            workers: settings.workers,
+            default_worker_ttl: settings.default_worker_ttl,
+            alerts: config.alerts.clone(),
+        }
+    }
+}
+
+/// Runs `heartwire rules`: the rules on stdout, or the config error on stderr and exit 64.
+pub fn rules_main(args: &RulesArgs) -> ExitCode {
+    let Some(source) = load(args.config.as_deref()) else {
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let target = match &args.scrape_container {
+        Some(container) => ScrapeTarget::Container(container.clone()),
+        None => ScrapeTarget::Job(args.scrape_job.clone()),
+    };
+    let groups = prometheus::groups(&source, &target);
+    let text = match args.format {
+        RulesFormat::Prometheus => prometheus::rule_file(&groups),
+        RulesFormat::PrometheusOperator => prometheus::prometheus_rule(&groups, &args.name),
+    };
+    print_out(&text)
+}
+
+/// Runs `heartwire dashboard`: the dashboard JSON on stdout.
+pub fn dashboard_main(args: &DashboardArgs) -> ExitCode {
+    let Some(source) = load(args.config.as_deref()) else {
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    print_out(&dashboard::json(&source))
+}
+
+fn load(path: Option<&Path>) -> Option<Source> {
+    let loaded = match path {
+        Some(path) => config::from_file(path),
+        None => config::from_str(config::DEFAULT_YAML, "<embedded default>"),
+    };
+    match loaded {
+        Ok(config) => Some(Source::from_config(&config)),
+        Err(error) => {
+            complain(&format!("invalid configuration: {error}"));
+            None
+        }
+    }
+}
+
+fn print_out(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`| head`) is the reader's choice, not a failure to report.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            complain(&format!("cannot write to standard output: {error}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)] // the command's own message, not a log line
+fn complain(message: &str) {
+    eprintln!("{message}");
+}
+
+/// A duration in words for annotations: `5 minutes`, `2 hours`, `30 hours`, `3 days`.
+pub(crate) fn in_words(d: Duration) -> String {
+    let secs = d.as_secs();
+    let unit = |n: u64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    if d.subsec_nanos() != 0 || secs == 0 {
+        humantime::format_duration(d).to_string()
+    } else if secs >= 2 * 86_400 && secs % 86_400 == 0 {
+        unit(secs / 86_400, "day")
+    } else if secs % 3600 == 0 {
+        unit(secs / 3600, "hour")
+    } else if secs % 60 == 0 {
+        unit(secs / 60, "minute")
+    } else if secs < 180 {
+        unit(secs, "second")
+    } else {
+        humantime::format_duration(d).to_string()
+    }
+}
+
+/// How a schedule reads in an annotation: `every minute`, `on cron "45 3 * * *" (UTC)`.
+pub(crate) fn schedule_in_words(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Every(period) if *period == Duration::from_secs(60) => "every minute".to_owned(),
+        Schedule::Every(period) if *period == Duration::from_secs(3600) => "every hour".to_owned(),
+        Schedule::Every(period) => format!("every {}", in_words(*period)),
+        Schedule::Cron(_) => format!(
+            "on cron \"{}\" ({})",
+            schedule.describe(),
+            schedule.zone()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_the_largest_exact_unit() {
+        for (secs, words) in [
+            (1, "1 second"),
+            (90, "90 seconds"),
+            (300, "5 minutes"),
+            (3600, "1 hour"),
+            (7200, "2 hours"),
+            (86_400, "24 hours"),
+            (108_000, "30 hours"),
+            (172_800, "2 days"),
+            (185, "3m 5s"),
+        ] {
+            assert_eq!(in_words(Duration::from_secs(secs)), words);
+        }
+    }
+
+    #[test]
+    fn schedules_read_as_their_config_says() {
+        let every = |secs| Schedule::every(Duration::from_secs(secs)).unwrap();
+        assert_eq!(schedule_in_words(&every(60)), "every minute");
+        assert_eq!(schedule_in_words(&every(900)), "every 15 minutes");
+        let cron = Schedule::cron("45 3 * * *", "Europe/Riga").unwrap();
+        assert_eq!(
+            schedule_in_words(&cron),
+            "on cron \"45 3 * * *\" (Europe/Riga)"
+        );
+    }
+}

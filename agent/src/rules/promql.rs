@@ -1,0 +1,165 @@
+//! PromQL text: selectors with escaped label values, regex alternatives, durations.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::aggregate::ConstLabels;
+
+/// A label matcher: `name="value"` or `name=~"regex"`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Matcher {
+    /// Equality.
+    Is(String, String),
+    /// Any of these values.
+    AnyOf(String, Vec<String>),
+    /// Regex matching, with the regex given as is (e.g. a Grafana variable).
+    Regex(String, String),
+}
+
+impl Matcher {
+    /// `name="value"`.
+    pub(crate) fn is(name: &str, value: &str) -> Matcher {
+        Matcher::Is(name.to_owned(), value.to_owned())
+    }
+}
+
+/// `family{constant labels…, matchers…}`, or the bare family name when there is no matcher.
+pub(crate) fn selector(family: &str, constant: &ConstLabels, matchers: &[Matcher]) -> String {
+    let mut all: Vec<String> = constant
+        .iter()
+        .map(|(name, value)| format!("{name}={}", quote(value)))
+        .collect();
+    for matcher in matchers {
+        all.push(match matcher {
+            Matcher::Is(name, value) => format!("{name}={}", quote(value)),
+            Matcher::AnyOf(name, values) if values.len() == 1 => {
+                format!("{name}={}", quote(&values[0]))
+            }
+            Matcher::AnyOf(name, values) => {
+                let alternatives: Vec<String> = values.iter().map(|v| regex_escape(v)).collect();
+                format!("{name}=~{}", quote(&alternatives.join("|")))
+            }
+            Matcher::Regex(name, regex) => format!("{name}=~{}", quote(regex)),
+        });
+    }
+    if all.is_empty() {
+        family.to_owned()
+    } else {
+        format!("{family}{{{}}}", all.join(","))
+    }
+}
+
+/// `by(a, b) ` for an aggregation, or nothing for none.
+pub(crate) fn by(labels: &[impl AsRef<str>]) -> String {
+    if labels.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = labels.iter().map(AsRef::as_ref).collect();
+        format!(" by({})", names.join(", "))
+    }
+}
+
+/// A PromQL double-quoted string literal.
+pub(crate) fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `value` as an RE2 regex that matches only itself.
+fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration as Prometheus writes it: `90s`, `5m`, `2h`, `1500ms`.
+pub(crate) fn duration(d: Duration) -> String {
+    let millis = d.as_millis();
+    match millis {
+        m if m % 3_600_000 == 0 && m > 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 && m > 0 => format!("{}m", m / 60_000),
+        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m => format!("{m}ms"),
+    }
+}
+
+/// A number as PromQL reads it, without a needless fraction (`300`, `0.2`).
+pub(crate) fn number(value: f64) -> String {
+    format!("{value}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_put_constant_labels_first_and_escape_values() {
+        let constant = vec![("service".to_owned(), "worker".to_owned())];
+        assert_eq!(
+            selector("up", &Vec::new(), &[Matcher::is("job", "a\"b\\c")]),
+            r#"up{job="a\"b\\c"}"#
+        );
+        assert_eq!(
+            selector("x_total", &constant, &[Matcher::is("job", "viewer-poll")]),
+            r#"x_total{service="worker",job="viewer-poll"}"#
+        );
+        assert_eq!(selector("x_total", &Vec::new(), &[]), "x_total");
+    }
+
+    #[test]
+    fn alternatives_become_an_escaped_regex_and_a_single_value_an_equality() {
+        let values = vec!["http_5xx".to_owned(), "a.b|c".to_owned()];
+        assert_eq!(
+            selector(
+                "r_total",
+                &Vec::new(),
+                &[Matcher::AnyOf("outcome".into(), values)]
+            ),
+            r#"r_total{outcome=~"http_5xx|a\\.b\\|c"}"#
+        );
+        assert_eq!(
+            selector(
+                "r_total",
+                &Vec::new(),
+                &[Matcher::AnyOf("outcome".into(), vec!["timeout".into()])]
+            ),
+            r#"r_total{outcome="timeout"}"#
+        );
+    }
+
+    #[test]
+    fn durations_take_the_largest_exact_unit() {
+        for (d, text) in [
+            (Duration::from_secs(60), "1m"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(108_000), "30h"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::ZERO, "0s"),
+        ] {
+            assert_eq!(duration(d), text);
+        }
+        assert_eq!(number(300.0), "300");
+        assert_eq!(number(0.2), "0.2");
+        assert_eq!(by(&["provider"]), " by(provider)");
+        assert_eq!(by(&[] as &[&str]), "");
+    }
+}

@@ -1,0 +1,217 @@
+//! What `/readyz`, `/status` and the status page `/` say about every configured job and worker.
+//!
+//! All three read one published [`Snapshot`]: the verdicts in it were computed at
+//! [`Snapshot::taken_at`], and ages are counted from that moment, so the three never disagree.
+//!
+//! # `GET /status`
+//!
+//! `application/json`, one object. The field names are stable; fields may be added. Times are
+//! Unix seconds (millisecond precision) with an RFC 3339 UTC twin under the same name plus
+//! `_rfc3339`; both are `null` when unknown.
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `generated_at`, `generated_at_rfc3339` | when the verdicts were computed |
+//! | `ready` | what `/readyz` answers: false while a `readiness: true` job is stale |
+//! | `jobs` | every configured job, in config order (below) |
+//! | `workers` | every known worker, configured ones first (below) |
+//!
+//! A job:
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `job` | the name |
+//! | `state` | `ok`, `late`, `stale`, `failing` or `warming` (never succeeded, not stale yet) |
+//! | `stale` | no success before the deadline (`state` is then `stale`) |
+//! | `readiness` | whether a stale verdict fails `/readyz` |
+//! | `schedule`, `zone` | `every 1m` or a cron expression, and its time zone (`UTC` for intervals) |
+//! | `last_success`, `last_success_rfc3339` | the last success; `null` if none since the agent started |
+//! | `seconds_since_success` | since the last success, or since the agent started watching |
+//! | `deadline`, `deadline_rfc3339` | when the job goes (or went) stale |
+//! | `next_expected`, `next_expected_rfc3339` | when the next run is due |
+//! | `running` | runs started and not yet ended |
+//! | `overrun` | of those, runs past `max_runtime` |
+//! | `consecutive_failures` | failed runs in a row |
+//! | `crashes` | runs whose session closed before they ended, since the agent started |
+//! | `stalled` | progress jobs: no `job.progress` for `stall_after`; `null` for other jobs |
+//!
+//! A worker:
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `worker` | the name |
+//! | `state` | `up`, `never_seen`, `ttl_expired`, `disconnected` (a crash) or `stopped` (clean) |
+//! | `up` | `state` is `up`: the `status` gauge as a boolean |
+//! | `last_heartbeat`, `last_heartbeat_rfc3339` | the last `hb`; `null` if none |
+//! | `seconds_since_heartbeat` | since the last `hb`; `null` if none |
+//! | `ttl_seconds` | how long a heartbeat keeps the worker up |
+//!
+//! # `GET /readyz`
+//!
+//! `200 ok` unless a job marked `readiness: true` is stale; then `503` with one line per such
+//! job: its name, how long since its last success and its deadline. Jobs without `readiness`
+//! never fail it.
+
+pub mod page;
+pub mod words;
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use self::words::{relative, rfc3339, span};
+use crate::aggregate::snapshot::{JobState, JobStatus, Snapshot, WorkerState, WorkerStatus};
+
+/// The `/status` document.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// When the verdicts were computed, in Unix seconds.
+    pub generated_at: f64,
+    /// The same, as RFC 3339.
+    pub generated_at_rfc3339: Option<String>,
+    /// False while a `readiness: true` job is stale.
+    pub ready: bool,
+    /// Every configured job.
+    pub jobs: Vec<JobReport<'a>>,
+    /// Every known worker.
+    pub workers: Vec<WorkerReport<'a>>,
+}
+
+/// One job in `/status`; the fields are documented in the module docs.
+#[derive(Debug, Serialize)]
+pub struct JobReport<'a> {
+    pub job: &'a str,
+    pub state: &'static str,
+    pub stale: bool,
+    pub readiness: bool,
+    pub schedule: &'a str,
+    pub zone: &'a str,
+    pub last_success: Option<f64>,
+    pub last_success_rfc3339: Option<String>,
+    pub seconds_since_success: f64,
+    pub deadline: f64,
+    pub deadline_rfc3339: Option<String>,
+    pub next_expected: f64,
+    pub next_expected_rfc3339: Option<String>,
+    pub running: usize,
+    pub overrun: usize,
+    pub consecutive_failures: u32,
+    pub crashes: u64,
+    pub stalled: Option<bool>,
+}
+
+/// One worker in `/status`; the fields are documented in the module docs.
+#[derive(Debug, Serialize)]
+pub struct WorkerReport<'a> {
+    pub worker: &'a str,
+    pub state: &'static str,
+    pub up: bool,
+    pub last_heartbeat: Option<f64>,
+    pub last_heartbeat_rfc3339: Option<String>,
+    pub seconds_since_heartbeat: Option<f64>,
+    pub ttl_seconds: f64,
+}
+
+impl<'a> Report<'a> {
+    /// The report on `snapshot`.
+    pub fn of(snapshot: &'a Snapshot) -> Report<'a> {
+        let now = snapshot.taken_at;
+        Report {
+            generated_at: millis(now),
+            generated_at_rfc3339: rfc3339(now),
+            ready: stale_readiness_jobs(snapshot).next().is_none(),
+            jobs: snapshot.jobs.iter().map(JobReport::of).collect(),
+            workers: snapshot
+                .workers
+                .iter()
+                .map(|worker| WorkerReport::of(worker, now))
+                .collect(),
+        }
+    }
+}
+
+impl<'a> JobReport<'a> {
+    fn of(job: &'a JobStatus) -> JobReport<'a> {
+        JobReport {
+            job: &job.job,
+            state: job.state.as_str(),
+            stale: job.state == JobState::Stale,
+            readiness: job.readiness,
+            schedule: &job.schedule,
+            zone: &job.zone,
+            last_success: job.last_success.map(millis),
+            last_success_rfc3339: job.last_success.and_then(rfc3339),
+            seconds_since_success: millis(job.seconds_since_success),
+            deadline: millis(job.deadline),
+            deadline_rfc3339: rfc3339(job.deadline),
+            next_expected: millis(job.next_expected),
+            next_expected_rfc3339: rfc3339(job.next_expected),
+            running: job.running,
+            overrun: job.overrun,
+            consecutive_failures: job.consecutive_failures,
+            crashes: job.crashes,
+            stalled: job.stalled,
+        }
+    }
+}
+
+impl<'a> WorkerReport<'a> {
+    fn of(worker: &'a WorkerStatus, now: f64) -> WorkerReport<'a> {
+        WorkerReport {
+            worker: &worker.worker,
+            state: worker.state.as_str(),
+            up: worker.state == WorkerState::Up,
+            last_heartbeat: worker.last_heartbeat.map(millis),
+            last_heartbeat_rfc3339: worker.last_heartbeat.and_then(rfc3339),
+            seconds_since_heartbeat: worker
+                .last_heartbeat
+                .map(|beat| millis((now - beat).max(0.0))),
+            ttl_seconds: worker.ttl_seconds,
+        }
+    }
+}
+
+/// `/status` as JSON.
+pub fn json(snapshot: &Snapshot) -> Result<Vec<u8>, serde_json::Error> {
+    let mut body = serde_json::to_vec(&Report::of(snapshot))?;
+    body.push(b'\n');
+    Ok(body)
+}
+
+/// The jobs that fail `/readyz`: marked `readiness: true` and stale.
+pub fn stale_readiness_jobs(snapshot: &Snapshot) -> impl Iterator<Item = &JobStatus> {
+    snapshot
+        .jobs
+        .iter()
+        .filter(|job| job.readiness && job.state == JobState::Stale)
+}
+
+/// `None` when ready; otherwise the `/readyz` body: one line per stale readiness job.
+pub fn unready(snapshot: &Snapshot) -> Option<String> {
+    let now = snapshot.taken_at;
+    let mut body = String::new();
+    for job in stale_readiness_jobs(snapshot) {
+        let since = match job.last_success {
+            Some(_) => "",
+            None => " (none since heartwire started)",
+        };
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            body,
+            "{}: stale, no success for {}{since}, deadline {} ({})",
+            job.job,
+            span(job.seconds_since_success),
+            relative(job.deadline, now),
+            rfc3339(job.deadline).as_deref().unwrap_or("unknown"),
+        );
+    }
+    (!body.is_empty()).then(|| format!("not ready: stale jobs marked readiness\n{body}"))
+}
+
+/// Rounds Unix seconds to the millisecond, as the RFC 3339 twins are written.
+fn millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests;
