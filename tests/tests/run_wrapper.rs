@@ -1,7 +1,6 @@
 //! `heartwire run` end to end: the real wrapper around real commands, reporting to the real
 //! agent over its sockets; exit codes, signals and `/metrics` asserted.
 
-
 // Test helpers: a failure to set up is the calling test's failure, reported where it happened.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
