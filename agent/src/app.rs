@@ -2,9 +2,10 @@
 //! down in order.
 //!
 //! Start: the aggregator task, then every listener (all bind or the agent exits), then the HTTP
-//! servers; the ready file is written last. Stop: stop reading (socket listeners and
-//! `POST /ingest`; socket files are removed), let the aggregator apply what is queued (bounded by
-//! `shutdown.drain_timeout`), then stop serving `/metrics`.
+//! servers and the push outputs; the ready file is written last. Stop: stop reading (socket
+//! listeners and `POST /ingest`; socket files are removed), let the push outputs send the state
+//! once the queue is applied (each bounded by its own timeout), let the aggregator finish (bounded
+//! by `shutdown.drain_timeout`), then stop serving `/metrics`.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -16,7 +17,9 @@ use tokio::task::JoinHandle;
 
 use crate::aggregate::{self, Aggregator};
 use crate::cli::ServeArgs;
+use crate::clock::Now;
 use crate::config::{self, Config};
+use crate::export::{self, ExportError, Exporters};
 use crate::expose::Exposition;
 use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
 use crate::reload::{self, Reloader, Reloads, Trigger};
@@ -34,6 +37,9 @@ pub enum AppError {
     /// The self-metrics could not be registered.
     #[error("cannot set up the agent's own metrics: {0}")]
     Telemetry(#[from] prometheus::Error),
+    /// A push output (OTLP, textfile) could not start.
+    #[error(transparent)]
+    Export(#[from] ExportError),
     /// Signal handlers could not be installed.
     #[error("cannot install the SIGTERM/SIGINT handlers: {0}")]
     Signals(io::Error),
@@ -63,7 +69,14 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             config::DEFAULT_YAML.to_owned(),
         )),
     };
-    let loaded = source.and_then(|(origin, text)| Ok((config::from_str(&text, &origin)?, text)));
+    let loaded = source.and_then(|(origin, text)| {
+        let config = match &args.config {
+            // A relative `statsd.mapping_file` is read beside the config file.
+            Some(path) => config::from_file_text(&text, path)?,
+            None => config::from_str(&text, &origin)?,
+        };
+        Ok((config, text))
+    });
     let (config, text) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -123,8 +136,11 @@ pub async fn run(
 ) -> Result<(), AppError> {
     // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
     let mut signals = Signals::install().map_err(AppError::Signals)?;
+    let started = Now::read().wall;
     let (exposition, telemetry) = Exposition::new()?;
     let (queue, batches) = mpsc::channel(config.pipeline.queue_batches);
+    // Keeps the aggregator running at shutdown until the push outputs have read the final state.
+    let held_open = queue.clone();
     let aggregator = Aggregator::new(config.aggregate_settings(), telemetry.clone());
     let (handle, aggregation) = aggregate::spawn(aggregator, batches);
     let sink = Sink::new(queue, telemetry);
@@ -159,6 +175,11 @@ pub async fn run(
         name: "http",
         address: local_address(&endpoints, config.http.address),
     });
+    let outputs = export::Source {
+        handle: handle.clone(),
+        exposition: exposition.clone(),
+    };
+    let exporters = Exporters::start(&config, &outputs, started)?;
     let router = server::router(Endpoints::new(handle, exposition));
     let endpoints = tokio::spawn(server::serve(endpoints, router, endpoints_signal));
 
@@ -184,6 +205,11 @@ pub async fn run(
     if let Some(ingest) = ingest {
         finish("POST /ingest", ingest, deadline).await;
     }
+    tokio::select! {
+        () = exporters.finish(&held_open, deadline) => {}
+        name = signals.next() => tracing::warn!(signal = name, "second signal: stopping without the final push"),
+    }
+    drop(held_open);
     drain(aggregation, deadline, &mut signals).await;
     stop_endpoints.send_replace(true);
     finish("/metrics", endpoints, deadline).await;

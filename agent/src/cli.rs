@@ -54,6 +54,13 @@ pub enum Command {
     /// 126 if it could not be executed (both reported as `job.error ... reason=spawn_failed`).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Print Prometheus alert rules derived from the config: stale, failing, hung, crashed and
+    /// stalled jobs, workers down, the agent dropping input or not scraped, and the config's
+    /// `alerts:`. Regenerate them whenever the config changes.
+    Rules(RulesArgs),
+    /// Print a Grafana dashboard (JSON, importable as is) for the families the config names:
+    /// jobs, outbound calls, workers and the agent's own health.
+    Dashboard(DashboardArgs),
     /// Check a configuration file and print what the agent would run: listeners, every job's
     /// schedule with its computed thresholds, workers. Exit 0 when valid, 64 when not.
     Check(CheckArgs),
@@ -125,6 +132,46 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(value_name = "COMMAND", required = true, last = true)]
     pub command: Vec<OsString>,
+}
+
+/// Options of `heartwire rules`.
+#[derive(Debug, Clone, Args)]
+pub struct RulesArgs {
+    /// The agent's YAML configuration file; the embedded default when left out.
+    #[arg(long, short, value_name = "FILE", env = "HEARTWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `prometheus`: a rule file for `rule_files:`; `prometheus-operator`: a PrometheusRule
+    /// object (monitoring.coreos.com/v1).
+    #[arg(long, value_enum, default_value_t = RulesFormat::Prometheus)]
+    pub format: RulesFormat,
+    /// The scrape job that scrapes heartwire, for the rule that fires when it cannot be scraped
+    /// (`up{job="NAME"}`).
+    #[arg(long, value_name = "NAME", default_value = "heartwire")]
+    pub scrape_job: String,
+    /// With prometheus-operator: match heartwire's scrape targets by the sidecar's container
+    /// name instead (`up{container="NAME"}`), which holds whatever the monitor is called.
+    #[arg(long, value_name = "NAME", conflicts_with = "scrape_job")]
+    pub scrape_container: Option<String>,
+    /// `metadata.name` of the PrometheusRule object.
+    #[arg(long, value_name = "NAME", default_value = "heartwire")]
+    pub name: String,
+}
+
+/// What `heartwire rules` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RulesFormat {
+    /// A Prometheus rule file.
+    Prometheus,
+    /// A prometheus-operator PrometheusRule object.
+    PrometheusOperator,
+}
+
+/// Options of `heartwire dashboard`.
+#[derive(Debug, Clone, Args)]
+pub struct DashboardArgs {
+    /// The agent's YAML configuration file; the embedded default when left out.
+    #[arg(long, short, value_name = "FILE", env = "HEARTWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -4,13 +4,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use heartwire::cli::{Cli, Command, ConfigCommand};
-use heartwire::{app, check, run, send};
+use heartwire::{app, check, rules, run, send};
 
 fn main() -> ExitCode {
     match Cli::parse().into_command() {
         Command::Serve(args) => app::main(&args),
         Command::Send(args) => send::main(&args),
         Command::Run(args) => run::main(&args),
+        Command::Rules(args) => rules::rules_main(&args),
+        Command::Dashboard(args) => rules::dashboard_main(&args),
         Command::Check(args) => check::main(args.config.as_deref()),
         Command::Config(ConfigCommand::PrintDefault) => check::print_default(),
     }

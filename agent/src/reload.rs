@@ -211,7 +211,7 @@ impl Reloader {
         if !forced && (hash == self.hash || self.refused_hash.as_ref() == Some(&hash)) {
             return Ok(Outcome::Unchanged);
         }
-        let config = match config::from_str(&text, &path.display().to_string()) {
+        let config = match config::from_file_text(&text, &path) {
             Ok(config) => config,
             Err(error) => {
                 self.refused_hash = Some(hash);

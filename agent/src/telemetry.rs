@@ -58,6 +58,10 @@ pub mod names {
     /// Samples rejected because their series conflicts with an existing family (rendered from
     /// the snapshot).
     pub const SERIES_CONFLICTS: &str = "heartwire_series_conflicts_total";
+    /// Series removed after their ttl without samples (rendered from the snapshot).
+    pub const SERIES_EXPIRED: &str = "heartwire_series_expired_total";
+    /// StatsD lines a mapping rule with `action: drop` discarded.
+    pub const LINES_DROPPED_BY_MAPPING: &str = "heartwire_lines_dropped_by_mapping_total";
     /// The build, as a constant 1 with a `version` label.
     pub const BUILD_INFO: &str = "heartwire_build_info";
     /// Config reloads, by result (`success`, `failure`).
@@ -104,6 +108,8 @@ pub mod names {
         SERIES,
         SERIES_DROPPED,
         SERIES_CONFLICTS,
+        SERIES_EXPIRED,
+        LINES_DROPPED_BY_MAPPING,
         BUILD_INFO,
         OTLP_EXPORTS,
         OTLP_RETRIES,
@@ -183,6 +189,7 @@ struct Lines {
     non_finite: IntCounter,
     starts_evicted: IntCounter,
     set_members_dropped: IntCounter,
+    dropped_by_mapping: IntCounter,
 }
 
 /// Bytes and datagrams in front of the aggregator: received, dropped, lost in the kernel.
@@ -310,6 +317,13 @@ impl Telemetry {
             self.lines.set_members_dropped.inc_by(count);
         }
     }
+
+    /// StatsD lines a mapping rule dropped.
+    pub fn lines_dropped_by_mapping(&self, count: u64) {
+        if count > 0 {
+            self.lines.dropped_by_mapping.inc_by(count);
+        }
+    }
 }
 
 impl Lines {
@@ -346,6 +360,10 @@ impl Lines {
             set_members_dropped: make.counter(
                 names::SET_MEMBERS_DROPPED,
                 "Set members not counted because their series already held the most distinct members allowed.",
+            )?,
+            dropped_by_mapping: make.counter(
+                names::LINES_DROPPED_BY_MAPPING,
+                "StatsD lines discarded by a mapping rule with `action: drop`.",
             )?,
         })
     }

@@ -3,9 +3,12 @@
     tests/helm/.venv/bin/python3 tests/helm/check_chart.py GROUP [--promtool PATH]
     tests/helm/.venv/bin/python3 tests/helm/check_chart.py export DIR [--values FILE]
 
+    tests/helm/.venv/bin/python3 tests/helm/check_chart.py rules-file --heartwire BIN
+
 Each GROUP prints one `ok:` line per property and exits 1 naming the first that fails. `export`
 writes the agent config the chart renders (addresses moved to ephemeral loopback ports, sockets
-to DIR/sockets) and the example's demo app, for a run against the real agent.
+to DIR/sockets) and the example's demo app, for a run against the real agent. `rules-file`
+prints what files/rules.yaml must hold: `heartwire rules` output for the chart's config.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import yaml
 
 import chartlib as c
 from chartlib import check, say
+from generated_rules import check_generated, expected_rules_file
 from pods import check_pods, fullname, merged
 from readme import check_include, check_values_table
 
@@ -184,20 +188,25 @@ GROUPS = {
     "bad-values": group_bad_values,
     "readme": group_readme,
     "rules": group_rules,
+    "generated-rules": check_generated,
 }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("group", choices=[*GROUPS, "export"])
+    parser.add_argument("group", choices=[*GROUPS, "export", "rules-file"])
     parser.add_argument("dir", nargs="?", help="export: where to write")
     parser.add_argument("--promtool", help="rules: the promtool binary")
+    parser.add_argument("--heartwire", help="generated-rules, rules-file: the heartwire binary")
     parser.add_argument("--values", help="export: a values file (default: the chart's defaults)")
     args = parser.parse_args()
     try:
         if args.group == "export":
             check(args.dir, "export needs a directory")
             export(args)
+        elif args.group == "rules-file":
+            check(args.heartwire, "rules-file needs --heartwire")
+            sys.stdout.write(expected_rules_file(args.heartwire))
         else:
             GROUPS[args.group](args)
     except c.CheckFailed as failure:

@@ -151,8 +151,24 @@ impl Agent {
         Agent::try_start(config).unwrap_or_else(|failure| panic!("{failure}"))
     }
 
+    /// Like [`Agent::start_with`], with `env` added to the agent's environment.
+    pub fn start_with_env(extra: &str, env: &[(&str, &str)]) -> Agent {
+        Agent::try_start_env(|dir| format!("{}{extra}", all_listeners(dir)), env)
+            .unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
     /// Like [`Agent::start_config`], but a failure to start is returned, not a panic.
     pub fn try_start(config: impl FnOnce(&Path) -> String) -> Result<Agent, StartFailure> {
+        Agent::try_start_env(config, &[])
+    }
+
+    /// Like [`Agent::try_start`], with `env` added to the agent's environment. The test's own
+    /// `OTEL_*` and `K8S_*` variables are never passed on: they would change what the agent
+    /// exports.
+    pub fn try_start_env(
+        config: impl FnOnce(&Path) -> String,
+        env: &[(&str, &str)],
+    ) -> Result<Agent, StartFailure> {
         let dir = tempfile::Builder::new()
             .prefix("hw")
             .tempdir()
@@ -161,7 +177,15 @@ impl Agent {
         std::fs::write(&config_path, config(dir.path())).expect("the config is written");
         let ready = dir.path().join("ready");
         let log = std::fs::File::create(dir.path().join("agent.log")).expect("the log file");
-        let child = heartwire()
+        let mut command = heartwire();
+        for (name, _) in std::env::vars_os() {
+            let text = name.to_string_lossy();
+            if text.starts_with("OTEL_") || text.starts_with("K8S_") {
+                command.env_remove(&name);
+            }
+        }
+        let child = command
+            .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(&config_path)
             .arg("--ready-file")

@@ -2,5 +2,7 @@
 
 pub mod agent;
 pub mod expect;
+pub mod otlp_receiver;
 pub mod peers;
 pub mod prometheus;
+pub mod rule_file;

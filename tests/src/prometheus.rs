@@ -102,7 +102,7 @@ impl fmt::Display for QuerySample {
     }
 }
 
-/// A Prometheus server scraping one target every second, with its data in a temporary
+/// A Prometheus server scraping its targets every second, with its data in a temporary
 /// directory. Killed when dropped.
 #[derive(Debug)]
 pub struct Prometheus {
@@ -118,10 +118,17 @@ impl Prometheus {
     /// [`tool_or_skip`]); panics with its log if it does not start.
     #[track_caller]
     pub fn start(target: &str) -> Option<Prometheus> {
+        Prometheus::start_all(&[target])
+    }
+
+    /// Like [`Prometheus::start`], scraping every one of `targets` (one sidecar per worker,
+    /// their series added up in PromQL); each target's series carry its `instance` label.
+    #[track_caller]
+    pub fn start_all(targets: &[&str]) -> Option<Prometheus> {
         let binary = tool_or_skip("prometheus")?;
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
-            match Prometheus::try_start(&binary, target) {
+            match Prometheus::try_start(&binary, targets) {
                 Ok(prometheus) => return Some(prometheus),
                 Err(failure) => failures.push(failure),
             }
@@ -129,13 +136,13 @@ impl Prometheus {
         panic!("Prometheus did not start:\n{}", failures.join("\n---\n"));
     }
 
-    fn try_start(binary: &Path, target: &str) -> Result<Prometheus, String> {
+    fn try_start(binary: &Path, targets: &[&str]) -> Result<Prometheus, String> {
         let dir = tempfile::Builder::new()
             .prefix("hw-prom")
             .tempdir()
             .map_err(|error| format!("a temporary directory: {error}"))?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, scrape_config(target))
+        std::fs::write(&config, scrape_config(targets))
             .map_err(|error| format!("writing {}: {error}", config.display()))?;
         let address = free_address()?;
         let log = std::fs::File::create(dir.path().join("prometheus.log"))
@@ -278,7 +285,8 @@ impl Drop for Prometheus {
     }
 }
 
-fn scrape_config(target: &str) -> String {
+fn scrape_config(targets: &[&str]) -> String {
+    let target = targets.join("\", \"");
     format!(
         "global:
   scrape_interval: 1s

@@ -1,7 +1,7 @@
 //! The Helm chart (`helm/heartwire`): linted and rendered with the Helm SDK, every manifest
 //! validated against the Kubernetes schemas, the pod's properties, the README's include snippets,
-//! bad values refused, the alert rules through promtool, and the chart's own agent config and demo
-//! app run against the real agent.
+//! bad values refused, the alert rules through promtool and equal to `heartwire rules` output for
+//! the chart's config, and the chart's own agent config and demo app run against the real agent.
 //!
 //! The checks are `tests/helm/check_chart.py`, run with the venv `.ci/install-helm-tools.sh`
 //! makes. Without it (or without promtool) a test skips with a loud notice, or fails when
@@ -143,6 +143,14 @@ fn promtool_accepts_the_chart_alert_rules() {
     };
     let promtool = promtool.to_str().expect("a UTF-8 path");
     run_group("rules", &["--promtool", promtool]);
+}
+
+#[test]
+fn the_chart_prometheus_rule_is_heartwire_rules_output_for_its_config() {
+    let heartwire = heartwire_tests::agent::binary()
+        .to_str()
+        .expect("a UTF-8 path");
+    run_group("generated-rules", &["--heartwire", heartwire]);
 }
 
 /// Exports the agent config the chart renders with `values` (or its defaults) into `dir`, made

@@ -1,5 +1,6 @@
 //! Series caps and the bounded bookkeeping behind `heartwire_series{family}`,
-//! `heartwire_series_dropped_total{family}` and `heartwire_series_conflicts_total{family}`.
+//! `heartwire_series_dropped_total{family}`, `heartwire_series_conflicts_total{family}` and
+//! `heartwire_series_expired_total{family}`.
 //!
 //! Family names come from senders, so the `family` label of these self-metrics is itself
 //! capped: the first [`Limits::max_family_labels`] families get their own value, the rest are
@@ -21,6 +22,7 @@ struct Counts {
     series: u64,
     dropped: u64,
     conflicts: u64,
+    expired: u64,
 }
 
 /// The series caps and their counters.
@@ -90,6 +92,14 @@ impl Accounting {
         self.counts(slot).conflicts += 1;
     }
 
+    /// `count` series of a family expired: they are counted, and no longer held.
+    pub(crate) fn expired(&mut self, slot: Slot, count: usize) {
+        let counts = self.counts(slot);
+        counts.series = counts.series.saturating_sub(count as u64);
+        counts.expired += count as u64;
+        self.total_series = self.total_series.saturating_sub(count);
+    }
+
     /// Series held in all families.
     #[cfg(test)]
     pub(crate) fn total_series(&self) -> usize {
@@ -106,15 +116,17 @@ impl Accounting {
                 series: counts.series,
                 dropped: counts.dropped,
                 conflicts: counts.conflicts,
+                expired: counts.expired,
             })
             .collect();
         let other = &self.other;
-        if other.series + other.dropped + other.conflicts > 0 {
+        if other.series + other.dropped + other.conflicts + other.expired > 0 {
             accounts.push(FamilyAccount {
                 family: Arc::from("other"),
                 series: other.series,
                 dropped: other.dropped,
                 conflicts: other.conflicts,
+                expired: other.expired,
             });
         }
         accounts
@@ -155,7 +167,8 @@ mod tests {
                 family: "a".into(),
                 series: 2,
                 dropped: 1,
-                conflicts: 0
+                conflicts: 0,
+                expired: 0
             }]
         );
     }
@@ -188,7 +201,8 @@ mod tests {
                 family: "other".into(),
                 series: 2,
                 dropped: 0,
-                conflicts: 1
+                conflicts: 1,
+                expired: 0
             }
         );
     }

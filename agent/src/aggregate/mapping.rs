@@ -362,7 +362,7 @@ fn explain(name: &str, braced: bool, why: &str) -> String {
              and `_` after the `$`): write `${{{number}}}{rest}`"
         );
     }
-    format!("`${name}`: {why}")
+    format!("`${name}` refers to no capture: {why}")
 }
 
 fn compile_rule(
@@ -443,16 +443,24 @@ fn glob(pattern: &str) -> Result<(Matcher, Resolver), String> {
     let resolve = move |name: &str| match name.parse::<usize>() {
         Ok(index) if (1..=stars).contains(&index) => Ok(index),
         Ok(_) => Err(format!(
-            "the glob captures {stars} component(s), as `$1`…; there is no such capture"
+            "the glob has {stars} `*`, captured as `$1` to `${stars}`"
         )),
-        Err(_) => Err("a glob has no named captures: use `$1`, `$2`…".to_owned()),
+        Err(_) => Err("a glob has no named captures, only `$1`, `$2`…".to_owned()),
     };
     Ok((Matcher::Glob(parts.into()), Box::new(resolve)))
 }
 
 /// A regex, and how its templates resolve references (`$0`, `$n`, `${name}`).
 fn regex(pattern: &str) -> Result<(Matcher, Resolver), String> {
-    let regex = Regex::new(pattern).map_err(|e| format!("is not a valid regex: {e}"))?;
+    let regex = Regex::new(pattern).map_err(|error| {
+        // The parser's message draws a caret under the pattern; its last line says what is wrong.
+        let text = error.to_string();
+        let what = text.lines().last().unwrap_or_default();
+        format!(
+            "`{pattern}` is not a valid regex: {}",
+            what.trim_start_matches("error: ")
+        )
+    })?;
     let groups = regex.captures_len();
     let names: Vec<(String, usize)> = regex
         .capture_names()
@@ -462,14 +470,14 @@ fn regex(pattern: &str) -> Result<(Matcher, Resolver), String> {
     let resolve = move |name: &str| match name.parse::<usize>() {
         Ok(index) if index < groups => Ok(index),
         Ok(_) => Err(format!(
-            "the regex has {} group(s); there is no such capture",
+            "the regex has {} group(s) (`$0` is the whole match)",
             groups - 1
         )),
         Err(_) => names
             .iter()
             .find(|(group, _)| group == name)
             .map(|(_, index)| *index)
-            .ok_or_else(|| "the regex has no group of that name".to_owned()),
+            .ok_or_else(|| format!("the regex has no group named `{name}`")),
     };
     Ok((Matcher::Regex(regex), Box::new(resolve)))
 }
@@ -501,7 +509,9 @@ fn check_name(text: &str, name: &Template) -> Result<(), String> {
 fn bounds(list: &[f64]) -> Result<Bounds, String> {
     let increasing = list.windows(2).all(|pair| pair[0] < pair[1]);
     if list.is_empty() || !increasing || list.iter().any(|b| !b.is_finite()) {
-        return Err("buckets must be a non-empty list of finite, strictly increasing numbers".into());
+        return Err(
+            "buckets must be a non-empty list of finite, strictly increasing numbers".into(),
+        );
     }
     Ok(Arc::from(list))
 }

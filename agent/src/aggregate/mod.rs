@@ -6,13 +6,17 @@
 //! and without sleeping.
 //!
 //! - `jobs` and `builtin`: the families of the native verbs, service checks and events.
-//! - `series` and `set`: generic StatsD/DogStatsD metrics, with conflicts and caps.
+//! - `series` and `set`: generic StatsD/DogStatsD metrics, with conflicts and caps;
+//!   `mapping`: statsd_exporter-style rules that name them; `expiry`: idle series removed on a
+//!   timer ([`Aggregator::expire`]).
 //! - `limits`: series caps and the bounded `family` label of their self-metrics.
 
 mod builtin;
+pub mod expiry;
 mod histogram;
 mod jobs;
 mod limits;
+pub mod mapping;
 mod series;
 mod set;
 mod settings;
@@ -24,7 +28,9 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 use heartwire_proto::{ErrorKind, Line, MetricKind};
 
+pub use self::expiry::Expiry;
 pub use self::histogram::HistogramSnapshot;
+pub use self::mapping::Mapping;
 pub use self::settings::{
     Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, EventFamilies,
     FamilyNames, HttpFamilies, JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
@@ -52,6 +58,7 @@ pub(crate) struct Tally {
     pub(crate) non_finite: u64,
     pub(crate) starts_evicted: u64,
     pub(crate) set_members_dropped: u64,
+    pub(crate) mapping_dropped: u64,
 }
 
 impl Tally {
@@ -61,6 +68,7 @@ impl Tally {
         telemetry.samples_non_finite(self.non_finite);
         telemetry.open_starts_evicted(self.starts_evicted);
         telemetry.set_members_dropped(self.set_members_dropped);
+        telemetry.lines_dropped_by_mapping(self.mapping_dropped);
     }
 }
 
@@ -115,6 +123,8 @@ impl Aggregator {
         let mut workers =
             Workers::new(&names.workers, settings.default_worker_ttl, &mut accounting);
         workers.configure(&settings.workers, &mut accounting);
+        let mut statsd = Statsd::new(limits, bounds(&settings.buckets.statsd), reserved);
+        statsd.remap(settings.mapping.clone(), settings.expiry);
         Aggregator {
             sessions: HashMap::new(),
             jobs,
@@ -126,7 +136,7 @@ impl Aggregator {
             workers,
             checks: Checks::new(&names.checks, &mut accounting),
             events: Events::new(&names.events),
-            statsd: Statsd::new(limits, bounds(&settings.buckets.statsd), reserved),
+            statsd,
             accounting,
             telemetry,
         }
@@ -196,15 +206,24 @@ impl Aggregator {
         }
     }
 
-    /// Applies the parts of reloaded settings that change live: the watched jobs and workers.
-    /// Counters and histograms of everything that stays keep their values; a job or worker no
-    /// longer configured loses its verdict families (its counters stay if it reported). The
-    /// other parts (names, limits, buckets) take effect at the next start.
+    /// Applies the parts of reloaded settings that change live: the watched jobs and workers,
+    /// the StatsD mapping rules and default ttls. Counters and histograms of everything that
+    /// stays keep their values; a job or worker no longer configured loses its verdict families
+    /// (its counters stay if it reported); existing StatsD series keep their names and values,
+    /// and new samples are mapped by the new rules. The other parts (names, limits, buckets)
+    /// take effect at the next start.
     pub fn reconfigure(&mut self, settings: &Settings, now: Now) {
         let accounting = &mut self.accounting;
         self.jobs.reconfigure(&settings.jobs, now, accounting);
         self.workers
             .reconfigure(&settings.workers, settings.default_worker_ttl, accounting);
+        self.statsd.remap(settings.mapping.clone(), settings.expiry);
+    }
+
+    /// Removes the StatsD series idle past their ttl at `now` (see [`expiry`]); the aggregating
+    /// task calls it every [`expiry::TICK`]. Returns how many went.
+    pub fn expire(&mut self, now: Now) -> u64 {
+        self.statsd.expire(now.mono, &mut self.accounting)
     }
 
     /// The current state, for `/metrics`. Shares every string with the live state.

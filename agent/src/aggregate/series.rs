@@ -19,23 +19,34 @@
 //!   label-name set, or whose exposed names collide with another family's (`x_total`,
 //!   `x_bucket`, `x_count`, `x_sum`, the built-in and self-metric families), is rejected and
 //!   counted as a conflict; every other series still renders.
+//! - Mapping rules ([`Mapping`]) run on a cache miss only, before the name is sanitised: a
+//!   rule may rename, add labels or drop. A family takes its help, buckets and ttl from the
+//!   rule that created it (after [`Statsd::remap`], help and ttl from the next rule that
+//!   resolves a key into it; buckets stay until the family expires).
+//! - A series records when it last got a sample; [`Statsd::expire`] (in `expiry`) removes
+//!   idle ones by their family's ttl.
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashSet};
-use heartwire_proto::{Metric, MetricKind, Tags, Values};
+use heartwire_proto::{Metric, MetricKind, Values};
 use indexmap::IndexMap;
 use tokio::time::Instant;
 
 use super::Tally;
+use super::expiry::Expiry;
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
+use super::mapping::{Mapped, Mapping};
 use super::set::{Set, SetLimits};
 use super::settings::{Limits, Shape, claimed_names};
 use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
 use crate::clock::Now;
-use crate::expose::names::{label_name, metric_name};
+
+mod naming;
 
 /// Which family type a StatsD type feeds; `ms` is apart from `h`/`d` only for its unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,7 +109,7 @@ impl FamilyType {
 /// A raw key as received; its borrowed twin [`RawKeyRef`] hashes identically, so lookups
 /// never allocate.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct RawKey {
+pub(super) struct RawKey {
     class: Class,
     name: Box<str>,
     tags: Box<str>,
@@ -119,24 +130,41 @@ impl Equivalent<RawKey> for RawKeyRef<'_> {
 
 /// What a raw key resolved to.
 #[derive(Debug, Clone, Copy)]
-enum Resolved {
-    Series { family: u32, series: u32 },
+pub(super) enum Resolved {
+    Series {
+        family: u32,
+        series: u32,
+    },
     Conflict(Slot),
     Dropped(Slot),
+    /// A mapping rule drops the key.
+    Ignored,
 }
 
 #[derive(Debug)]
-struct StatsdFamily {
+pub(super) struct StatsdFamily {
     name: Arc<str>,
     help: Arc<str>,
     family_type: FamilyType,
     label_names: LabelValues,
-    series: IndexMap<LabelValues, SeriesValue, DefaultHashBuilder>,
-    slot: Slot,
+    pub(super) series: IndexMap<LabelValues, SeriesState, DefaultHashBuilder>,
+    pub(super) slot: Slot,
+    bounds: Bounds,
+    /// Series idle this long are removed; `None`: never.
+    pub(super) ttl: Option<Duration>,
+    /// The rules changed since help and ttl were set: the next key resolved here sets them.
+    refresh: bool,
+}
+
+/// A series' value and when it last got a sample.
+#[derive(Debug)]
+pub(super) struct SeriesState {
+    pub(super) value: SeriesValue,
+    pub(super) touched: Instant,
 }
 
 #[derive(Debug)]
-enum SeriesValue {
+pub(super) enum SeriesValue {
     Number(f64),
     Histogram(Histogram),
     // Boxed: a set is rare and large, and every counter would otherwise pay for its size.
@@ -147,12 +175,17 @@ enum SeriesValue {
 #[derive(Debug)]
 pub(crate) struct Statsd {
     bounds: Bounds,
-    families: Vec<StatsdFamily>,
-    by_base: HashMap<Box<str>, u32>,
-    claimed: HashSet<Box<str>>,
-    cache: HashMap<RawKey, Resolved>,
+    mapping: Mapping,
+    expiry: Expiry,
+    /// Removed families leave `None` slots, reused through `free`, so that positions held in
+    /// the cache stay valid.
+    pub(super) families: Vec<Option<StatsdFamily>>,
+    pub(super) free: Vec<u32>,
+    pub(super) by_base: HashMap<Box<str>, u32>,
+    pub(super) claimed: HashSet<Box<str>>,
+    pub(super) cache: HashMap<RawKey, Resolved>,
     max_cached: usize,
-    sets: SetLimits,
+    pub(super) sets: SetLimits,
     no_const_labels: ConstLabelPairs,
 }
 
@@ -165,13 +198,28 @@ impl Statsd {
     ) -> Statsd {
         Statsd {
             bounds,
+            mapping: Mapping::default(),
+            expiry: Expiry::default(),
             families: Vec::new(),
+            free: Vec::new(),
             by_base: HashMap::new(),
             claimed: reserved.into_iter().map(String::into_boxed_str).collect(),
             cache: HashMap::new(),
             max_cached: limits.max_cached_keys,
             sets: SetLimits::new(limits),
             no_const_labels: Arc::from(Vec::new()),
+        }
+    }
+
+    /// Swaps the mapping rules and default ttls. Existing series keep their names and values;
+    /// the raw-key cache is emptied, so every key is mapped again by the new rules on its next
+    /// sample.
+    pub(crate) fn remap(&mut self, mapping: Mapping, expiry: Expiry) {
+        self.mapping = mapping;
+        self.expiry = expiry;
+        self.cache.clear();
+        for family in self.families.iter_mut().flatten() {
+            family.refresh = true;
         }
     }
 
@@ -190,15 +238,19 @@ impl Statsd {
             Resolved::Series { family, series } => (family as usize, series as usize),
             Resolved::Conflict(slot) => return accounting.conflict(slot),
             Resolved::Dropped(slot) => return accounting.dropped(slot),
+            Resolved::Ignored => {
+                tally.mapping_dropped += 1;
+                return;
+            }
         };
-        let Some((_, value)) = self
-            .families
-            .get_mut(family)
-            .and_then(|f| f.series.get_index_mut(series))
-        else {
+        let Some(family) = self.families.get_mut(family).and_then(Option::as_mut) else {
             return;
         };
-        match value {
+        let Some((_, state)) = family.series.get_index_mut(series) else {
+            return;
+        };
+        state.touched = now.mono;
+        match &mut state.value {
             SeriesValue::Number(number) => {
                 for sample in metric.values.iter(metric.kind) {
                     let next = match metric.kind {
@@ -220,7 +272,7 @@ impl Statsd {
                     1.0
                 };
                 for sample in metric.values.iter(metric.kind) {
-                    if !histogram.observe(&self.bounds, sample.number * scale, metric.weight()) {
+                    if !histogram.observe(&family.bounds, sample.number * scale, metric.weight()) {
                         tally.non_finite += 1;
                     }
                 }
@@ -274,25 +326,25 @@ impl Statsd {
         accounting: &mut Accounting,
     ) -> Resolved {
         let family_type = class.family_type();
-        let sanitised = metric_name(metric.name);
-        let base = match family_type {
-            FamilyType::Counter => sanitised
-                .strip_suffix("_total")
-                .filter(|stem| !stem.is_empty())
-                .unwrap_or(&sanitised),
-            _ => &sanitised,
+        let Some(named) = self.name(metric, family_type) else {
+            return Resolved::Ignored;
         };
-        let labels = labels(metric.tags);
-        let index = match self.by_base.get(base) {
+        let index = match self.by_base.get(named.base.as_str()) {
             Some(&index) => index,
-            None => match self.new_family(base, family_type, &labels, metric, accounting) {
+            None => match self.new_family(&named.base, family_type, &named.labels, accounting) {
                 Ok(index) => index,
                 Err(resolved) => return resolved,
             },
         };
-        let Some(family) = self.families.get_mut(index as usize) else {
-            return Resolved::Conflict(accounting.slot(base));
+        self.settle(index, named.from_rule, metric, family_type);
+        let Some(family) = self
+            .families
+            .get_mut(index as usize)
+            .and_then(Option::as_mut)
+        else {
+            return Resolved::Conflict(accounting.slot(&named.base));
         };
+        let labels = named.labels;
         let same_names = family
             .label_names
             .iter()
@@ -301,7 +353,10 @@ impl Statsd {
         if family.family_type != family_type || !same_names {
             return Resolved::Conflict(family.slot);
         }
-        let values: LabelValues = labels.iter().map(|(_, value)| Arc::from(*value)).collect();
+        let values: LabelValues = labels
+            .iter()
+            .map(|(_, value)| Arc::from(&**value))
+            .collect();
         if let Some(series) = family.series.get_index_of(&values) {
             return Resolved::Series {
                 family: index,
@@ -313,10 +368,14 @@ impl Statsd {
         }
         let value = match family_type {
             FamilyType::Counter | FamilyType::Gauge => SeriesValue::Number(0.0),
-            FamilyType::Histogram => SeriesValue::Histogram(Histogram::new(&self.bounds)),
+            FamilyType::Histogram => SeriesValue::Histogram(Histogram::new(&family.bounds)),
             FamilyType::Set => SeriesValue::Set(Box::new(Set::new(now))),
         };
-        let (series, _) = family.series.insert_full(values, value);
+        let state = SeriesState {
+            value,
+            touched: now,
+        };
+        let (series, _) = family.series.insert_full(values, state);
         Resolved::Series {
             family: index,
             series: series as u32,
@@ -324,13 +383,12 @@ impl Statsd {
     }
 
     /// Creates a family, unless one of its names is taken; the first series is admitted by the
-    /// caller like any other.
+    /// caller like any other, who also gives the family its help, buckets and ttl.
     fn new_family(
         &mut self,
         base: &str,
         family_type: FamilyType,
-        labels: &[(String, &str)],
-        metric: &Metric<'_>,
+        labels: &[(String, Cow<'_, str>)],
         accounting: &mut Accounting,
     ) -> Result<u32, Resolved> {
         let name = match family_type {
@@ -350,13 +408,11 @@ impl Statsd {
         if !accounting.has_room(0) {
             return Err(Resolved::Dropped(slot));
         }
-        let index = self.families.len() as u32;
         self.claimed
             .extend(claims.into_iter().map(String::into_boxed_str));
-        self.by_base.insert(base.into(), index);
-        self.families.push(StatsdFamily {
+        let family = StatsdFamily {
             name: name.into(),
-            help: help(metric, family_type, &self.sets).into(),
+            help: Arc::from(""),
             family_type,
             label_names: labels
                 .iter()
@@ -364,7 +420,23 @@ impl Statsd {
                 .collect(),
             series: IndexMap::default(),
             slot,
-        });
+            bounds: self.bounds.clone(),
+            ttl: None,
+            refresh: false,
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                if let Some(free) = self.families.get_mut(index as usize) {
+                    *free = Some(family);
+                }
+                index
+            }
+            None => {
+                self.families.push(Some(family));
+                (self.families.len() - 1) as u32
+            }
+        };
+        self.by_base.insert(base.into(), index);
         Ok(index)
     }
 
@@ -373,30 +445,32 @@ impl Statsd {
         let sets = self
             .families
             .iter_mut()
+            .flatten()
             .filter(|f| f.family_type == FamilyType::Set);
-        for value in sets.flat_map(|family| family.series.values_mut()) {
-            if let SeriesValue::Set(set) = value {
+        for state in sets.flat_map(|family| family.series.values_mut()) {
+            if let SeriesValue::Set(set) = &mut state.value {
                 set.roll(now, &mut self.sets);
             }
         }
     }
 
-    /// The families with series, in creation order.
+    /// The families with series, in slot order (creation order until families expire).
     pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
         for family in self
             .families
             .iter()
+            .flatten()
             .filter(|family| !family.series.is_empty())
         {
             let series = family
                 .series
                 .iter()
-                .map(|(labels, value)| Series {
+                .map(|(labels, state)| Series {
                     labels: labels.clone(),
-                    value: match value {
+                    value: match &state.value {
                         SeriesValue::Number(number) => Value::Number(*number),
                         SeriesValue::Histogram(histogram) => {
-                            Value::Histogram(histogram.snapshot(&self.bounds))
+                            Value::Histogram(histogram.snapshot(&family.bounds))
                         }
                         SeriesValue::Set(set) => {
                             Value::Number(set.distinct(now.mono, self.sets.window))
@@ -416,36 +490,12 @@ impl Statsd {
     }
 }
 
-/// Tags as sorted `(label name, value)` pairs: names sanitised, a bare tag is `"true"`, the last
-/// of duplicate names wins.
-fn labels(tags: Tags<'_>) -> Vec<(String, &str)> {
-    let mut labels: Vec<(String, &str)> = Vec::new();
-    for tag in tags.iter() {
-        let name = label_name(tag.key);
-        let value = tag.value.unwrap_or("true");
-        match labels.iter_mut().find(|(existing, _)| *existing == name) {
-            Some(label) => label.1 = value,
-            None => labels.push((name, value)),
-        }
-    }
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
-    labels
-}
-
-fn help(metric: &Metric<'_>, family_type: FamilyType, sets: &SetLimits) -> String {
-    let raw = metric.name;
-    match (metric.kind, family_type) {
-        (MetricKind::Timer, _) => {
-            format!("StatsD timer {raw} (sent in milliseconds, exposed in seconds).")
-        }
-        (_, FamilyType::Counter) => format!("StatsD counter {raw}."),
-        (_, FamilyType::Gauge) => format!("StatsD gauge {raw}."),
-        (_, FamilyType::Histogram) => format!("StatsD histogram {raw}."),
-        (_, FamilyType::Set) => {
-            format!(
-                "StatsD set {raw}: distinct members in the last complete {}s window.",
-                sets.window.as_secs_f64()
-            )
-        }
-    }
+/// The key a family is found under and the names it claims, to give back when it goes.
+pub(super) fn claims_of(family: &StatsdFamily) -> (String, Vec<String>) {
+    let shape = family.family_type.shape();
+    let base = match family.family_type {
+        FamilyType::Counter => family.name.strip_suffix("_total").unwrap_or(&family.name),
+        _ => &family.name,
+    };
+    (base.to_owned(), claimed_names(&family.name, shape))
 }

@@ -81,6 +81,12 @@ impl Set {
         true
     }
 
+    /// Gives the members held back to the total budget, for a series that goes.
+    pub(crate) fn release(&mut self, limits: &mut SetLimits) {
+        limits.held = limits.held.saturating_sub(self.members.len());
+        self.members = HashSet::new();
+    }
+
     pub(crate) fn roll(&mut self, now: Instant, limits: &mut SetLimits) {
         let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed < limits.window {

@@ -6,6 +6,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::expiry::Expiry;
+use super::mapping::Mapping;
 use crate::expose::names::{is_label_name, is_metric_name};
 use crate::health::job::JobSpec;
 use crate::telemetry;
@@ -25,6 +27,10 @@ pub struct Settings {
     pub workers: Vec<(String, Duration)>,
     /// The ttl of a worker that is not configured and whose heartbeats carry no `ttl=`.
     pub default_worker_ttl: Duration,
+    /// StatsD mapping rules (default: none, every name is used as sent).
+    pub mapping: Mapping,
+    /// How long idle StatsD series live when no mapping rule says (default: forever).
+    pub expiry: Expiry,
 }
 
 /// Heartbeats of workers nobody configured keep them up this long (three missed 30 s beats
@@ -40,6 +46,8 @@ impl Default for Settings {
             jobs: Vec::new(),
             workers: Vec::new(),
             default_worker_ttl: DEFAULT_WORKER_TTL,
+            mapping: Mapping::default(),
+            expiry: Expiry::default(),
         }
     }
 }
@@ -408,6 +416,9 @@ pub enum SettingsError {
         /// Which limit.
         which: &'static str,
     },
+    /// The default ttl of counters and histograms is too short to be safe.
+    #[error("{0}")]
+    UnsafeCounterTtl(String),
 }
 
 impl Settings {
@@ -440,7 +451,9 @@ impl Settings {
                 return Err(SettingsError::ZeroLimit { which });
             }
         }
-        Ok(())
+        self.expiry
+            .validate()
+            .map_err(SettingsError::UnsafeCounterTtl)
     }
 
     fn validate_names(&self) -> Result<(), SettingsError> {

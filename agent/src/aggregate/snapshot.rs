@@ -135,6 +135,8 @@ pub struct FamilyAccount {
     pub dropped: u64,
     /// Samples rejected because their series conflicts with a family.
     pub conflicts: u64,
+    /// Series removed after their ttl without samples.
+    pub expired: u64,
 }
 
 impl Snapshot {

@@ -4,6 +4,10 @@
 //! scrape waits for at most the batch being applied, never for the queue behind it. Readers get
 //! an `Arc<Snapshot>` and render it on their own task: ingest and scrapes share no lock.
 //!
+//! Every [`expiry::TICK`] it also removes idle StatsD series ([`Aggregator::expire`]): on a
+//! timer, so that memory stays bounded whether or not anything scrapes. The tick is polled
+//! before batches, so a steady flood of batches cannot starve it; it fires at most once a tick.
+//!
 //! The task ends once the batch channel is closed (every sender dropped) and drained: that is
 //! the graceful shutdown. Snapshot requests after that get `None`.
 
@@ -11,8 +15,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
 
-use super::{Aggregator, Settings, Snapshot};
+use super::{Aggregator, Settings, Snapshot, expiry};
 use crate::batch::Batch;
 use crate::clock::Now;
 
@@ -59,6 +64,8 @@ async fn run(
     mut requests: mpsc::Receiver<oneshot::Sender<Arc<Snapshot>>>,
     mut reloads: mpsc::Receiver<(Settings, oneshot::Sender<()>)>,
 ) {
+    let mut expiry = tokio::time::interval(expiry::TICK);
+    expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -70,6 +77,9 @@ async fn run(
                 aggregator.reconfigure(&settings, Now::read());
                 let _ = applied.send(());
             }
+            _ = expiry.tick() => {
+                aggregator.expire(Now::read());
+            }
             batch = batches.recv() => match batch {
                 Some(batch) => aggregator.ingest(&batch, Now::read()),
                 None => break,
@@ -80,6 +90,8 @@ async fn run(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::aggregate::Settings;
     use crate::aggregate::snapshot::Value;
@@ -152,5 +164,36 @@ mod tests {
                     .map(|m| m.get_counter().get_value())
             });
         assert_eq!(received, Some(16.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_series_expire_on_the_timer_with_no_scrape_in_between() {
+        let config = crate::config::from_str("statsd:\n  gauge_ttl: 5s\n", "t.yaml").unwrap();
+        let telemetry = Arc::new(Telemetry::new(&prometheus::Registry::new()).unwrap());
+        let aggregator = Aggregator::new(config.aggregate_settings(), telemetry);
+        let (sender, receiver) = mpsc::channel(16);
+        let (handle, task) = spawn(aggregator, receiver);
+        sender
+            .send(Batch::new(Transport::Udp, b"temp:21|g\n".to_vec()))
+            .await
+            .unwrap();
+        let mut seen = false;
+        for _ in 0..1000 {
+            if handle.snapshot().await.unwrap().family("temp").is_some() {
+                seen = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(seen, "the gauge never arrived");
+        // Nothing asks for a snapshot while the paused clock runs past the ttl: only the
+        // task's own timer can remove the series.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let snapshot = handle.snapshot().await.unwrap();
+        assert!(snapshot.family("temp").is_none());
+        let account = snapshot.accounts.iter().find(|a| &*a.family == "temp");
+        assert_eq!(account.map(|a| (a.series, a.expired)), Some((0, 1)));
+        drop(sender);
+        task.await.unwrap();
     }
 }

@@ -30,11 +30,11 @@ pub struct Otlp {
     /// `http://localhost:4317` (gRPC). For HTTP, a URL without a path gets `/v1/metrics`.
     pub endpoint: Option<Endpoint>,
     /// Time between exports; default `60s` (`OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds).
-    #[serde(deserialize_with = "period")]
+    #[serde(deserialize_with = "interval")]
     pub interval: Option<Duration>,
     /// How long one request may take; default `10s` (`OTEL_EXPORTER_OTLP_TIMEOUT`, in
     /// milliseconds).
-    #[serde(deserialize_with = "period")]
+    #[serde(deserialize_with = "timeout")]
     pub timeout: Option<Duration>,
     /// Extra request headers (gRPC metadata), e.g. an API key; added to those of
     /// `OTEL_EXPORTER_OTLP_HEADERS`, winning on the same name.
@@ -131,6 +131,14 @@ impl Endpoint {
         if uri.host().is_none_or(str::is_empty) {
             return Err(format!("`{text}` names no host"));
         }
+        if uri
+            .authority()
+            .is_some_and(|authority| authority.as_str().contains('@'))
+        {
+            return Err(format!(
+                "`{text}`: put credentials in `otlp.headers` (or OTEL_EXPORTER_OTLP_HEADERS), not in the URL"
+            ));
+        }
         if uri.query().is_some() {
             return Err(format!("`{text}`: an OTLP endpoint takes no query string"));
         }
@@ -157,7 +165,8 @@ impl std::fmt::Display for Endpoint {
 impl<'de> Deserialize<'de> for Endpoint {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Endpoint, D::Error> {
         let text = String::deserialize(deserializer)?;
-        Endpoint::parse(&text).map_err(serde::de::Error::custom)
+        Endpoint::parse(&text)
+            .map_err(|message| serde::de::Error::custom(format!("endpoint: {message}")))
     }
 }
 
@@ -195,12 +204,25 @@ pub fn check_period(period: Duration) -> Result<Duration, String> {
     Ok(period)
 }
 
-fn period<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+// serde_yaml places these errors at the key but names only the section: the message names the
+// key.
+fn interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    optional_period(deserializer, "interval")
+}
+
+fn timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    optional_period(deserializer, "timeout")
+}
+
+fn optional_period<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    key: &str,
+) -> Result<Option<Duration>, D::Error> {
     let period: Option<Duration> = humantime_serde::deserialize(deserializer)?;
     period
         .map(check_period)
         .transpose()
-        .map_err(serde::de::Error::custom)
+        .map_err(|message| serde::de::Error::custom(format!("{key}: {message}")))
 }
 
 fn headers<'de, D: Deserializer<'de>>(
@@ -210,7 +232,7 @@ fn headers<'de, D: Deserializer<'de>>(
     raw.iter()
         .map(|(name, value)| check_header(name, value))
         .collect::<Result<_, _>>()
-        .map_err(serde::de::Error::custom)
+        .map_err(|message| serde::de::Error::custom(format!("headers: {message}")))
 }
 
 /// `textfile:`: the exposition of `/metrics`, written every `interval` to
@@ -247,7 +269,7 @@ impl Default for Textfile {
 
 fn required_period<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let period: Duration = humantime_serde::deserialize(deserializer)?;
-    check_period(period).map_err(serde::de::Error::custom)
+    check_period(period).map_err(|message| serde::de::Error::custom(format!("interval: {message}")))
 }
 
 /// A file name that node_exporter's textfile collector reads: `*.prom`, no directory part, not
@@ -281,7 +303,8 @@ impl PromFileName {
 impl<'de> Deserialize<'de> for PromFileName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<PromFileName, D::Error> {
         let text = String::deserialize(deserializer)?;
-        PromFileName::parse(&text).map_err(serde::de::Error::custom)
+        PromFileName::parse(&text)
+            .map_err(|message| serde::de::Error::custom(format!("file_name: {message}")))
     }
 }
 
@@ -308,6 +331,8 @@ mod tests {
         assert!(Endpoint::parse("ftp://collector").is_err());
         assert!(Endpoint::parse("http://").is_err());
         assert!(Endpoint::parse("http://c:4318/v1/metrics?x=1").is_err());
+        let credentials = Endpoint::parse("http://user:secret@c:4318").unwrap_err();
+        assert!(credentials.contains("otlp.headers"), "{credentials}");
     }
 
     #[test]
@@ -347,6 +372,32 @@ mod tests {
         ] {
             assert!(PromFileName::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_load_naming_their_key() {
+        for (text, key) in [
+            ("otlp:\n  interval: 0s\n", "otlp: interval"),
+            ("otlp:\n  timeout: 2d\n", "otlp: timeout"),
+            ("otlp:\n  endpoint: https://x\n", "otlp: endpoint"),
+            ("otlp:\n  headers: { \"bad name\": x }\n", "otlp: headers"),
+            ("textfile:\n  file_name: a.txt\n", "textfile: file_name"),
+            ("textfile:\n  interval: 0s\n", "textfile: interval"),
+        ] {
+            let error = crate::config::from_str(text, "t.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(key), "{key}: {error}");
+            assert!(error.contains("t.yaml:2:3"), "{error}");
+        }
+    }
+
+    #[test]
+    fn both_outputs_are_off_by_default() {
+        let config = crate::config::Config::default();
+        assert_eq!(config.otlp, Otlp::default());
+        assert_eq!(config.otlp.enabled, None);
+        assert!(!config.textfile.enabled);
     }
 
     #[test]

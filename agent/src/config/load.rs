@@ -6,7 +6,7 @@ use std::ops::RangeInclusive;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use super::Config;
+use super::{Config, MappingDocument};
 use crate::aggregate::SettingsError;
 
 /// The configuration used when no file is given: every default, spelled out and commented.
@@ -64,21 +64,56 @@ pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    from_str(&text, &path.display().to_string())
+    from_file_text(&text, path)
+}
+
+/// Parses and checks `text`, read from the configuration file at `path`: a relative
+/// `statsd.mapping_file` is read from that file's directory.
+pub fn from_file_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse(text, &path.display().to_string(), path.parent())
 }
 
 /// Parses and checks a configuration; `origin` names it in errors. An empty document is the
-/// default configuration.
+/// default configuration. A relative `statsd.mapping_file` is read from the working directory.
 pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse(text, origin, None)
+}
+
+fn parse(text: &str, origin: &str, directory: Option<&Path>) -> Result<Config, ConfigError> {
     let parsed: Option<Config> =
         serde_yaml::from_str(text).map_err(|error| syntax(origin, &error))?;
-    let config = parsed.unwrap_or_default();
+    let mut config = parsed.unwrap_or_default();
+    read_mapping_file(&mut config, origin, directory)?;
     validate(&config).map_err(|(key, message)| ConfigError::Invalid {
         origin: origin.to_owned(),
         key,
         message,
     })?;
     Ok(config)
+}
+
+/// Reads the statsd_exporter mapping file the config names, if any, into the config.
+fn read_mapping_file(
+    config: &mut Config,
+    origin: &str,
+    directory: Option<&Path>,
+) -> Result<(), ConfigError> {
+    let Some(file) = &config.statsd.mapping_file else {
+        return Ok(());
+    };
+    let path = match directory {
+        Some(directory) if file.is_relative() => directory.join(file),
+        _ => file.clone(),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        key: "statsd.mapping_file".to_owned(),
+        message: format!("cannot read {}: {error}", path.display()),
+    })?;
+    let document: Option<MappingDocument> =
+        serde_yaml::from_str(&text).map_err(|error| syntax(&path.display().to_string(), &error))?;
+    config.statsd.loaded_file = Some(document.unwrap_or_default());
+    Ok(())
 }
 
 fn syntax(origin: &str, error: &serde_yaml::Error) -> ConfigError {
@@ -194,6 +229,10 @@ fn validate(config: &Config) -> Result<(), Invalid> {
         .names()
         .map_err(|(key, message)| invalid(&key, message))?;
     config
+        .statsd
+        .settings()
+        .map_err(|problem| invalid(&problem.key, problem.message))?;
+    config
         .aggregate_settings()
         .validate()
         .map_err(|error| match error {
@@ -203,6 +242,7 @@ fn validate(config: &Config) -> Result<(), Invalid> {
             SettingsError::ZeroLimit { which } => {
                 invalid(&format!("limits.{which}"), error.to_string())
             }
+            SettingsError::UnsafeCounterTtl(message) => invalid("statsd.counter_ttl", message),
             other => invalid("families", other.to_string()),
         })
 }

@@ -8,6 +8,7 @@ mod export;
 mod health;
 mod limits;
 mod load;
+mod mapping;
 mod rules;
 
 use std::net::SocketAddr;
@@ -22,7 +23,8 @@ pub use export::{
 };
 pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
 pub use limits::{Buckets, Limits};
-pub use load::{ConfigError, DEFAULT_YAML, from_file, from_str};
+pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str};
+pub use mapping::{MappingDefaults, MappingDocument, MappingRule, Statsd};
 pub use rules::{Alert, Alerts, FailureRatio};
 
 /// The whole configuration file.
@@ -55,6 +57,8 @@ pub struct Config {
     pub otlp: Otlp,
     /// The exposition written to a file for node_exporter's textfile collector.
     pub textfile: Textfile,
+    /// StatsD mapping rules (statsd_exporter's format) and series expiry.
+    pub statsd: Statsd,
 }
 
 impl Config {
@@ -75,6 +79,9 @@ impl Config {
             .map(|(name, worker)| (name.clone(), worker.ttl.unwrap_or(self.defaults.worker_ttl)))
             .collect();
         settings.default_worker_ttl = self.defaults.worker_ttl;
+        if let Ok((mapping, expiry)) = self.statsd.settings() {
+            (settings.mapping, settings.expiry) = (mapping, expiry);
+        }
         settings
     }
 }

@@ -5,11 +5,19 @@
 //! (`_total` included): a collector that writes them back to Prometheus then keeps the names
 //! dashboards use. Types map as the OpenTelemetry Prometheus compatibility rules say:
 //! counter → monotonic cumulative sum, gauge → gauge, histogram → cumulative explicit-bucket
-//! histogram with the same bounds, summary → summary. Cumulative points start at one stable
-//! instant, the agent's start: heartwire's series live as long as the agent, so that is when
-//! every one of them began counting.
+//! histogram with the same bounds, summary → summary.
+//!
+//! A cumulative point carries the time its series began counting, the same on every export
+//! while the series lives ([`Starts`]): the agent's start for series seen in the first export,
+//! otherwise the previous export, the last instant the series was known not to exist. A series
+//! that expired and came back, or whose total went down, starts again from the previous export,
+//! so a consumer sees a reset instead of a wrong increase.
 //!
 //! [`Exposition::families`]: crate::expose::Exposition::families
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
@@ -23,26 +31,88 @@ use prometheus::proto::{self, MetricFamily, MetricType};
 
 use super::resource::string_attribute;
 
-/// When the points of one export were taken and when their counting began, in Unix nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Times {
-    /// The start of every cumulative point: the agent's start.
-    pub start: u64,
-    /// When the values were read.
-    pub now: u64,
+/// The start time of every cumulative series, carried from one export to the next. Holds one
+/// entry per series of the last export, so it is bounded as the series are.
+#[derive(Debug)]
+pub struct Starts {
+    agent_start: u64,
+    previous_export: Option<u64>,
+    seen: HashMap<u64, Seen>,
 }
 
-/// One request holding every family, under `resource` and heartwire's instrumentation scope.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    start: u64,
+    total: f64,
+}
+
+impl Starts {
+    /// Start times for an agent started at `agent_start` (Unix nanoseconds).
+    pub fn new(agent_start: u64) -> Starts {
+        Starts {
+            agent_start,
+            previous_export: None,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// The start times being assigned for one export.
+struct Stamper<'a> {
+    starts: &'a Starts,
+    next: HashMap<u64, Seen>,
+    now: u64,
+}
+
+impl Stamper<'_> {
+    /// The start of the series `name{labels}` whose running total is now `total`.
+    fn start(&mut self, name: &str, metric: &proto::Metric, total: f64) -> u64 {
+        let key = series_key(name, metric);
+        let start = match self.starts.seen.get(&key) {
+            Some(seen) if total >= seen.total => seen.start,
+            _ => self
+                .starts
+                .previous_export
+                .unwrap_or(self.starts.agent_start),
+        };
+        self.next.insert(key, Seen { start, total });
+        start
+    }
+}
+
+/// A fixed-key hash of a series' identity; a collision would cost a start time, and is about
+/// as likely as 1 in 10^9 at 100 000 series.
+fn series_key(name: &str, metric: &proto::Metric) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
+    for label in metric.get_label() {
+        label.name().hash(&mut hasher);
+        label.value().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// One request holding every family, under `resource` and heartwire's instrumentation scope,
+/// read at `now` (Unix nanoseconds). Updates `starts` for the next export.
 pub fn request(
     families: &[MetricFamily],
     resource: &[KeyValue],
-    times: Times,
+    starts: &mut Starts,
+    now: u64,
 ) -> ExportMetricsServiceRequest {
+    let mut stamper = Stamper {
+        starts,
+        next: HashMap::with_capacity(starts.seen.len()),
+        now,
+    };
     let metrics = families
         .iter()
         .filter(|family| !family.get_metric().is_empty())
-        .map(|family| metric(family, times))
+        .map(|family| metric(family, &mut stamper))
         .collect();
+    let next = stamper.next;
+    starts.seen = next;
+    starts.previous_export = Some(now);
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
@@ -80,14 +150,19 @@ pub fn data_points(request: &ExportMetricsServiceRequest) -> usize {
         .sum()
 }
 
-fn metric(family: &MetricFamily, times: Times) -> Metric {
+fn metric(family: &MetricFamily, stamper: &mut Stamper<'_>) -> Metric {
+    let name = family.name();
     let series = family.get_metric();
+    let now = stamper.now;
     let cumulative = AggregationTemporality::Cumulative as i32;
     let data = match family.get_field_type() {
         MetricType::COUNTER => metric::Data::Sum(Sum {
             data_points: series
                 .iter()
-                .map(|m| number(m, m.get_counter().get_value(), times.start, times.now))
+                .map(|m| {
+                    let value = m.get_counter().get_value();
+                    number(m, value, stamper.start(name, m, value), now)
+                })
                 .collect(),
             aggregation_temporality: cumulative,
             is_monotonic: true,
@@ -95,21 +170,33 @@ fn metric(family: &MetricFamily, times: Times) -> Metric {
         MetricType::GAUGE => metric::Data::Gauge(Gauge {
             data_points: series
                 .iter()
-                .map(|m| number(m, m.get_gauge().get_value(), 0, times.now))
+                .map(|m| number(m, m.get_gauge().get_value(), 0, now))
                 .collect(),
         }),
         MetricType::UNTYPED => metric::Data::Gauge(Gauge {
             data_points: series
                 .iter()
-                .map(|m| number(m, untyped(m), 0, times.now))
+                .map(|m| number(m, untyped(m), 0, now))
                 .collect(),
         }),
         MetricType::HISTOGRAM => metric::Data::Histogram(Histogram {
-            data_points: series.iter().map(|m| histogram(m, times)).collect(),
+            data_points: series
+                .iter()
+                .map(|m| {
+                    let count = m.get_histogram().get_sample_count() as f64;
+                    histogram(m, stamper.start(name, m, count), now)
+                })
+                .collect(),
             aggregation_temporality: cumulative,
         }),
         MetricType::SUMMARY => metric::Data::Summary(Summary {
-            data_points: series.iter().map(|m| summary(m, times)).collect(),
+            data_points: series
+                .iter()
+                .map(|m| {
+                    let count = m.get_summary().sample_count() as f64;
+                    summary(m, stamper.start(name, m, count), now)
+                })
+                .collect(),
         }),
     };
     Metric {
@@ -145,7 +232,7 @@ fn number(metric: &proto::Metric, value: f64, start: u64, now: u64) -> NumberDat
 
 /// Prometheus buckets are cumulative and may end with `+Inf`; OTLP wants one count per bucket,
 /// the last for values above the last bound.
-fn histogram(metric: &proto::Metric, times: Times) -> HistogramDataPoint {
+fn histogram(metric: &proto::Metric, start: u64, now: u64) -> HistogramDataPoint {
     let source = metric.get_histogram();
     let buckets: Vec<&proto::Bucket> = source
         .get_bucket()
@@ -163,8 +250,8 @@ fn histogram(metric: &proto::Metric, times: Times) -> HistogramDataPoint {
     counts.push(count - below);
     HistogramDataPoint {
         attributes: attributes(metric),
-        start_time_unix_nano: times.start,
-        time_unix_nano: times.now,
+        start_time_unix_nano: start,
+        time_unix_nano: now,
         count,
         sum: Some(source.get_sample_sum()),
         bucket_counts: counts,
@@ -173,12 +260,12 @@ fn histogram(metric: &proto::Metric, times: Times) -> HistogramDataPoint {
     }
 }
 
-fn summary(metric: &proto::Metric, times: Times) -> SummaryDataPoint {
+fn summary(metric: &proto::Metric, start: u64, now: u64) -> SummaryDataPoint {
     let source = metric.get_summary();
     SummaryDataPoint {
         attributes: attributes(metric),
-        start_time_unix_nano: times.start,
-        time_unix_nano: times.now,
+        start_time_unix_nano: start,
+        time_unix_nano: now,
         count: source.sample_count(),
         sum: source.sample_sum(),
         quantile_values: source
@@ -200,10 +287,27 @@ mod tests {
 
     use super::*;
 
-    const TIMES: Times = Times {
-        start: 1_000,
-        now: 2_000,
-    };
+    const AGENT_START: u64 = 1_000;
+    const NOW: u64 = 2_000;
+
+    fn export(families: &[MetricFamily]) -> ExportMetricsServiceRequest {
+        request(families, &[], &mut Starts::new(AGENT_START), NOW)
+    }
+
+    fn sum_points(request: &ExportMetricsServiceRequest) -> Vec<(u64, f64)> {
+        let Some(metric::Data::Sum(sum)) = &only_metric(request).data else {
+            panic!("not a sum")
+        };
+        sum.data_points
+            .iter()
+            .map(|point| match point.value {
+                Some(number_data_point::Value::AsDouble(value)) => {
+                    (point.start_time_unix_nano, value)
+                }
+                _ => panic!("not a double"),
+            })
+            .collect()
+    }
 
     fn collect(collector: &dyn Collector) -> Vec<MetricFamily> {
         collector.collect()
@@ -219,7 +323,7 @@ mod tests {
     fn counters_are_monotonic_cumulative_sums_from_the_agent_start() {
         let counter = CounterVec::new(Opts::new("jobs_total", "Jobs."), &["job"]).unwrap();
         counter.with_label_values(&["poll"]).inc_by(3.0);
-        let request = request(&collect(&counter), &[], TIMES);
+        let request = export(&collect(&counter));
         let metric = only_metric(&request);
         assert_eq!(metric.name, "jobs_total");
         assert_eq!(metric.description, "Jobs.");
@@ -227,10 +331,16 @@ mod tests {
             panic!("not a sum: {metric:?}")
         };
         assert!(sum.is_monotonic);
-        assert_eq!(sum.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+        assert_eq!(
+            sum.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
         let point = &sum.data_points[0];
         assert_eq!(point.value, Some(number_data_point::Value::AsDouble(3.0)));
-        assert_eq!((point.start_time_unix_nano, point.time_unix_nano), (1_000, 2_000));
+        assert_eq!(
+            (point.start_time_unix_nano, point.time_unix_nano),
+            (1_000, 2_000)
+        );
         assert_eq!(point.attributes, vec![string_attribute("job", "poll")]);
     }
 
@@ -238,11 +348,14 @@ mod tests {
     fn gauges_carry_no_start_time() {
         let gauge = IntGauge::new("depth", "Depth.").unwrap();
         gauge.set(-4);
-        let request = request(&collect(&gauge), &[], TIMES);
+        let request = export(&collect(&gauge));
         let Some(metric::Data::Gauge(gauge)) = &only_metric(&request).data else {
             panic!("not a gauge")
         };
-        assert_eq!(gauge.data_points[0].value, Some(number_data_point::Value::AsDouble(-4.0)));
+        assert_eq!(
+            gauge.data_points[0].value,
+            Some(number_data_point::Value::AsDouble(-4.0))
+        );
         assert_eq!(gauge.data_points[0].start_time_unix_nano, 0);
     }
 
@@ -254,11 +367,14 @@ mod tests {
         for value in [0.05, 0.5, 0.7, 3.0] {
             histogram.observe(value);
         }
-        let request = request(&collect(&histogram), &[], TIMES);
+        let request = export(&collect(&histogram));
         let Some(metric::Data::Histogram(histogram)) = &only_metric(&request).data else {
             panic!("not a histogram")
         };
-        assert_eq!(histogram.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+        assert_eq!(
+            histogram.aggregation_temporality,
+            AggregationTemporality::Cumulative as i32
+        );
         let point = &histogram.data_points[0];
         assert_eq!(point.explicit_bounds, vec![0.1, 1.0]);
         assert_eq!(point.bucket_counts, vec![1, 2, 1]);
@@ -271,11 +387,48 @@ mod tests {
     fn families_without_series_are_left_out_and_the_resource_is_carried() {
         let empty = CounterVec::new(Opts::new("unused_total", "U."), &["x"]).unwrap();
         let resource = vec![string_attribute("service.name", "shop")];
-        let request = request(&collect(&empty), &resource, TIMES);
+        let request = request(
+            &collect(&empty),
+            &resource,
+            &mut Starts::new(AGENT_START),
+            NOW,
+        );
         let resource_metrics = &request.resource_metrics[0];
         assert!(resource_metrics.scope_metrics[0].metrics.is_empty());
-        assert_eq!(resource_metrics.resource.as_ref().unwrap().attributes, resource);
-        assert_eq!(resource_metrics.scope_metrics[0].scope.as_ref().unwrap().name, "heartwire");
+        assert_eq!(
+            resource_metrics.resource.as_ref().unwrap().attributes,
+            resource
+        );
+        assert_eq!(
+            resource_metrics.scope_metrics[0]
+                .scope
+                .as_ref()
+                .unwrap()
+                .name,
+            "heartwire"
+        );
         assert_eq!(data_points(&request), 0);
+    }
+
+    #[test]
+    fn a_series_keeps_its_start_until_it_goes_back_to_zero() {
+        let counter = CounterVec::new(Opts::new("runs_total", "Runs."), &["job"]).unwrap();
+        counter.with_label_values(&["a"]).inc_by(5.0);
+        let mut starts = Starts::new(AGENT_START);
+        let first = request(&collect(&counter), &[], &mut starts, 2_000);
+        assert_eq!(sum_points(&first), vec![(AGENT_START, 5.0)]);
+
+        // A series born between two exports starts at the earlier one.
+        counter.with_label_values(&["a"]).inc();
+        counter.with_label_values(&["b"]).inc();
+        let second = request(&collect(&counter), &[], &mut starts, 3_000);
+        assert_eq!(sum_points(&second), vec![(AGENT_START, 6.0), (2_000, 1.0)]);
+
+        // `a` expired and came back: its total went down, so it is a new series.
+        counter.remove_label_values(&["a"]).unwrap();
+        counter.with_label_values(&["a"]).inc();
+        let third = request(&collect(&counter), &[], &mut starts, 4_000);
+        assert_eq!(sum_points(&third), vec![(3_000, 1.0), (2_000, 1.0)]);
+        assert_eq!(starts.seen.len(), 2, "one entry per live series");
     }
 }

@@ -27,8 +27,10 @@ pub fn attributes(env: Lookup<'_>) -> Vec<ProtoKeyValue> {
     let pod = POD_IDENTITY
         .iter()
         .filter_map(|(variable, key)| env(variable).map(|value| KeyValue::new(*key, value)));
-    let detectors: [Box<dyn ResourceDetector>; 2] =
-        [Box::new(EnvResourceDetector::new()), Box::new(SdkProvidedResourceDetector)];
+    let detectors: [Box<dyn ResourceDetector>; 2] = [
+        Box::new(EnvResourceDetector::new()),
+        Box::new(SdkProvidedResourceDetector),
+    ];
     let resource = Resource::builder_empty()
         .with_attributes(pod)
         .with_detectors(&detectors)
@@ -48,6 +50,7 @@ pub fn string_attribute(key: &str, value: &str) -> ProtoKeyValue {
         value: Some(AnyValue {
             value: Some(any_value::Value::StringValue(value.to_owned())),
         }),
+        ..ProtoKeyValue::default()
     }
 }
 
@@ -73,9 +76,18 @@ mod tests {
             _ => None,
         };
         let attributes = attributes(&env);
-        assert_eq!(value(&attributes, "k8s.pod.name").as_deref(), Some("web-7d9f"));
-        assert_eq!(value(&attributes, "k8s.namespace.name").as_deref(), Some("shop"));
-        assert_eq!(value(&attributes, "k8s.node.name").as_deref(), Some("node-3"));
+        assert_eq!(
+            value(&attributes, "k8s.pod.name").as_deref(),
+            Some("web-7d9f")
+        );
+        assert_eq!(
+            value(&attributes, "k8s.namespace.name").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(
+            value(&attributes, "k8s.node.name").as_deref(),
+            Some("node-3")
+        );
         assert_eq!(value(&attributes, "k8s.pod.uid"), None);
         // service.name is always there; its value depends on this process's environment.
         assert!(value(&attributes, "service.name").is_some());

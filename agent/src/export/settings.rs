@@ -25,7 +25,9 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The process environment, as the OpenTelemetry SDKs read it: unset and empty are the same.
 pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }
 
 /// An OTLP setting that cannot be used: where it came from, and why.
@@ -63,18 +65,28 @@ pub fn resolve(config: &Otlp, env: Lookup<'_>) -> Result<Option<OtlpSettings>, S
     let protocol = match config.protocol {
         Some(protocol) => protocol,
         None => match signal_or_generic(env, "PROTOCOL") {
-            Some((name, value)) => Protocol::parse(&value).map_err(|message| fail(&name, message))?,
+            Some((name, value)) => {
+                Protocol::parse(&value).map_err(|message| fail(&name, message))?
+            }
             None => Protocol::HttpProtobuf,
         },
     };
     Ok(Some(OtlpSettings {
         protocol,
         endpoint: endpoint(config, protocol, env)?,
-        interval: period(config.interval, env, &["OTEL_METRIC_EXPORT_INTERVAL"], DEFAULT_INTERVAL)?,
+        interval: period(
+            config.interval,
+            env,
+            &["OTEL_METRIC_EXPORT_INTERVAL"],
+            DEFAULT_INTERVAL,
+        )?,
         timeout: period(
             config.timeout,
             env,
-            &["OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"],
+            &[
+                "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ],
             DEFAULT_TIMEOUT,
         )?,
         headers: headers(&config.headers, env)?,
@@ -135,9 +147,18 @@ fn endpoint(config: &Otlp, protocol: Protocol, env: Lookup<'_>) -> Result<String
         return Ok(endpoint.to_string());
     }
     if let Some(endpoint) = read("OTEL_EXPORTER_OTLP_ENDPOINT")? {
-        return Ok(if http { extend(&endpoint) } else { endpoint.to_string() });
+        return Ok(if http {
+            extend(&endpoint)
+        } else {
+            endpoint.to_string()
+        });
     }
-    Ok(if http { DEFAULT_HTTP_ENDPOINT } else { DEFAULT_GRPC_ENDPOINT }.to_owned())
+    Ok(if http {
+        DEFAULT_HTTP_ENDPOINT
+    } else {
+        DEFAULT_GRPC_ENDPOINT
+    }
+    .to_owned())
 }
 
 /// `base` with `v1/metrics` appended to its path.
@@ -158,12 +179,17 @@ fn period(
     if let Some(period) = configured {
         return Ok(period);
     }
-    let Some((name, value)) = variables.iter().find_map(|name| env(name).map(|value| (*name, value)))
+    let Some((name, value)) = variables
+        .iter()
+        .find_map(|name| env(name).map(|value| (*name, value)))
     else {
         return Ok(default);
     };
     let millis: u64 = value.trim().parse().map_err(|_| {
-        fail(name, format!("`{value}` is not a whole number of milliseconds"))
+        fail(
+            name,
+            format!("`{value}` is not a whole number of milliseconds"),
+        )
     })?;
     config::check_period(Duration::from_millis(millis)).map_err(|message| fail(name, message))
 }
@@ -175,7 +201,10 @@ fn headers(
     env: Lookup<'_>,
 ) -> Result<Vec<(String, String)>, SettingError> {
     let mut merged: IndexMap<String, String> = IndexMap::new();
-    for name in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"] {
+    for name in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    ] {
         if let Some(list) = env(name) {
             for (key, value) in parse_header_list(&list).map_err(|message| fail(name, message))? {
                 merged.insert(key, value);
@@ -243,7 +272,10 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
-    fn resolved(config: &str, pairs: &[(&str, &str)]) -> Result<Option<OtlpSettings>, SettingError> {
+    fn resolved(
+        config: &str,
+        pairs: &[(&str, &str)],
+    ) -> Result<Option<OtlpSettings>, SettingError> {
         let config = config::from_str(config, "test.yaml").unwrap();
         resolve(&config.otlp, &env(pairs))
     }
@@ -251,14 +283,32 @@ mod tests {
     #[test]
     fn off_unless_an_endpoint_is_configured_somewhere() {
         assert_eq!(resolved("", &[]), Ok(None));
-        assert!(resolved("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]).unwrap().is_some());
-        assert!(resolved("otlp: { endpoint: \"http://c:4318\" }", &[]).unwrap().is_some());
+        assert!(
+            resolved("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            resolved("otlp: { endpoint: \"http://c:4318\" }", &[])
+                .unwrap()
+                .is_some()
+        );
         assert!(resolved("otlp: { enabled: true }", &[]).unwrap().is_some());
-        let vetoed = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_METRICS_EXPORTER", "none")];
+        let vetoed = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_METRICS_EXPORTER", "none"),
+        ];
         assert_eq!(resolved("", &vetoed), Ok(None));
-        assert!(resolved("otlp: { enabled: true }", &vetoed).unwrap().is_some());
+        assert!(
+            resolved("otlp: { enabled: true }", &vetoed)
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
-            resolved("otlp: { enabled: false }", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]),
+            resolved(
+                "otlp: { enabled: false }",
+                &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")]
+            ),
             Ok(None)
         );
     }
@@ -271,19 +321,28 @@ mod tests {
         assert_eq!(settings.interval, Duration::from_secs(60));
         assert_eq!(settings.timeout, Duration::from_secs(10));
         assert_eq!(settings.compression, Compression::None);
-        let grpc = resolved("otlp: { protocol: grpc }\n", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317")]);
+        let grpc = resolved(
+            "otlp: { protocol: grpc }\n",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317")],
+        );
         assert_eq!(grpc.unwrap().unwrap().endpoint, "http://c:4317/");
     }
 
     #[test]
     fn the_generic_endpoint_is_a_base_and_the_metrics_endpoint_is_used_as_it_is() {
         let base = resolved("", &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/otlp")]);
-        assert_eq!(base.unwrap().unwrap().endpoint, "http://c:4318/otlp/v1/metrics");
+        assert_eq!(
+            base.unwrap().unwrap().endpoint,
+            "http://c:4318/otlp/v1/metrics"
+        );
         let full = resolved(
             "",
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://ignored:4318"),
-                ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://c:9999/custom"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "http://c:9999/custom",
+                ),
             ],
         );
         assert_eq!(full.unwrap().unwrap().endpoint, "http://c:9999/custom");
@@ -335,8 +394,14 @@ mod tests {
         let settings = resolved(
             "otlp:\n  enabled: true\n  headers: { X-Tenant: from-file }\n",
             &[
-                ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=generic, api-key=a%20b%3Dc"),
-                ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=metrics,x-extra=1"),
+                (
+                    "OTEL_EXPORTER_OTLP_HEADERS",
+                    "x-tenant=generic, api-key=a%20b%3Dc",
+                ),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                    "x-tenant=metrics,x-extra=1",
+                ),
             ],
         )
         .unwrap()
@@ -359,7 +424,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "novalue"),
-            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "https://c:4318/v1/metrics"),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "https://c:4318/v1/metrics",
+            ),
             ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
         ] {
             let error = resolved(on, &[(name, value)]).unwrap_err();

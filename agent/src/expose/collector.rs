@@ -115,7 +115,7 @@ fn histogram(source: &HistogramSnapshot) -> proto::Histogram {
     histogram
 }
 
-fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 3] {
+fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 4] {
     let build = |name: &str, help: &str, kind: MetricType, value: fn(&FamilyAccount) -> u64| {
         let mut family = MetricFamily::default();
         family.set_name(name.to_owned());
@@ -159,6 +159,12 @@ fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 3] {
             "Samples rejected because their type, label names or exposed names conflict with an existing family, by family.",
             MetricType::COUNTER,
             |a| a.conflicts,
+        ),
+        build(
+            names::SERIES_EXPIRED,
+            "Series removed after their ttl passed without samples, by family.",
+            MetricType::COUNTER,
+            |a| a.expired,
         ),
     ]
 }

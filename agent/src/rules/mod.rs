@@ -97,7 +97,10 @@ fn load(path: Option<&Path>) -> Option<Source> {
 
 fn print_out(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`| head`) is the reader's choice, not a failure to report.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
@@ -125,11 +128,11 @@ pub(crate) fn in_words(d: Duration) -> String {
     };
     if d.subsec_nanos() != 0 || secs == 0 {
         humantime::format_duration(d).to_string()
-    } else if secs >= 2 * 86_400 && secs % 86_400 == 0 {
+    } else if secs >= 2 * 86_400 && secs.is_multiple_of(86_400) {
         unit(secs / 86_400, "day")
-    } else if secs % 3600 == 0 {
+    } else if secs.is_multiple_of(3600) {
         unit(secs / 3600, "hour")
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         unit(secs / 60, "minute")
     } else if secs < 180 {
         unit(secs, "second")
@@ -144,11 +147,7 @@ pub(crate) fn schedule_in_words(schedule: &Schedule) -> String {
         Schedule::Every(period) if *period == Duration::from_secs(60) => "every minute".to_owned(),
         Schedule::Every(period) if *period == Duration::from_secs(3600) => "every hour".to_owned(),
         Schedule::Every(period) => format!("every {}", in_words(*period)),
-        Schedule::Cron(_) => format!(
-            "on cron \"{}\" ({})",
-            schedule.describe(),
-            schedule.zone()
-        ),
+        Schedule::Cron(_) => format!("on cron \"{}\" ({})", schedule.describe(), schedule.zone()),
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) enum Matcher {
     AnyOf(String, Vec<String>),
     /// Regex matching, with the regex given as is (e.g. a Grafana variable).
     Regex(String, String),
+    /// Negative regex matching, with the regex given as is.
+    NotRegex(String, String),
 }
 
 impl Matcher {
@@ -40,6 +42,7 @@ pub(crate) fn selector(family: &str, constant: &ConstLabels, matchers: &[Matcher
                 format!("{name}=~{}", quote(&alternatives.join("|")))
             }
             Matcher::Regex(name, regex) => format!("{name}=~{}", quote(regex)),
+            Matcher::NotRegex(name, regex) => format!("{name}!~{}", quote(regex)),
         });
     }
     if all.is_empty() {
@@ -94,9 +97,9 @@ fn regex_escape(value: &str) -> String {
 pub(crate) fn duration(d: Duration) -> String {
     let millis = d.as_millis();
     match millis {
-        m if m % 3_600_000 == 0 && m > 0 => format!("{}h", m / 3_600_000),
-        m if m % 60_000 == 0 && m > 0 => format!("{}m", m / 60_000),
-        m if m % 1000 == 0 => format!("{}s", m / 1000),
+        m if m.is_multiple_of(3_600_000) && m > 0 => format!("{}h", m / 3_600_000),
+        m if m.is_multiple_of(60_000) && m > 0 => format!("{}m", m / 60_000),
+        m if m.is_multiple_of(1000) => format!("{}s", m / 1000),
         m => format!("{m}ms"),
     }
 }

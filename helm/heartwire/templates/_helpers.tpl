@@ -194,18 +194,24 @@ stops only after they have exited, so it sees their last lines.
     name: {{ include "heartwire.configMapName" . }}
 {{- end }}
 
-{{/* The rule groups of the PrometheusRule: prometheusRule.groups, else files/rules.yaml. */}}
+{{/* The rule groups of the PrometheusRule: prometheusRule.groups, else the rule file in
+prometheusRule.ruleFile, else files/rules.yaml (both `heartwire rules` output). */}}
 {{- define "heartwire.ruleGroups" -}}
-{{- $groups := .Values.prometheusRule.groups }}
+{{- $values := .Values.prometheusRule }}
+{{- if and $values.groups $values.ruleFile }}
+{{- fail "prometheusRule: set groups or ruleFile, not both" }}
+{{- end }}
+{{- $groups := $values.groups }}
 {{- if not $groups }}
-{{- $file := .Files.Get "files/rules.yaml" | fromYaml }}
+{{- $source := ternary "prometheusRule.ruleFile" "files/rules.yaml" (not (empty $values.ruleFile)) }}
+{{- $file := ($values.ruleFile | default (.Files.Get "files/rules.yaml")) | fromYaml }}
 {{- if hasKey $file "Error" }}
-{{- fail (printf "files/rules.yaml is not valid YAML: %s" $file.Error) }}
+{{- fail (printf "%s is not valid YAML: %s" $source $file.Error) }}
 {{- end }}
 {{- $groups = $file.groups }}
-{{- end }}
 {{- if not $groups }}
-{{- fail "prometheusRule is enabled but has no rule groups: set prometheusRule.groups, or put `heartwire rules` output in the chart's files/rules.yaml" }}
+{{- fail (printf "%s has no rule groups: give it `heartwire rules` output, or set prometheusRule.groups" $source) }}
+{{- end }}
 {{- end }}
 {{- toYaml $groups }}
 {{- end }}

@@ -3,6 +3,7 @@
 mod builtin;
 mod health;
 mod jobs;
+mod mapping;
 mod statsd;
 
 use std::time::Duration;

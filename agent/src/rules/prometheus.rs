@@ -1,0 +1,502 @@
+//! The alert rules a config implies, as a Prometheus rule file or a PrometheusRule object.
+//!
+//! Per configured job: stale on its schedule (`min by(job)` of the stale gauge, so the job is
+//! stale only when no replica has seen it succeed in time), the seed-compatible constant form
+//! `time() - max by(job) (last success) > alert_after`, failing, hung runs and stalled progress.
+//! For every job: crashed runs. For every worker: down for a minute. For the agent itself:
+//! dropped, lost and rejected input, series dropped at a cap, and the agent not scraped at all
+//! (`up`/`absent`), the one failure a sidecar cannot report. Then the `alerts:` of the config.
+
+use std::time::Duration;
+
+use super::promql::{self, Matcher, by, selector};
+use super::yaml::{self, Node};
+use super::{Source, in_words, schedule_in_words};
+use crate::aggregate::FamilyNames;
+use crate::config::Alert;
+use crate::health::job::JobSpec;
+use crate::telemetry::names;
+
+/// How Prometheus finds heartwire's own scrape target, for the `up`/`absent` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScrapeTarget {
+    /// `up{job="NAME"}`: the scrape job's name (a plain Prometheus scrape config).
+    Job(String),
+    /// `up{container="NAME"}`: the sidecar's container name, which prometheus-operator puts on
+    /// every pod target whatever the monitor is called.
+    Container(String),
+}
+
+/// One alerting rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    /// The alert's name.
+    pub alert: String,
+    /// The PromQL expression; every series it returns is an alert.
+    pub expr: String,
+    /// How long the expression must hold before the alert fires.
+    pub for_: Option<Duration>,
+    /// The `severity` label: `critical`, `warning` or `info` for the built-in rules.
+    pub severity: String,
+    /// Further labels: a per-job rule names its job, so that rules of one alert name differ.
+    pub labels: Vec<(String, String)>,
+    /// One line: what is wrong.
+    pub summary: String,
+    /// What it means, with the threshold in words.
+    pub description: String,
+    /// What to look at first.
+    pub runbook: String,
+}
+
+/// A named group of rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleGroup {
+    /// The group's name.
+    pub name: String,
+    /// Its rules.
+    pub rules: Vec<AlertRule>,
+}
+
+/// Every rule the config implies, in groups (empty groups left out).
+pub fn groups(source: &Source, target: &ScrapeTarget) -> Vec<RuleGroup> {
+    let mut jobs: Vec<AlertRule> = source
+        .jobs
+        .iter()
+        .flat_map(|(name, spec)| job_rules(&source.names, name, spec))
+        .collect();
+    jobs.push(crashed(&source.names));
+    let custom = source
+        .alerts
+        .0
+        .iter()
+        .map(|(name, alert)| failure_ratio(name, alert))
+        .collect();
+    [
+        ("heartwire-jobs", jobs),
+        ("heartwire-workers", vec![worker_down(source)]),
+        ("heartwire-agent", agent_rules(target)),
+        ("heartwire-alerts", custom),
+    ]
+    .into_iter()
+    .filter(|(_, rules)| !rules.is_empty())
+    .map(|(name, rules)| RuleGroup {
+        name: name.to_owned(),
+        rules,
+    })
+    .collect()
+}
+
+/// The comment at the top of both outputs.
+const HEADER: &str = "# Alert rules derived from heartwire's config by `heartwire rules`: regenerate them when the\n# config changes rather than editing them here.\n";
+
+/// A Prometheus rule file (`rule_files:`; `promtool check rules` reads it).
+pub fn rule_file(groups: &[RuleGroup]) -> String {
+    format!(
+        "{HEADER}{}",
+        yaml::to_string(&Node::map([("groups", groups_node(groups))]))
+    )
+}
+
+/// A prometheus-operator `PrometheusRule` object named `name`, with the same groups.
+pub fn prometheus_rule(groups: &[RuleGroup], name: &str) -> String {
+    let object = Node::map([
+        ("apiVersion", Node::text("monitoring.coreos.com/v1")),
+        ("kind", Node::text("PrometheusRule")),
+        (
+            "metadata",
+            Node::map([
+                ("name", Node::text(name)),
+                (
+                    "labels",
+                    Node::map([("app.kubernetes.io/name", Node::text("heartwire"))]),
+                ),
+            ]),
+        ),
+        ("spec", Node::map([("groups", groups_node(groups))])),
+    ]);
+    format!("{HEADER}{}", yaml::to_string(&object))
+}
+
+fn groups_node(groups: &[RuleGroup]) -> Node {
+    Node::List(
+        groups
+            .iter()
+            .map(|group| {
+                Node::map([
+                    ("name", Node::text(&group.name)),
+                    (
+                        "rules",
+                        Node::List(group.rules.iter().map(rule_node).collect()),
+                    ),
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn rule_node(rule: &AlertRule) -> Node {
+    let mut entries = vec![
+        ("alert", Node::text(&rule.alert)),
+        ("expr", Node::text(&rule.expr)),
+    ];
+    if let Some(window) = rule.for_ {
+        entries.push(("for", Node::text(promql::duration(window))));
+    }
+    let labels = std::iter::once(("severity".to_owned(), Node::text(&rule.severity))).chain(
+        rule.labels
+            .iter()
+            .map(|(name, value)| (name.clone(), Node::text(value))),
+    );
+    entries.push(("labels", Node::map(labels)));
+    entries.push((
+        "annotations",
+        Node::map([
+            ("summary", Node::text(&rule.summary)),
+            ("description", Node::text(&rule.description)),
+            ("runbook", Node::text(&rule.runbook)),
+        ]),
+    ));
+    Node::map(entries)
+}
+
+/// A selector of one job's series in a job family.
+struct JobSelector<'a> {
+    names: &'a FamilyNames,
+    job: &'a str,
+}
+
+impl JobSelector<'_> {
+    fn of(&self, family: &str, extra: &[Matcher]) -> String {
+        let mut matchers = vec![Matcher::is(&self.names.jobs.label, self.job)];
+        matchers.extend_from_slice(extra);
+        selector(family, &self.names.jobs.labels, &matchers)
+    }
+
+    fn by(&self) -> String {
+        by(&[&self.names.jobs.label])
+    }
+
+    /// The job label as an alert label.
+    fn pin(&self) -> Vec<(String, String)> {
+        vec![(self.names.jobs.label.clone(), self.job.to_owned())]
+    }
+}
+
+fn job_rules(names: &FamilyNames, job: &str, spec: &JobSpec) -> Vec<AlertRule> {
+    let jobs = &names.jobs;
+    let pick = JobSelector { names, job };
+    let schedule = schedule_in_words(&spec.schedule);
+    let after = in_words(spec.alert_after);
+    let runbook = format!(
+        "See the runs and errors of {job} in the heartwire dashboard or GET /status on the sidecar: did it fail, hang or not start? Then check what starts it and the app's logs."
+    );
+    let mut rules = vec![
+        AlertRule {
+            alert: "JobStale".to_owned(),
+            expr: format!("min{} ({}) == 1", pick.by(), pick.of(&jobs.stale, &[])),
+            for_: None,
+            severity: "critical".to_owned(),
+            labels: pick.pin(),
+            summary: format!("Job {job} is stale: no successful run in time"),
+            description: format!(
+                "{job} runs {schedule} and is stale once {after} (its alert_after) pass without a successful run, the deadline following its schedule. No replica has seen a success in that time (or, if it never succeeded, since heartwire started watching it)."
+            ),
+            runbook: runbook.clone(),
+        },
+        AlertRule {
+            alert: "JobNoRecentSuccess".to_owned(),
+            expr: format!(
+                "time() - max{} ({}) > {}",
+                pick.by(),
+                pick.of(&jobs.last_success, &[]),
+                spec.alert_after.as_secs()
+            ),
+            for_: None,
+            severity: "warning".to_owned(),
+            labels: pick.pin(),
+            summary: format!("Job {job} has not succeeded for more than {after}"),
+            description: format!(
+                "The newest success of {job} on any replica is more than {after} ({} s, its alert_after) old, by Prometheus' clock; it runs {schedule}.",
+                spec.alert_after.as_secs()
+            ),
+            runbook,
+        },
+        failing(&pick, spec.failure_threshold),
+        overrun(&pick, spec.max_runtime),
+    ];
+    if let Some(quiet) = spec.stall_after {
+        rules.push(stalled(&pick, quiet));
+    }
+    rules
+}
+
+fn failing(pick: &JobSelector<'_>, threshold: u32) -> AlertRule {
+    let job = pick.job;
+    let failing = Matcher::is("state", "failing");
+    let last = if threshold == 1 {
+        format!("The last run of {job} failed")
+    } else {
+        format!("The last {threshold} runs of {job} failed")
+    };
+    AlertRule {
+        alert: "JobFailing".to_owned(),
+        expr: format!(
+            "max{} ({}) == 1",
+            pick.by(),
+            pick.of(&pick.names.jobs.state, &[failing])
+        ),
+        for_: None,
+        severity: "warning".to_owned(),
+        labels: pick.pin(),
+        summary: format!("Job {job} is failing"),
+        description: format!(
+            "{last} (failure_threshold {threshold}); it stays failing until a run succeeds."
+        ),
+        runbook: format!(
+            "The error lines of {job} carry a reason (job.error {job} reason=...): see its errors in the heartwire dashboard and the app's logs of the failed run."
+        ),
+    }
+}
+
+fn overrun(pick: &JobSelector<'_>, max_runtime: Duration) -> AlertRule {
+    let job = pick.job;
+    let limit = in_words(max_runtime);
+    AlertRule {
+        alert: "JobOverrun".to_owned(),
+        expr: format!(
+            "max{} ({}) > 0",
+            pick.by(),
+            pick.of(&pick.names.jobs.overrun_runs, &[])
+        ),
+        for_: None,
+        severity: "warning".to_owned(),
+        labels: pick.pin(),
+        summary: format!("A run of job {job} is hung"),
+        description: format!(
+            "{{{{ $value }}}} run(s) of {job} have been open for more than {limit} (its max_runtime) without job.ok or job.error."
+        ),
+        runbook: format!(
+            "Find the process running {job} that started more than {limit} ago: a deadlock, a call without a timeout, or a code path that never reports the end of the run."
+        ),
+    }
+}
+
+fn stalled(pick: &JobSelector<'_>, quiet: Duration) -> AlertRule {
+    let job = pick.job;
+    let quiet = in_words(quiet);
+    AlertRule {
+        alert: "JobStalled".to_owned(),
+        expr: format!(
+            "max{} ({}) == 1",
+            pick.by(),
+            pick.of(&pick.names.jobs.stalled, &[])
+        ),
+        for_: None,
+        severity: "warning".to_owned(),
+        labels: pick.pin(),
+        summary: format!("Job {job} makes no progress"),
+        description: format!(
+            "{job} has reported no progress (job.progress) for {quiet}, its stall_after."
+        ),
+        runbook: format!(
+            "Check whether {job} is stuck on one item or waits on a dependency; its last progress time is in the heartwire dashboard."
+        ),
+    }
+}
+
+/// Crashed runs of any job, configured or not. A job's crash counter may first appear already
+/// at 1 (jobs nobody configured export it from their first crash on), which `increase` cannot
+/// see: the second half catches a series that is new within the window and above 0.
+fn crashed(names: &FamilyNames) -> AlertRule {
+    let jobs = &names.jobs;
+    let label = &jobs.label;
+    let crashes = selector(&jobs.crashes, &jobs.labels, &[]);
+    let by = by(&[label]);
+    AlertRule {
+        alert: "JobCrashed".to_owned(),
+        expr: format!(
+            "sum{by} (increase({crashes}[15m])) > 0 or sum{by} ({crashes} unless {crashes} offset 15m) > 0"
+        ),
+        for_: None,
+        severity: "warning".to_owned(),
+        labels: Vec::new(),
+        summary: format!("A run of job {{{{ $labels.{label} }}}} crashed"),
+        description: format!(
+            "A run of {{{{ $labels.{label} }}}} ended without job.ok or job.error in the last 15 minutes: the process running it exited (killed, out of memory) while its session to heartwire was open."
+        ),
+        runbook: "Look for OOMKilled, an eviction or a signal: kubectl describe pod, kubectl get events, and the app's logs before the restart (kubectl logs --previous).".to_owned(),
+    }
+}
+
+fn worker_down(source: &Source) -> AlertRule {
+    let workers = &source.names.workers;
+    let label = &workers.label;
+    let status = selector(&workers.status, &workers.labels, &[]);
+    let stopped = selector(&workers.stopped, &workers.labels, &[]);
+    let mut ttls: Vec<Duration> = source.workers.iter().map(|(_, ttl)| *ttl).collect();
+    ttls.push(source.default_worker_ttl);
+    ttls.sort();
+    ttls.dedup();
+    let ttl = match ttls.as_slice() {
+        [one] => in_words(*one),
+        _ => format!("default {}", in_words(source.default_worker_ttl)),
+    };
+    AlertRule {
+        alert: "BackgroundWorkerDown".to_owned(),
+        expr: format!("({status} == 0) unless ({stopped} == 1)"),
+        for_: Some(Duration::from_secs(60)),
+        severity: "critical".to_owned(),
+        labels: Vec::new(),
+        summary: format!("Background worker {{{{ $labels.{label} }}}} is down"),
+        description: format!(
+            "{{{{ $labels.{label} }}}} has been down for 1 minute{{{{ with $labels.pod }}}} in pod {{{{ . }}}}{{{{ end }}}}: no heartbeat within its ttl ({ttl}), or the session it heartbeats on closed. A worker that said worker.stop does not alert."
+        ),
+        runbook: "Look at the process hosting the worker: its logs for a panic or an error in the worker's loop, and whether the loop is stuck (the heartbeat comes from inside it).".to_owned(),
+    }
+}
+
+/// `… at INSTANCE` when the alert has an instance label.
+const AT_INSTANCE: &str = "{{ with $labels.instance }} at {{ . }}{{ end }}";
+
+fn agent_rules(target: &ScrapeTarget) -> Vec<AlertRule> {
+    let (up, sidecar) = match target {
+        ScrapeTarget::Job(job) => (
+            selector("up", &Vec::new(), &[Matcher::is("job", job)]),
+            "the sidecar's logs".to_owned(),
+        ),
+        ScrapeTarget::Container(container) => (
+            selector("up", &Vec::new(), &[Matcher::is("container", container)]),
+            format!("its logs (kubectl logs -c {container})"),
+        ),
+    };
+    vec![
+        AlertRule {
+            alert: "HeartwireDown".to_owned(),
+            expr: format!("{up} == 0 or absent({up})"),
+            for_: Some(Duration::from_secs(300)),
+            severity: "critical".to_owned(),
+            labels: Vec::new(),
+            summary: format!("heartwire cannot be scraped{AT_INSTANCE}"),
+            description: format!(
+                "Prometheus has not scraped heartwire ({up}) for 5 minutes{{{{ with $labels.pod }}}} in pod {{{{ $labels.namespace }}}}/{{{{ . }}}}{{{{ end }}}}, or finds no such target: the jobs and workers it watches are not watched."
+            ),
+            runbook: format!(
+                "Look at the pod (kubectl describe pod) and {sidecar}: a startup error names the config key to fix. If no target exists, check that the scrape config or monitor selects the pods."
+            ),
+        },
+        input_rule(
+            "HeartwireDroppingInput",
+            names::DATAGRAMS_DROPPED,
+            (Duration::from_secs(600), "warning"),
+            format!("heartwire{AT_INSTANCE} drops {{{{ $labels.transport }}}} input"),
+            "The agent's ingest queue is full: it drops {{ $value | humanize }} datagrams/s arriving over {{ $labels.transport }}, so job and worker metrics are incomplete.",
+            "Give the sidecar more CPU or a longer queue (pipeline.queue_batches), or send fewer lines.",
+        ),
+        input_rule(
+            "HeartwireKernelDrops",
+            names::KERNEL_DROPS,
+            (Duration::from_secs(600), "warning"),
+            format!("The kernel drops datagrams for heartwire{AT_INSTANCE}"),
+            "{{ $value | humanize }} datagrams/s overflow the receive buffer of the {{ $labels.listener }} listener before the agent reads them.",
+            "Raise the listener's receive_buffer_bytes (the kernel caps it at net.core.rmem_max unless the agent has CAP_NET_ADMIN), or give the sidecar more CPU.",
+        ),
+        input_rule(
+            "HeartwireRejectingInput",
+            names::LINES_REJECTED,
+            (Duration::from_secs(900), "info"),
+            format!("heartwire{AT_INSTANCE} rejects lines ({{{{ $labels.reason }}}})"),
+            "The app sends {{ $value | humanize }} lines/s that the agent cannot parse (reason {{ $labels.reason }}); those events are lost.",
+            "Send one of the app's lines with `heartwire send`: it names what is wrong with it.",
+        ),
+        input_rule(
+            "HeartwireSeriesDropped",
+            names::SERIES_DROPPED,
+            (Duration::from_secs(600), "warning"),
+            format!("heartwire{AT_INSTANCE} drops new {{{{ $labels.family }}}} series"),
+            "The family {{ $labels.family }} reached a series cap: new label combinations are dropped, often because a tag carries an id or a timestamp.",
+            "Remove the unbounded tag in the app, or raise limits.max_series_per_family and limits.max_series (about 0.5 KiB per series).",
+        ),
+    ]
+}
+
+/// A rule on the rate of one of heartwire's own counters.
+fn input_rule(
+    alert: &str,
+    counter: &str,
+    (window, severity): (Duration, &str),
+    summary: String,
+    description: &str,
+    runbook: &str,
+) -> AlertRule {
+    AlertRule {
+        alert: alert.to_owned(),
+        expr: format!("rate({counter}[5m]) > 0"),
+        for_: Some(window),
+        severity: severity.to_owned(),
+        labels: Vec::new(),
+        summary,
+        description: description.to_owned(),
+        runbook: runbook.to_owned(),
+    }
+}
+
+fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
+    let ratio = &alert.failure_ratio;
+    let window = promql::duration(ratio.window);
+    let failed: Vec<Matcher> = ratio
+        .failures
+        .iter()
+        .map(|(label, values)| Matcher::AnyOf(label.clone(), values.clone()))
+        .collect();
+    let by = by(&ratio.by);
+    let counter = &ratio.counter;
+    let failed = selector(counter, &Vec::new(), &failed);
+    let threshold = percent(alert.above);
+    let per: Vec<String> = ratio
+        .by
+        .iter()
+        .map(|label| format!("{label} {{{{ $labels.{label} }}}}"))
+        .collect();
+    let per = if per.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", per.join(", "))
+    };
+    let failures: Vec<String> = ratio
+        .failures
+        .iter()
+        .map(|(label, values)| format!("{label} {}", values.join(", ")))
+        .collect();
+    AlertRule {
+        alert: name.to_owned(),
+        expr: format!(
+            "sum{by} (rate({failed}[{window}])) / clamp_min(sum{by} (rate({counter}[{window}])), 0.0001) > {}",
+            promql::number(alert.above)
+        ),
+        for_: Some(alert.for_).filter(|window| !window.is_zero()),
+        severity: alert.severity.clone(),
+        labels: Vec::new(),
+        summary: alert.summary.clone().unwrap_or_else(|| {
+            format!("More than {threshold} of {counter} fail{per}")
+        }),
+        description: alert.description.clone().unwrap_or_else(|| {
+            format!(
+                "{{{{ $value | humanizePercentage }}}} of {counter} over {} have {}: above {threshold} for {}.",
+                in_words(ratio.window),
+                failures.join("; "),
+                in_words(alert.for_)
+            )
+        }),
+        runbook: alert.runbook.clone().unwrap_or_else(|| {
+            format!("Break {counter} down by its labels in the heartwire dashboard to see which failure dominates.")
+        }),
+    }
+}
+
+/// `0.2` as `20%`, without float noise.
+fn percent(ratio: f64) -> String {
+    format!("{}%", (ratio * 100_000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests;
