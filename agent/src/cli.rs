@@ -208,6 +208,41 @@ mod tests {
     }
 
     #[test]
+    fn rules_take_a_format_and_one_way_to_find_the_scrape_target() {
+        let cli = Cli::try_parse_from([
+            "heartwire",
+            "rules",
+            "--format",
+            "prometheus-operator",
+            "--scrape-container",
+            "agent",
+        ])
+        .unwrap();
+        match cli.into_command() {
+            Command::Rules(args) => {
+                assert_eq!(args.format, RulesFormat::PrometheusOperator);
+                assert_eq!(args.scrape_container.as_deref(), Some("agent"));
+                assert_eq!(
+                    (args.scrape_job.as_str(), args.name.as_str()),
+                    ("heartwire", "heartwire")
+                );
+            }
+            other => panic!("expected rules, got {other:?}"),
+        }
+        let both = [
+            "heartwire",
+            "rules",
+            "--scrape-job",
+            "hw",
+            "--scrape-container",
+            "hw",
+        ];
+        assert!(Cli::try_parse_from(both).is_err());
+        let unknown = ["heartwire", "rules", "--format", "grafana"];
+        assert!(Cli::try_parse_from(unknown).is_err());
+    }
+
+    #[test]
     fn send_without_lines_is_a_usage_error() {
         assert!(Cli::try_parse_from(["heartwire", "send"]).is_err());
     }

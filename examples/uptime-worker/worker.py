@@ -99,7 +99,10 @@ class Worker:
         self.ttl = 3 * max(self.timeout, self.block_ms / 1000)
         self.sidecar = Sidecar(os.environ.get("HEARTWIRE_ADDR", "127.0.0.1:8125"))
         self.redis = redis.Redis.from_url(
-            os.environ.get("REDIS_URL", "redis://localhost:6379"), decode_responses=True
+            os.environ.get("REDIS_URL", "redis://localhost:6379"),
+            decode_responses=True,
+            # Longer than a blocking read, so that only a Redis that went silent times out.
+            socket_timeout=self.block_ms / 1000 + 10,
         )
         self.stopping = False
 
@@ -116,7 +119,7 @@ class Worker:
         while not self.stopping:
             try:
                 self.read_batch()
-            except redis.ConnectionError as error:
+            except (redis.ConnectionError, redis.TimeoutError) as error:
                 # No heartbeat while Redis is away: a worker that cannot work shows as down.
                 log(f"Redis unreachable: {error}")
                 time.sleep(1)

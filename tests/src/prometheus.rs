@@ -294,6 +294,9 @@ fn scrape_config(targets: &[&str]) -> String {
   evaluation_interval: 1s
 scrape_configs:
   - job_name: heartwire
+    # As the chart's monitor does: a series' own `job` label names heartwire's job and is kept,
+    # instead of being renamed `exported_job` in favour of the scrape job's name.
+    honor_labels: true
     static_configs:
       - targets: [\"{target}\"]
 "

@@ -229,8 +229,14 @@ mod tests {
             (rules[1].expr.as_str(), rules[1].for_.as_deref()),
             ("up == 0", Some("1m"))
         );
-        assert_eq!((rules[2].group.as_str(), rules[2].expr.as_str()), ("other", "up"));
-        assert_eq!(find(&rules, "JobNoRecentSuccess", &[("job", "a")]).alert, "JobNoRecentSuccess");
+        assert_eq!(
+            (rules[2].group.as_str(), rules[2].expr.as_str()),
+            ("other", "up")
+        );
+        assert_eq!(
+            find(&rules, "JobNoRecentSuccess", &[("job", "a")]).alert,
+            "JobNoRecentSuccess"
+        );
     }
 
     #[test]

@@ -42,7 +42,11 @@ fn example_dir() -> PathBuf {
 fn agent() -> Agent {
     let path = example_dir().join("heartwire.yaml");
     let example = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(example.matches("ttl: 90s").count(), WORKERS.len(), "{example}");
+    assert_eq!(
+        example.matches("ttl: 90s").count(),
+        WORKERS.len(),
+        "{example}"
+    );
     let config = example.replace("ttl: 90s", &format!("ttl: {}s", TTL.as_secs()));
     Agent::start_config(|dir| format!("{}{config}", all_listeners(dir)))
 }

@@ -37,10 +37,9 @@ use worker::{Check, Worker, example_dir, python_or_skip};
 const ROUNDS: usize = 8;
 /// How long the slow site takes to answer.
 const SLOW: Duration = Duration::from_millis(300);
-/// The workers' check timeout, in seconds (the example's default is 10).
+/// The workers' check timeout, in seconds (the example's default is 10). Their other settings
+/// are the defaults: batches of 10, reads that wait 5 s, heartbeats with a 15 s ttl.
 const CHECK_TIMEOUT: &str = "1";
-/// How long a worker's read waits for jobs; its heartbeat ttl is three times this.
-const BLOCK_MS: &str = "2000";
 /// How long the workers may take for all the checks.
 const WORK_DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(50);
@@ -300,6 +299,8 @@ fn assert_dead_and_stopped_workers_show(prometheus: &Prometheus, workers: &mut [
     assert_eq!(down, ["uptime-worker-1"], "BackgroundWorkerDown: {rule}");
     let up = prometheus.query(&status("uptime-worker-3")).unwrap();
     assert_eq!(up[0].value, 1.0, "the third worker is still up");
+    // By now it has waited out several empty reads (a ttl is three of them) and kept going.
+    workers[2].assert_running();
     let stop = workers[1]
         .child
         .wait()

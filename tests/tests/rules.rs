@@ -318,6 +318,39 @@ fn panel_exprs(board: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Every panel has a unique id, a place on the grid, the `${datasource}` variable and queries
+/// with distinct refIds; tables, time series and stats are all there.
+#[track_caller]
+fn check_panels(panels: &[Value], at: &str) {
+    let ids: BTreeSet<u64> = panels
+        .iter()
+        .map(|p| p["id"].as_u64().expect("an id"))
+        .collect();
+    assert_eq!(ids.len(), panels.len(), "{at}: panel ids repeat");
+    let mut kinds = BTreeSet::new();
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        let title = &panel["title"];
+        kinds.insert(panel["type"].as_str().expect("a type").to_owned());
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{at}: {title}");
+        for key in ["x", "y", "w", "h"] {
+            assert!(panel["gridPos"][key].is_u64(), "{at}: {title} gridPos");
+        }
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{at}: {title} has no query");
+        let refs: BTreeSet<&str> = targets
+            .iter()
+            .map(|t| t["refId"].as_str().expect("refId"))
+            .collect();
+        assert_eq!(refs.len(), targets.len(), "{at}: {title} repeats a refId");
+    }
+    assert!(
+        ["table", "timeseries", "stat"]
+            .iter()
+            .all(|kind| kinds.contains(*kind)),
+        "{at}: panel types {kinds:?}"
+    );
+}
+
 #[test]
 fn the_dashboard_is_importable_json_with_a_prometheus_datasource_variable() {
     for config in configs() {
@@ -343,33 +376,7 @@ fn the_dashboard_is_importable_json_with_a_prometheus_datasource_variable() {
             "{at}"
         );
         let panels = board["panels"].as_array().expect("panels");
-        let ids: BTreeSet<u64> = panels
-            .iter()
-            .map(|p| p["id"].as_u64().expect("an id"))
-            .collect();
-        assert_eq!(ids.len(), panels.len(), "{at}: panel ids repeat");
-        let mut kinds = BTreeSet::new();
-        for panel in panels.iter().filter(|p| p["type"] != "row") {
-            let title = &panel["title"];
-            kinds.insert(panel["type"].as_str().expect("a type").to_owned());
-            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{at}: {title}");
-            for key in ["x", "y", "w", "h"] {
-                assert!(panel["gridPos"][key].is_u64(), "{at}: {title} gridPos");
-            }
-            let targets = panel["targets"].as_array().expect("targets");
-            assert!(!targets.is_empty(), "{at}: {title} has no query");
-            let refs: BTreeSet<&str> = targets
-                .iter()
-                .map(|t| t["refId"].as_str().expect("refId"))
-                .collect();
-            assert_eq!(refs.len(), targets.len(), "{at}: {title} repeats a refId");
-        }
-        assert!(
-            ["table", "timeseries", "stat"]
-                .iter()
-                .all(|kind| kinds.contains(*kind)),
-            "{at}: panel types {kinds:?}"
-        );
+        check_panels(panels, &at);
         let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
         for wanted in [
             "Jobs: state and age",

@@ -22,7 +22,8 @@ const LONGEST: Duration = Duration::from_secs(24 * 3600);
 #[serde(deny_unknown_fields, default)]
 pub struct Otlp {
     /// Whether to push. Left out: on when `endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT` or
-    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set, unless `OTEL_METRICS_EXPORTER=none`.
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` is set, unless `OTEL_METRICS_EXPORTER` is set
+    /// without `otlp` (`none`, say); `OTEL_METRICS_EXPORTER=otlp` turns it on too.
     pub enabled: Option<bool>,
     /// `grpc` or `http/protobuf`; default `http/protobuf` (the OTLP specification's default).
     pub protocol: Option<Protocol>,

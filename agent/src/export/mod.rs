@@ -37,7 +37,7 @@ const GRACE: Duration = Duration::from_secs(1);
 pub enum ExportError {
     /// An OTLP setting, from the config or the environment, cannot be used.
     #[error(transparent)]
-    Otlp(SettingError),
+    Otlp(#[from] SettingError),
     /// The textfile directory cannot take a file.
     #[error(
         "textfile output: cannot create files in {}: {source}; create the directory, let the agent write to it, or set textfile.directory to node_exporter's --collector.textfile.directory",
@@ -83,7 +83,7 @@ impl Exporters {
         let registry = source.exposition.registry();
         let mut tasks = Vec::new();
         let env = settings::process_env;
-        if let Some(otlp) = settings::resolve(&config.otlp, &env).map_err(ExportError::Otlp)? {
+        if let Some(otlp) = settings::resolve(&config.otlp, &env)? {
             let resource = resource::attributes(&env);
             let timeout = otlp.timeout;
             let exporter = OtlpExporter::new(otlp, resource, source.clone(), started, registry)?;

@@ -32,7 +32,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Source;
 use super::convert::{self, Starts};
-use super::settings::{OtlpSettings, SettingError};
+use super::settings::OtlpSettings;
 use super::transport::{Failure, Transport};
 use crate::clock::Now;
 use crate::telemetry::names;
@@ -293,12 +293,6 @@ impl OtlpExporter {
             );
         }
         self.failing = true;
-    }
-}
-
-impl From<SettingError> for super::ExportError {
-    fn from(error: SettingError) -> super::ExportError {
-        super::ExportError::Otlp(error)
     }
 }
 

@@ -25,6 +25,9 @@ use crate::config::{Compression, Protocol};
 const PROTOBUF: &str = "application/x-protobuf";
 /// How much of an error answer's body goes into the log.
 const ERROR_EXCERPT: usize = 256;
+/// The most of an answer's body read: an `ExportMetricsServiceResponse` is a few bytes, and a
+/// misbehaving collector must not make the agent allocate without bound.
+const MAX_ANSWER: usize = 64 * 1024;
 
 /// Why an export did not go through.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +200,9 @@ async fn send_http(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let body = response.bytes().await.map_err(|error| http_error(&error))?;
+    let body = read_capped(response)
+        .await
+        .map_err(|error| http_error(&error))?;
     if status.is_success() {
         return Ok(ExportMetricsServiceResponse::decode(body.as_ref())
             .ok()
@@ -213,6 +218,18 @@ async fn send_http(
     } else {
         Err(Failure::Rejected(reason))
     }
+}
+
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_ANSWER {
+            break;
+        }
+    }
+    Ok(body)
 }
 
 fn http_error(error: &reqwest::Error) -> Failure {

@@ -7,11 +7,14 @@
 
 use serde_json::{Value, json};
 
+use self::panels::{agent_panels, http_panels, job_panels, ratio_panels, worker_panels};
 use super::Source;
-use super::promql::{Matcher, by, selector};
+use super::promql::{Matcher, selector};
 use crate::aggregate::ConstLabels;
-use crate::config::Alert;
-use crate::telemetry::names;
+
+mod panels;
+#[cfg(test)]
+mod tests;
 
 /// The schema version the dashboard is written in (Grafana 10.4 and later read it as is).
 pub const SCHEMA_VERSION: u32 = 39;
@@ -31,9 +34,6 @@ pub fn dashboard(source: &Source) -> Value {
     worker_panels(&mut board, source);
     ratio_panels(&mut board, source);
     agent_panels(&mut board);
-    let jobs = &source.names.jobs;
-    let runs = selector(&jobs.runs, &jobs.labels, &[]);
-    let job_query = format!("label_values({runs}, {})", jobs.label);
     json!({
         "id": null,
         "uid": "heartwire",
@@ -50,42 +50,51 @@ pub fn dashboard(source: &Source) -> Value {
         "timezone": "",
         "links": [],
         "annotations": { "list": [] },
-        "templating": { "list": [
-            {
-                "name": "datasource",
-                "label": "Data source",
-                "type": "datasource",
-                "query": "prometheus",
-                "current": {},
-                "hide": 0,
-                "includeAll": false,
-                "multi": false,
-                "options": [],
-                "refresh": 1,
-                "regex": "",
-                "skipUrlSync": false
-            },
-            {
-                "name": "job",
-                "label": "Job",
-                "type": "query",
-                "datasource": datasource(),
-                "definition": job_query,
-                "query": { "query": job_query, "refId": "PrometheusVariableQueryEditor-VariableQuery" },
-                "current": {},
-                "hide": 0,
-                "includeAll": true,
-                "allValue": ".*",
-                "multi": true,
-                "options": [],
-                "refresh": 2,
-                "regex": "",
-                "skipUrlSync": false,
-                "sort": 1
-            }
-        ]},
+        "templating": { "list": variables(source) },
         "panels": board.panels,
     })
+}
+
+/// The `datasource` variable (any Prometheus data source) and a `job` variable over the jobs
+/// the runs family knows.
+fn variables(source: &Source) -> Value {
+    let jobs = &source.names.jobs;
+    let runs = selector(&jobs.runs, &jobs.labels, &[]);
+    let job_query = format!("label_values({runs}, {})", jobs.label);
+    json!([
+        {
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "includeAll": false,
+            "multi": false,
+            "options": [],
+            "refresh": 1,
+            "regex": "",
+            "skipUrlSync": false
+        },
+        {
+            "name": "job",
+            "label": "Job",
+            "type": "query",
+            "datasource": datasource(),
+            "definition": job_query,
+            "query": { "query": job_query, "refId": "PrometheusVariableQueryEditor-VariableQuery" },
+            "current": {},
+            "hide": 0,
+            "includeAll": true,
+            "allValue": ".*",
+            "multi": true,
+            "options": [],
+            "refresh": 2,
+            "regex": "",
+            "skipUrlSync": false,
+            "sort": 1
+        }
+    ])
 }
 
 fn datasource() -> Value {
@@ -200,453 +209,4 @@ fn of_jobs(family: &str, labels: &ConstLabels, job: &str, extra: &[Matcher]) -> 
     let mut matchers = vec![Matcher::Regex(job.to_owned(), "$job".to_owned())];
     matchers.extend_from_slice(extra);
     selector(family, labels, &matchers)
-}
-
-fn job_panels(board: &mut Board, source: &Source) {
-    let jobs = &source.names.jobs;
-    let job = jobs.label.as_str();
-    let pick = |family: &str, extra: &[Matcher]| of_jobs(family, &jobs.labels, job, extra);
-    let by_job = by(&[job]);
-    board.row("Jobs");
-    board.add(24, 9, job_table(source));
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Runs per hour",
-            "Runs in the last hour, by job and result.",
-            "short",
-            vec![target(
-                format!(
-                    "sum{} (increase({}[1h]))",
-                    by(&[job, "result"]),
-                    pick(&jobs.runs, &[])
-                ),
-                &legend(&[job, "result"]),
-            )],
-        ),
-    );
-    let errors = [Matcher::is("result", "error")];
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Errors and crashes per hour",
-            "Failed runs (job.error, and crashed runs) and crashed runs alone in the last hour.",
-            "short",
-            vec![
-                target(
-                    format!("sum{by_job} (increase({}[1h]))", pick(&jobs.runs, &errors)),
-                    &format!("{} errors", legend(&[job])),
-                ),
-                target(
-                    format!("sum{by_job} (increase({}[1h]))", pick(&jobs.crashes, &[])),
-                    &format!("{} crashes", legend(&[job])),
-                ),
-            ],
-        ),
-    );
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Run duration p95",
-            "95th percentile of run durations over 10 minutes.",
-            "s",
-            vec![target(
-                format!(
-                    "histogram_quantile(0.95, sum{} (rate({}[10m])))",
-                    by(&["le", job]),
-                    pick(&format!("{}_bucket", jobs.duration), &[])
-                ),
-                &legend(&[job]),
-            )],
-        ),
-    );
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Open and hung runs",
-            "Runs started and not ended yet, and those open longer than their max_runtime.",
-            "short",
-            vec![
-                target(
-                    format!("sum{by_job} ({})", pick(&jobs.running, &[])),
-                    &format!("{} open", legend(&[job])),
-                ),
-                target(
-                    format!("sum{by_job} ({})", pick(&jobs.overrun_runs, &[])),
-                    &format!("{} hung", legend(&[job])),
-                ),
-            ],
-        ),
-    );
-}
-
-/// One row per configured job and state: the state, the age of its newest success on any
-/// replica, when it goes stale, failures in a row and open runs.
-fn job_table(source: &Source) -> Value {
-    let jobs = &source.names.jobs;
-    let job = jobs.label.as_str();
-    let pick = |family: &str| of_jobs(family, &jobs.labels, job, &[]);
-    let by_job = by(&[job]);
-    let columns = [
-        ("Value #B", "Since last success", "s"),
-        ("Value #C", "Stale at", "dateTimeFromNow"),
-        ("Value #D", "Failures in a row", "short"),
-        ("Value #E", "Open runs", "short"),
-    ];
-    let overrides: Vec<Value> = columns
-        .iter()
-        .map(|(field, name, unit)| {
-            json!({
-                "matcher": { "id": "byName", "options": field },
-                "properties": [
-                    { "id": "displayName", "value": name },
-                    { "id": "unit", "value": unit }
-                ]
-            })
-        })
-        .chain([json!({
-            "matcher": { "id": "byName", "options": "state" },
-            "properties": [
-                { "id": "custom.cellOptions", "value": { "type": "color-background" } },
-                { "id": "mappings", "value": [{ "type": "value", "options": {
-                    "ok": { "color": "green", "index": 0 },
-                    "warming": { "color": "blue", "index": 1 },
-                    "late": { "color": "yellow", "index": 2 },
-                    "failing": { "color": "orange", "index": 3 },
-                    "stale": { "color": "red", "index": 4 }
-                }}]}
-            ]
-        })])
-        .collect();
-    json!({
-        "type": "table",
-        "title": "Jobs: state and age",
-        "description": "Configured jobs. Since last success and Stale at take the best replica: a job that runs on any one pod is fresh.",
-        "targets": with_ref_ids(vec![
-            table_target(format!("max{} ({}) == 1", by(&[job, "state"]), pick(&jobs.state))),
-            table_target(format!("min{by_job} ({})", pick(&jobs.seconds_since_success))),
-            table_target(format!("max{by_job} ({}) * 1000", pick(&jobs.deadline))),
-            table_target(format!("max{by_job} ({})", pick(&jobs.consecutive_failures))),
-            table_target(format!("sum{by_job} ({})", pick(&jobs.running))),
-        ]),
-        "transformations": [
-            { "id": "merge", "options": {} },
-            { "id": "organize", "options": {
-                "excludeByName": { "Time": true, "Value #A": true },
-                "indexByName": { job: 0, "state": 1 },
-                "renameByName": { job: "Job", "state": "state" }
-            }}
-        ],
-        "fieldConfig": { "defaults": { "custom": { "align": "auto" } }, "overrides": overrides },
-        "options": { "showHeader": true, "sortBy": [{ "displayName": "Job", "desc": false }] }
-    })
-}
-
-fn http_panels(board: &mut Board, source: &Source) {
-    let http = &source.names.http;
-    let calls = |extra: &[Matcher]| selector(&http.requests, &http.labels, extra);
-    board.row("External HTTP");
-    board.add(
-        8,
-        8,
-        timeseries(
-            "Calls by service and status",
-            "Outbound calls per second; status_code is the HTTP status, or network/timeout when no response came.",
-            "reqps",
-            vec![target(
-                format!("sum{} (rate({}[5m]))", by(&["service", "status_code"]), calls(&[])),
-                &legend(&["service", "status_code"]),
-            )],
-        ),
-    );
-    let failed = [Matcher::NotRegex("status_code".into(), "2..".into())];
-    board.add(
-        8,
-        8,
-        timeseries(
-            "Non-2xx calls by endpoint",
-            "Outbound calls per second that did not get a 2xx answer: 401 means auth trouble, 429 rate limits.",
-            "reqps",
-            vec![target(
-                format!(
-                    "sum{} (rate({}[5m]))",
-                    by(&["service", "endpoint", "status_code"]),
-                    calls(&failed)
-                ),
-                &legend(&["service", "endpoint", "status_code"]),
-            )],
-        ),
-    );
-    let duration = selector(&format!("{}_bucket", http.duration), &http.labels, &[]);
-    board.add(
-        8,
-        8,
-        timeseries(
-            "Call duration p95",
-            "95th percentile of outbound call durations over 5 minutes (calls reported with seconds).",
-            "s",
-            vec![target(
-                format!(
-                    "histogram_quantile(0.95, sum{} (rate({duration}[5m])))",
-                    by(&["le", "service", "endpoint"])
-                ),
-                &legend(&["service", "endpoint"]),
-            )],
-        ),
-    );
-}
-
-fn worker_panels(board: &mut Board, source: &Source) {
-    let workers = &source.names.workers;
-    let worker = workers.label.as_str();
-    let per = by(&[worker, "instance"]);
-    let status = selector(&workers.status, &workers.labels, &[]);
-    let stopped = selector(&workers.stopped, &workers.labels, &[]);
-    let beat = selector(&workers.last_heartbeat, &workers.labels, &[]);
-    board.row("Workers");
-    board.add(
-        12,
-        8,
-        json!({
-            "type": "stat",
-            "title": "Worker status",
-            "description": "RUNNING while heartbeats arrive within the ttl; DOWN when they stop or the worker's session closes; STOPPED after a clean worker.stop.",
-            "targets": with_ref_ids(vec![target(
-                format!("max{per} ({status}) + 2 * max{per} ({stopped})"),
-                &format!("{} ({{{{instance}}}})", legend(&[worker])),
-            )]),
-            "fieldConfig": {
-                "defaults": {
-                    "mappings": [{ "type": "value", "options": {
-                        "0": { "text": "DOWN", "color": "red", "index": 0 },
-                        "1": { "text": "RUNNING", "color": "green", "index": 1 },
-                        "2": { "text": "STOPPED", "color": "text", "index": 2 }
-                    }}],
-                    "thresholds": { "mode": "absolute", "steps": [
-                        { "color": "red", "value": null },
-                        { "color": "green", "value": 1 },
-                        { "color": "text", "value": 2 }
-                    ]},
-                    "color": { "mode": "thresholds" }
-                },
-                "overrides": []
-            },
-            "options": {
-                "colorMode": "background",
-                "graphMode": "none",
-                "justifyMode": "auto",
-                "orientation": "auto",
-                "textMode": "value_and_name",
-                "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }
-            }
-        }),
-    );
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Seconds since last heartbeat",
-            "Age of each worker's newest heartbeat; the worker is down once it passes the ttl.",
-            "s",
-            vec![target(
-                format!("time() - max{per} ({beat})"),
-                &format!("{} ({{{{instance}}}})", legend(&[worker])),
-            )],
-        ),
-    );
-}
-
-fn ratio_panels(board: &mut Board, source: &Source) {
-    if source.alerts.0.is_empty() {
-        return;
-    }
-    board.row("Failure ratios");
-    for (name, alert) in &source.alerts.0 {
-        board.add(12, 8, ratio_panel(name, alert));
-    }
-}
-
-fn ratio_panel(name: &str, alert: &Alert) -> Value {
-    let ratio = &alert.failure_ratio;
-    let window = super::promql::duration(ratio.window);
-    let failed: Vec<Matcher> = ratio
-        .failures
-        .iter()
-        .map(|(label, values)| Matcher::AnyOf(label.clone(), values.clone()))
-        .collect();
-    let grouping = by(&ratio.by);
-    let counter = &ratio.counter;
-    let failed = selector(counter, &Vec::new(), &failed);
-    let labels: Vec<&str> = ratio.by.iter().map(String::as_str).collect();
-    let shown = if labels.is_empty() {
-        "all".to_owned()
-    } else {
-        legend(&labels)
-    };
-    let mut panel = timeseries(
-        &format!("{name}: failure ratio"),
-        &format!(
-            "The share of {counter} that failed over {window}; the alert fires above the red line."
-        ),
-        "percentunit",
-        vec![target(
-            format!(
-                "sum{grouping} (rate({failed}[{window}])) / clamp_min(sum{grouping} (rate({counter}[{window}])), 0.0001)"
-            ),
-            &shown,
-        )],
-    );
-    panel["fieldConfig"]["defaults"]["max"] = json!(1);
-    panel["fieldConfig"]["defaults"]["thresholds"] = json!({ "mode": "absolute", "steps": [
-        { "color": "green", "value": null },
-        { "color": "red", "value": alert.above }
-    ]});
-    panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = json!({ "mode": "line" });
-    panel
-}
-
-fn agent_panels(board: &mut Board) {
-    board.row("heartwire agent");
-    let rate = |family: &str, label: &str| format!("sum{} (rate({family}[5m]))", by(&[label]));
-    let panels = [
-        (
-            "Lines received per second",
-            "Lines read, by transport.",
-            vec![target(
-                rate(names::LINES_RECEIVED, "transport"),
-                "{{transport}}",
-            )],
-        ),
-        (
-            "Lines rejected per second",
-            "Lines the parser refused, by reason: `heartwire send` with one of them names the problem.",
-            vec![target(rate(names::LINES_REJECTED, "reason"), "{{reason}}")],
-        ),
-        (
-            "Dropped input per second",
-            "Datagrams dropped because the ingest queue was full, and datagrams the kernel dropped before the agent read them.",
-            vec![
-                target(
-                    rate(names::DATAGRAMS_DROPPED, "transport"),
-                    "queue full ({{transport}})",
-                ),
-                target(
-                    rate(names::KERNEL_DROPS, "listener"),
-                    "kernel ({{listener}})",
-                ),
-            ],
-        ),
-    ];
-    for (title, description, targets) in panels {
-        board.add(8, 8, timeseries(title, description, "short", targets));
-    }
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Series held",
-            "Series the agent holds, for the 20 largest families.",
-            "short",
-            vec![target(
-                format!("topk(20, sum by(family) ({}))", names::SERIES),
-                "{{family}}",
-            )],
-        ),
-    );
-    board.add(
-        12,
-        8,
-        timeseries(
-            "Series dropped at a cap per second",
-            "New series refused because a family or the agent reached its series cap.",
-            "short",
-            vec![target(rate(names::SERIES_DROPPED, "family"), "{{family}}")],
-        ),
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::from_str;
-
-    fn board(yaml: &str) -> Value {
-        dashboard(&Source::from_config(&from_str(yaml, "t.yaml").unwrap()))
-    }
-
-    fn exprs(board: &Value) -> Vec<String> {
-        board["panels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
-            .map(|target| target["expr"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    #[test]
-    fn panels_have_unique_ids_and_do_not_overlap() {
-        let board = board("");
-        let panels = board["panels"].as_array().unwrap();
-        let mut cells = std::collections::HashSet::new();
-        for (index, panel) in panels.iter().enumerate() {
-            assert_eq!(panel["id"], json!(index + 1));
-            let at = &panel["gridPos"];
-            let (x, y, w, h) = (
-                at["x"].as_u64().unwrap(),
-                at["y"].as_u64().unwrap(),
-                at["w"].as_u64().unwrap(),
-                at["h"].as_u64().unwrap(),
-            );
-            assert!(x + w <= 24, "{panel}");
-            for cell in (x..x + w).flat_map(|cx| (y..y + h).map(move |cy| (cx, cy))) {
-                assert!(
-                    cells.insert(cell),
-                    "panel {} overlaps at {cell:?}",
-                    panel["title"]
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn queries_follow_the_configured_names_and_labels() {
-        let board = board(
-            "families:\n  jobs:\n    runs: vf_worker_poll_runs_total\n    labels: { service: worker }\n  workers:\n    status: worker_status\n    label: name\n",
-        );
-        let exprs = exprs(&board);
-        assert!(exprs.contains(&r#"sum by(job, result) (increase(vf_worker_poll_runs_total{service="worker",job=~"$job"}[1h]))"#.to_owned()), "{exprs:#?}");
-        assert!(exprs.contains(&r#"max by(name, instance) (worker_status) + 2 * max by(name, instance) (heartwire_worker_stopped)"#.to_owned()), "{exprs:#?}");
-        assert_eq!(
-            board["templating"]["list"][1]["definition"],
-            json!(r#"label_values(vf_worker_poll_runs_total{service="worker"}, job)"#)
-        );
-    }
-
-    #[test]
-    fn failure_ratio_alerts_get_a_panel_with_their_threshold() {
-        let board = board(
-            "alerts:\n  ScraperAllProvidersDown:\n    failure_ratio:\n      counter: vf_scraper_requests_total\n      failures: { outcome: [timeout, network] }\n    above: 0.5\n",
-        );
-        let panel = board["panels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["title"] == json!("ScraperAllProvidersDown: failure ratio"))
-            .expect("a ratio panel");
-        assert_eq!(
-            panel["targets"][0]["expr"],
-            json!(
-                r#"sum (rate(vf_scraper_requests_total{outcome=~"timeout|network"}[5m])) / clamp_min(sum (rate(vf_scraper_requests_total[5m])), 0.0001)"#
-            )
-        );
-        assert_eq!(
-            panel["fieldConfig"]["defaults"]["thresholds"]["steps"][1]["value"],
-            json!(0.5)
-        );
-    }
 }

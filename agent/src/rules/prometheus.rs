@@ -13,7 +13,6 @@ use super::promql::{self, Matcher, by, selector};
 use super::yaml::{self, Node};
 use super::{Source, in_words, schedule_in_words};
 use crate::aggregate::FamilyNames;
-use crate::config::Alert;
 use crate::health::job::JobSpec;
 use crate::telemetry::names;
 
@@ -69,7 +68,7 @@ pub fn groups(source: &Source, target: &ScrapeTarget) -> Vec<RuleGroup> {
         .alerts
         .0
         .iter()
-        .map(|(name, alert)| failure_ratio(name, alert))
+        .map(|(name, alert)| ratio::failure_ratio(name, alert))
         .collect();
     [
         ("heartwire-jobs", jobs),
@@ -440,63 +439,6 @@ fn input_rule(
     }
 }
 
-fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
-    let ratio = &alert.failure_ratio;
-    let window = promql::duration(ratio.window);
-    let failed: Vec<Matcher> = ratio
-        .failures
-        .iter()
-        .map(|(label, values)| Matcher::AnyOf(label.clone(), values.clone()))
-        .collect();
-    let by = by(&ratio.by);
-    let counter = &ratio.counter;
-    let failed = selector(counter, &Vec::new(), &failed);
-    let threshold = percent(alert.above);
-    let per: Vec<String> = ratio
-        .by
-        .iter()
-        .map(|label| format!("{label} {{{{ $labels.{label} }}}}"))
-        .collect();
-    let per = if per.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", per.join(", "))
-    };
-    let failures: Vec<String> = ratio
-        .failures
-        .iter()
-        .map(|(label, values)| format!("{label} {}", values.join(", ")))
-        .collect();
-    AlertRule {
-        alert: name.to_owned(),
-        expr: format!(
-            "sum{by} (rate({failed}[{window}])) / clamp_min(sum{by} (rate({counter}[{window}])), 0.0001) > {}",
-            promql::number(alert.above)
-        ),
-        for_: Some(alert.for_).filter(|window| !window.is_zero()),
-        severity: alert.severity.clone(),
-        labels: Vec::new(),
-        summary: alert.summary.clone().unwrap_or_else(|| {
-            format!("More than {threshold} of {counter} fail{per}")
-        }),
-        description: alert.description.clone().unwrap_or_else(|| {
-            format!(
-                "{{{{ $value | humanizePercentage }}}} of {counter} over {} have {}: above {threshold} for {}.",
-                in_words(ratio.window),
-                failures.join("; "),
-                in_words(alert.for_)
-            )
-        }),
-        runbook: alert.runbook.clone().unwrap_or_else(|| {
-            format!("Break {counter} down by its labels in the heartwire dashboard to see which failure dominates.")
-        }),
-    }
-}
-
-/// `0.2` as `20%`, without float noise.
-fn percent(ratio: f64) -> String {
-    format!("{}%", (ratio * 100_000.0).round() / 1000.0)
-}
-
+mod ratio;
 #[cfg(test)]
 mod tests;

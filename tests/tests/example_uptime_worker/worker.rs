@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use heartwire_tests::agent::Agent;
 use heartwire_tests::peers::{self, REQUIRE_PEERS};
 
+use super::CHECK_TIMEOUT;
 use super::redis::Redis;
-use super::{BLOCK_MS, CHECK_TIMEOUT};
 
 pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/uptime-worker")
@@ -73,7 +73,6 @@ impl Worker {
             .env("WORKER_NAME", &name)
             .env("HEARTWIRE_ADDR", agent.udp().to_string())
             .env("CHECK_TIMEOUT_SECONDS", CHECK_TIMEOUT)
-            .env("BLOCK_MS", BLOCK_MS)
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("the log, twice"))
             .stderr(output)

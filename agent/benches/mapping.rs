@@ -1,0 +1,101 @@
+//! StatsD lines through the raw-key resolution with 20 glob mapping rules: on cache hits (the
+//! steady state), and on cache misses, where every line is mapped, sanitised and labelled again
+//! (the cache holds one key, so each line evicts the previous one). The same misses without
+//! rules give the baseline the rules add to.
+
+// A benchmark whose fixture cannot be built has nothing to measure: failing loudly is right.
+#![allow(clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use heartwire::aggregate::mapping::{DefaultsSpec, Mapping, RuleSpec};
+use heartwire::aggregate::{Aggregator, Settings};
+use heartwire::batch::{Batch, Transport};
+use heartwire::clock::Now;
+use heartwire::expose::Exposition;
+
+const RULES: usize = 20;
+const LINES: usize = 1000;
+
+/// Twenty rules of the shape real mapping files have: a service prefix, captured components.
+fn rules() -> Vec<RuleSpec> {
+    (0..RULES)
+        .map(|i| RuleSpec {
+            pattern: format!("svc{i}.http.*.*.requests"),
+            name: format!("svc{i}_http_requests_total"),
+            labels: vec![
+                ("endpoint".to_owned(), "$1".to_owned()),
+                ("code".to_owned(), "$2".to_owned()),
+            ],
+            ..RuleSpec::default()
+        })
+        .collect()
+}
+
+/// Lines spread over every rule (the later rules are tried after all earlier ones) and 50
+/// endpoints, as 1400-byte datagrams.
+fn datagrams() -> Vec<Vec<u8>> {
+    let mut datagrams = Vec::new();
+    let mut data = Vec::with_capacity(1400);
+    for i in 0..LINES {
+        let line = format!(
+            "svc{}.http.endpoint{}.{}.requests:1|c|#env:production\n",
+            i % RULES,
+            i % 50,
+            200 + i % 3
+        );
+        if data.len() + line.len() > 1400 {
+            datagrams.push(std::mem::take(&mut data));
+        }
+        data.extend_from_slice(line.as_bytes());
+    }
+    datagrams.push(data);
+    datagrams
+}
+
+fn aggregator(mapping: Mapping, cached_keys: usize) -> Aggregator {
+    let mut settings = Settings {
+        mapping,
+        ..Settings::default()
+    };
+    settings.limits.max_cached_keys = cached_keys;
+    let (_exposition, telemetry) = Exposition::new().expect("registry");
+    Aggregator::new(settings, telemetry)
+}
+
+fn ingest(aggregator: &mut Aggregator, datagrams: &[Vec<u8>], now: Now) {
+    for data in datagrams {
+        aggregator.ingest(&Batch::new(Transport::Udp, data.clone()), now);
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let now = Now::read();
+    let mapping = Mapping::compile(&DefaultsSpec::default(), &rules()).expect("rules");
+    let datagrams = datagrams();
+    let mut group = c.benchmark_group("mapping");
+    group.throughput(Throughput::Elements(LINES as u64));
+    for (name, mapping, cached_keys) in [
+        ("hits_20_globs", mapping.clone(), 200_000),
+        ("misses_20_globs", mapping, 1),
+        ("misses_no_rules", Mapping::default(), 1),
+    ] {
+        let mut aggregator = aggregator(mapping, cached_keys);
+        // Every series exists before timing: only the resolution is measured.
+        ingest(&mut aggregator, &datagrams, now);
+        let series = aggregator.snapshot(now).series_count();
+        assert_eq!(
+            series,
+            3 * 50,
+            "{name}: every line lands in a mapped series"
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| ingest(black_box(&mut aggregator), &datagrams, now))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(mapping, benches);
+criterion_main!(mapping);
