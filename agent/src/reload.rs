@@ -8,7 +8,8 @@
 //! A reload reads and validates the whole file off the aggregating task. An invalid file is
 //! refused, logged with its errors and counted, and the running config stays. A valid one is
 //! applied atomically by the aggregating task between two batches: jobs and workers live;
-//! listeners, HTTP, pipeline, shutdown, limits, buckets and family names only at the next start
+//! listeners, HTTP, pipeline, shutdown, limits, buckets, family names and the push outputs only
+//! at the next start
 //! (the reload says so, and `heartwire_config_restart_required` is 1).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -271,6 +272,8 @@ fn restart_required(running: &Config, new: &Config) -> Vec<&'static str> {
     check("limits", running.limits == new.limits);
     check("buckets", running.buckets == new.buckets);
     check("families", running.families == new.families);
+    check("otlp", running.otlp == new.otlp);
+    check("textfile", running.textfile == new.textfile);
     keys
 }
 
@@ -284,6 +287,8 @@ fn keep_running(key: &str, running: &Config, new: &mut Config) {
         "limits" => new.limits = running.limits.clone(),
         "buckets" => new.buckets = running.buckets.clone(),
         "families" => new.families = running.families.clone(),
+        "otlp" => new.otlp = running.otlp.clone(),
+        "textfile" => new.textfile = running.textfile.clone(),
         _ => {}
     }
 }

@@ -44,7 +44,7 @@ const CHECK_TIMEOUT: &str = "1";
 const WORK_DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(50);
 
-/// The seed's questions, as the example's README asks them of Prometheus.
+/// The seed's questions, as the example's README asks them of Prometheus (checked below).
 const UPTIME_PERCENT: &str = r#"100 * (sum by (service) (uptime_checks_total{status_code=~"2.."}) or 0 * sum by (service) (uptime_checks_total)) / sum by (service) (uptime_checks_total)"#;
 const AVERAGE_RESPONSE_SECONDS: &str = "sum by (service) (uptime_check_duration_seconds_sum) / sum by (service) (uptime_check_duration_seconds_count)";
 /// Checks by status code, summed over all workers.
@@ -367,6 +367,20 @@ fn assert_sidecars_hold_their_workers_checks(
             .sum();
         let lines = scrape.lines_about("heartwire_lines_rejected_total");
         assert_eq!(rejected, 0.0, "{}: {lines}", worker.name);
+    }
+}
+
+#[test]
+fn the_readme_asks_prometheus_the_queries_this_test_checks() {
+    let path = example_dir().join("README.md");
+    let readme =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for query in [UPTIME_PERCENT, AVERAGE_RESPONSE_SECONDS] {
+        assert!(
+            readme.contains(&format!("```promql\n{query}\n```")),
+            "{} does not show {query}",
+            path.display()
+        );
     }
 }
 

@@ -24,19 +24,7 @@ use heartwire_tests::prometheus::{Prometheus, QuerySample};
 #[path = "example_vf_worker/rules.rs"]
 mod rules;
 
-/// The seed's jobs, in its order.
-const JOBS: [&str; 8] = [
-    "viewer-poll",
-    "chat-export",
-    "stale-session-cleanup",
-    "kick-token-refresh",
-    "x-follower-poll",
-    "kick-subscriptions",
-    "trust-score-refresh",
-    "daily-maintenance",
-];
-
-/// One round of the script, per job: runs that succeeded, runs that failed, and every run's
+/// One round of the script, per job of the seed in its order: runs that succeeded, runs that failed, and every run's
 /// duration in seconds (`examples/vf-worker/upstream.js` and `pollers.js`).
 const RUNS: [(&str, f64, f64, &[f64]); 8] = [
     ("viewer-poll", 3.0, 1.0, &[0.3, 0.41, 0.07, 1.47]),
@@ -121,9 +109,11 @@ fn run_round(node: &Path, agent: &Agent) {
     );
 }
 
-/// Every `vf_*` sample after `rounds` rounds, as (name, labels, expectation); last success
-/// timestamps lie in `[since, until]`.
-fn vf_samples(rounds: f64, since: f64, until: f64) -> Vec<(String, Vec<(String, String)>, Expect)> {
+/// One expected sample: its name, its sorted labels and what its value must be.
+type Row = (String, Vec<(String, String)>, Expect);
+
+/// Every `vf_*` sample after `rounds` rounds; last success timestamps lie in `[since, until]`.
+fn vf_samples(rounds: f64, since: f64, until: f64) -> Vec<Row> {
     let mut out = Vec::new();
     let mut add = |name: &str, labels: &[(&str, &str)], expect: Expect| {
         let mut owned: Vec<(String, String)> = labels
