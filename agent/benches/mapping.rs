@@ -1,16 +1,17 @@
 //! StatsD lines through the raw-key resolution with 20 glob mapping rules: on cache hits (the
 //! steady state), and on cache misses, where every line is mapped, sanitised and labelled again
 //! (the cache holds one key, so each line evicts the previous one). The same misses without
-//! rules give the baseline the rules add to.
+//! rules give the baseline the rules add to. Then the cost of one expiry tick.
 
 // A benchmark whose fixture cannot be built has nothing to measure: failing loudly is right.
 #![allow(clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heartwire::aggregate::mapping::{DefaultsSpec, Mapping, RuleSpec};
-use heartwire::aggregate::{Aggregator, Settings};
+use heartwire::aggregate::{Aggregator, Expiry, Settings};
 use heartwire::batch::{Batch, Transport};
 use heartwire::clock::Now;
 use heartwire::expose::Exposition;
@@ -93,6 +94,33 @@ fn benches(c: &mut Criterion) {
         });
     }
     group.finish();
+    expiry(c, now);
+}
+
+/// One expiry tick over 100 000 gauges with a ttl, none of them idle: the cost every tick pays.
+fn expiry(c: &mut Criterion, now: Now) {
+    let mut settings = Settings {
+        expiry: Expiry {
+            gauges: Duration::from_secs(3600),
+            counters: Duration::ZERO,
+        },
+        ..Settings::default()
+    };
+    settings.limits.max_series = 100_000;
+    settings.limits.max_series_per_family = 100_000;
+    let (_exposition, telemetry) = Exposition::new().expect("registry");
+    let mut aggregator = Aggregator::new(settings, telemetry);
+    let lines: Vec<String> = (0..100_000)
+        .map(|i| format!("depth.q{}:{i}|g|#shard:{i}", i % 10))
+        .collect();
+    for chunk in lines.chunks(40) {
+        let data = chunk.join("\n").into_bytes();
+        aggregator.ingest(&Batch::new(Transport::Udp, data), now);
+    }
+    assert_eq!(aggregator.snapshot(now).series_count(), 100_000);
+    c.bench_function("expiry_tick_100k_series_none_idle", |b| {
+        b.iter(|| assert_eq!(black_box(&mut aggregator).expire(now), 0))
+    });
 }
 
 criterion_group!(mapping, benches);

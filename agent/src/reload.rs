@@ -159,7 +159,7 @@ impl Reloader {
         registry: &Registry,
     ) -> Result<Reloader, prometheus::Error> {
         let telemetry = ReloadTelemetry::new(registry)?;
-        let hash = hash(text);
+        let hash = hash(&config::watched_text(text, path));
         telemetry.loaded(&hash, Now::read());
         Ok(Reloader {
             path: path.map(Path::to_path_buf),
@@ -208,7 +208,8 @@ impl Reloader {
                 )));
             }
         };
-        let hash = hash(&text);
+        // The mapping file counts too: a ConfigMap swap may change only that file.
+        let hash = hash(&config::watched_text(&text, Some(&path)));
         if !forced && (hash == self.hash || self.refused_hash.as_ref() == Some(&hash)) {
             return Ok(Outcome::Unchanged);
         }

@@ -24,8 +24,8 @@ use heartwire_tests::prometheus::{Prometheus, QuerySample};
 #[path = "example_vf_worker/rules.rs"]
 mod rules;
 
-/// One round of the script, per job of the seed in its order: runs that succeeded, runs that failed, and every run's
-/// duration in seconds (`examples/vf-worker/upstream.js` and `pollers.js`).
+/// One round of the script, per job of the seed in its order: runs that succeeded, runs that
+/// failed, and every run's duration in seconds (`examples/vf-worker/upstream.js`, `pollers.js`).
 const RUNS: [(&str, f64, f64, &[f64]); 8] = [
     ("viewer-poll", 3.0, 1.0, &[0.3, 0.41, 0.07, 1.47]),
     ("chat-export", 1.0, 0.0, &[4.2]),

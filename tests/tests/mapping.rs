@@ -235,3 +235,28 @@ fn an_unsupported_key_in_the_mapping_file_stops_the_agent_naming_the_file_and_ru
         failure.log
     );
 }
+
+#[test]
+fn a_change_of_the_mapping_file_alone_is_reloaded_by_the_watcher() {
+    let rules = |name: &str| format!("mappings:\n  - match: shop.orders.*\n    name: {name}\n");
+    let agent = Agent::start_config(|dir: &Path| {
+        std::fs::write(dir.join("mapping.yml"), rules("orders")).unwrap();
+        format!(
+            "{}statsd:\n  mapping_file: mapping.yml\n",
+            all_listeners(dir)
+        )
+    });
+    agent.send_udp(b"shop.orders.eu:1|c\n");
+    agent.wait_for("orders_total", &[], 1.0);
+
+    // Written aside and renamed over the old file, as editors and ConfigMap updates do.
+    let staged = agent.dir().join("mapping.yml.new");
+    std::fs::write(&staged, rules("shop_orders")).unwrap();
+    std::fs::rename(&staged, agent.dir().join("mapping.yml")).unwrap();
+    agent.wait_until("the new rules in force", |scrape| {
+        // Each poll sends one more sample; once the reload is in force it lands in the new family.
+        agent.send_udp(b"shop.orders.eu:1|c\n");
+        scrape.value("shop_orders_total", &[]).is_some()
+    });
+    assert!(agent.scrape().value("orders_total", &[]).unwrap() >= 1.0);
+}

@@ -2,7 +2,9 @@
 //!
 //! A series whose ttl has passed since its last sample is removed on the aggregating task's next
 //! tick ([`TICK`]), never on scrape: an agent nobody scrapes stays bounded too. Its family goes
-//! with its last series, so a stream of short-lived names cannot grow the family list.
+//! with its last series, so a stream of short-lived names cannot grow the family list. A tick
+//! looks at every series of the families that have a ttl: about 0.3 ms for 100 000 series
+//! (`benches/mapping.rs`), so once a second costs nothing measurable.
 //!
 //! Safe semantics, by type:
 //! - Gauges and sets may expire after any ttl: a gauge that comes back is simply set again.

@@ -92,6 +92,33 @@ fn parse(text: &str, origin: &str, directory: Option<&Path>) -> Result<Config, C
     Ok(config)
 }
 
+/// The config text followed by the text of the `statsd.mapping_file` it names (when it can be
+/// read), so that a reload notices a change of either file; `path` is the config file's.
+pub fn watched_text(text: &str, path: Option<&Path>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        statsd: ProbeStatsd,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct ProbeStatsd {
+        mapping_file: Option<PathBuf>,
+    }
+    let named = serde_yaml::from_str::<Option<Probe>>(text)
+        .ok()
+        .flatten()
+        .and_then(|probe| probe.statsd.mapping_file);
+    let Some(file) = named else {
+        return text.to_owned();
+    };
+    let file = match path.and_then(Path::parent) {
+        Some(directory) if file.is_relative() => directory.join(file),
+        _ => file,
+    };
+    let mapping = std::fs::read_to_string(&file).unwrap_or_default();
+    format!("{text}\n# statsd.mapping_file\n{mapping}")
+}
+
 /// Reads the statsd_exporter mapping file the config names, if any, into the config.
 fn read_mapping_file(
     config: &mut Config,

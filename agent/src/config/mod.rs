@@ -23,7 +23,7 @@ pub use export::{
 };
 pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
 pub use limits::{Buckets, Limits};
-pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str};
+pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str, watched_text};
 pub use mapping::{MappingDefaults, MappingDocument, MappingRule, Statsd};
 pub use rules::{Alert, Alerts, FailureRatio};
 

@@ -1,8 +1,8 @@
-//! The seed's alert table comes out of `heartwire rules --config examples/vf-worker/heartwire.yaml`:
-//! the liveness threshold of every job (5× the minute poll, 2 h for hourly jobs, 30 h for daily
-//! ones), derived from the schedules, and the scraper providers' two failure-ratio alerts. promtool
-//! checks the file and, in unit tests of the rules, shows each alert firing past its threshold and
-//! not before.
+//! The seed's alert table comes out of `heartwire rules` for the example's config: the liveness
+//! threshold of every job (5× the minute poll, 2 h for hourly jobs, 30 h for daily ones), derived
+//! from the schedules, and the scraper providers' two failure-ratio alerts. promtool checks the
+//! file and, in unit tests of the rules, shows each alert firing past its threshold and not
+//! before.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -360,3 +360,22 @@ fn rules_come_inline_or_from_a_file_not_both() {
     );
     assert!(Path::new(&mapping).exists());
 }
+
+#[test]
+fn the_watched_text_changes_with_the_mapping_file_beside_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent.yaml");
+    let text = "statsd:\n  mapping_file: mapping.yml\n";
+    std::fs::write(dir.path().join("mapping.yml"), "mappings: []\n").unwrap();
+    let before = crate::config::watched_text(text, Some(&config));
+    std::fs::write(
+        dir.path().join("mapping.yml"),
+        "mappings: [{ match: a, name: b }]\n",
+    )
+    .unwrap();
+    assert_ne!(crate::config::watched_text(text, Some(&config)), before);
+    assert_eq!(
+        crate::config::watched_text("jobs: {}\n", Some(&config)),
+        "jobs: {}\n"
+    );
+}
