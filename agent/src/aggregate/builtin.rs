@@ -285,8 +285,10 @@ impl Workers {
             worker.ttl = default_ttl;
         }
         self.configure(workers, accounting);
+        let before = self.workers.len();
         self.workers
             .retain(|_, worker| worker.configured || worker.health.last_beat().is_some());
+        accounting.released(self.slot, before - self.workers.len());
     }
 
     pub(crate) fn heartbeat(

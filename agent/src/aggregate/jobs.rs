@@ -202,8 +202,10 @@ impl Jobs {
         // Removing shifts indices: only while no run is open anywhere is it safe, and then the
         // index of open runs is empty too. Otherwise silent jobs stay until the next reload.
         if self.open.is_empty() {
+            let before = self.jobs.len();
             self.jobs
                 .retain(|_, job| job.spec.is_some() || job.reported());
+            accounting.released(self.slot, before - self.jobs.len());
         }
     }
 

@@ -100,6 +100,14 @@ impl Accounting {
         self.total_series = self.total_series.saturating_sub(count);
     }
 
+    /// `count` series of a family are no longer held because the config no longer names them
+    /// (a job or worker removed by a reload): their budget is given back.
+    pub(crate) fn released(&mut self, slot: Slot, count: usize) {
+        let counts = self.counts(slot);
+        counts.series = counts.series.saturating_sub(count as u64);
+        self.total_series = self.total_series.saturating_sub(count);
+    }
+
     /// Series held in all families.
     #[cfg(test)]
     pub(crate) fn total_series(&self) -> usize {

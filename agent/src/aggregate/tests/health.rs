@@ -309,3 +309,54 @@ fn a_crash_of_a_job_nobody_configured_still_shows() {
         1.0
     );
 }
+
+#[test]
+fn a_reload_drops_silent_jobs_and_workers_and_gives_their_budget_back() {
+    let mut h = watching(
+        &[("a", every_minute()), ("b", every_minute())],
+        &[("w", 30), ("v", 30)],
+    );
+    h.send("job.ok a 1\nhb w\n");
+    assert_eq!(h.account("heartwire_job_runs_total").series, 2);
+    assert_eq!(h.account("heartwire_worker_status").series, 2);
+    let settings = Settings {
+        jobs: vec![("c".to_owned(), every_minute())],
+        ..Settings::default()
+    };
+    h.aggregator.reconfigure(&settings, h.now);
+    assert!(
+        h.value("heartwire_job_stale", &[("job", "a")]).is_none(),
+        "a is no longer watched"
+    );
+    assert_eq!(
+        h.number(
+            "heartwire_job_runs_total",
+            &[("job", "a"), ("result", "ok")]
+        ),
+        1.0,
+        "what a reported stays"
+    );
+    assert!(
+        h.value(
+            "heartwire_job_runs_total",
+            &[("job", "b"), ("result", "ok")]
+        )
+        .is_none(),
+        "b never reported: gone"
+    );
+    assert_eq!(
+        h.number("heartwire_job_stale", &[("job", "c")]),
+        0.0,
+        "c is watched from the reload"
+    );
+    assert_eq!(h.account("heartwire_job_runs_total").series, 2, "a and c");
+    assert!(
+        h.value("heartwire_worker_status", &[("worker", "v")])
+            .is_none()
+    );
+    assert_eq!(
+        h.account("heartwire_worker_status").series,
+        1,
+        "only w, which beat"
+    );
+}
