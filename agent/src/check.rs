@@ -119,6 +119,30 @@ pub fn summary(origin: &str, config: &Config) -> String {
             words(*ttl)
         );
     }
+    let statsd = &config.statsd;
+    let rules = statsd
+        .loaded_file
+        .as_ref()
+        .unwrap_or(&statsd.mapping)
+        .mappings
+        .len();
+    match &statsd.mapping_file {
+        Some(file) => {
+            let _ = writeln!(
+                out,
+                "\nstatsd mapping: {rules} rules from {}",
+                file.display()
+            );
+        }
+        None if rules > 0 => {
+            let _ = writeln!(out, "\nstatsd mapping: {rules} rules");
+        }
+        None => {}
+    }
+    if !config.alerts.0.is_empty() {
+        let names: Vec<&str> = config.alerts.0.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "\nalerts: {}", names.join(", "));
+    }
     let names = &settings.names;
     let _ = writeln!(
         out,
