@@ -10,6 +10,7 @@ use heartwire_tests::peers::{self, REQUIRE_PEERS};
 use super::CHECK_TIMEOUT;
 use super::redis::Redis;
 
+/// `examples/uptime-worker/`: the worker, `enqueue.py`, the config and the venv.
 pub fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/uptime-worker")
 }

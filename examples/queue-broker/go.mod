@@ -1,0 +1,3 @@
+module heartwire.example/queue-broker
+
+go 1.19
