@@ -466,7 +466,14 @@ fn every_family_the_dashboard_and_the_rules_query_is_one_the_real_agent_exposes(
         } else {
             "jobs:\n  nightly: { every: 1h }\n".to_owned()
         };
-        let agent = Agent::start_config(|dir| format!("{}{text}\n{jobs}", all_listeners(dir)));
+        // An example that writes a node_exporter textfile writes it into the agent's directory.
+        let agent = Agent::start_config(|dir| {
+            let text = text.replace(
+                "/var/lib/node_exporter/textfile_collector",
+                &dir.display().to_string(),
+            );
+            format!("{}{text}\n{jobs}", all_listeners(dir))
+        });
         agent.send_udp(EVERYTHING.as_bytes());
         let scrape = agent.wait_until("every line counted", |scrape| {
             scrape.value(
