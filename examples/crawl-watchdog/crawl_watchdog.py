@@ -134,7 +134,7 @@ class Run:
 @contextmanager
 def watchdog_run(sidecar, watchdog):
     """Reports one watchdog run: `job.start` now, the outcome lines when the block ends. An
-    exception escaping the block is the outcome error/exception, and is raised on.
+    exception (or ctrl-C) escaping the block is the outcome error/exception, and is raised on.
 
         with watchdog_run(sidecar, "worker-auto-start") as run:
             if deploy_lock_held():
@@ -146,7 +146,7 @@ def watchdog_run(sidecar, watchdog):
     run = Run(watchdog)
     try:
         yield run
-    except Exception:
+    except BaseException:
         run.outcome("error", "exception")
         raise
     finally:

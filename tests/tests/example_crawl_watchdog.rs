@@ -13,17 +13,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use heartwire_tests::agent::{Agent, DEADLINE, Scrape, all_listeners};
-use heartwire_tests::expect::{
-    Expect, absent, assert_all, exact, mismatches, near, series_count, settle, unix_now, within,
-};
+use heartwire_tests::expect::{Expect, assert_all, exact, mismatches, settle, unix_now, within};
 use heartwire_tests::{peers, prometheus};
+
+// The test crate's root resolves modules beside it, so the helpers' folder is named.
+#[path = "example_crawl_watchdog/campaign.rs"]
+mod campaign;
+#[path = "example_crawl_watchdog/node_exporter.rs"]
+mod node_exporter;
+
+use campaign::{WORKER_AUTO_START, one_hot, replay_stamps, replayed, stalled_running, task};
+use node_exporter::NodeExporter;
 
 /// The crawls' stall_after in the test (an hour in the example).
 const STALL_AFTER: f64 = 3.0;
@@ -133,165 +139,6 @@ fn sender(python: &Path, args: &[&str]) {
     );
 }
 
-/// The one-hot last result of `watchdog`: `hot` is 1, every other known outcome 0.
-fn one_hot(family: &str, outcomes: &[(&str, &str)], hot: (&str, &str)) -> Vec<Expect> {
-    let mut expects = vec![series_count(family, outcomes.len())];
-    for &(result, reason) in outcomes {
-        let value = f64::from(u8::from((result, reason) == hot));
-        expects.push(exact(
-            family,
-            &[("result", result), ("reason", reason)],
-            value,
-        ));
-    }
-    expects
-}
-
-const WORKER_AUTO_START: [(&str, &str); 7] = [
-    ("ok", "started"),
-    ("ok", "already_running"),
-    ("ok", "no_pending_jobs"),
-    ("ok", "deploy_lock"),
-    ("error", "start_failed"),
-    ("error", "storage_unreadable"),
-    ("error", "exception"),
-];
-const CRAWL_AUTO_RECOVER: [(&str, &str); 5] = [
-    ("ok", "healthy"),
-    ("ok", "recovered"),
-    ("ok", "deploy_lock"),
-    ("error", "recover_failed"),
-    ("error", "exception"),
-];
-
-fn task(name: &str) -> [(&str, &str); 1] {
-    [("task", name)]
-}
-
-/// The timestamps the agent takes as it applies the replay's lines: between `from` and `by`.
-fn replay_stamps(from: f64, by: f64) -> Vec<Expect> {
-    let last_run = "healtharchive_task_last_run_timestamp_seconds";
-    vec![
-        within(last_run, &task("worker-auto-start"), from, by),
-        within(last_run, &task("crawl-auto-recover"), from, by),
-        within(
-            "healtharchive_crawl_last_progress_timestamp_seconds",
-            &task("crawl-hc"),
-            from,
-            by,
-        ),
-    ]
-}
-
-/// What the replay leaves, sent from `sent_from` (Unix seconds) on. Whether crawl-hc is
-/// stalled depends on when it is read, so that is left to the caller.
-fn replayed(sent_from: f64) -> Vec<Expect> {
-    let runs = "healtharchive_task_runs_total";
-    let last_run = "healtharchive_task_last_run_timestamp_seconds";
-    let mut expects = replay_stamps(sent_from, f64::MAX);
-    expects.extend([
-        exact(
-            "healtharchive_crawl_pages_crawled_total",
-            &task("crawl-hc"),
-            250.0,
-        ),
-        exact(
-            "healtharchive_crawl_pages_crawled_total",
-            &task("crawl-phac"),
-            40.0,
-        ),
-        absent(
-            "healtharchive_crawl_pages_crawled_total",
-            &task("crawl-cihr"),
-        ),
-        exact("healtharchive_task_running", &task("crawl-hc"), 1.0),
-        exact("healtharchive_task_running", &task("crawl-phac"), 0.0),
-        exact(runs, &[("task", "crawl-phac"), ("result", "error")], 1.0),
-        exact(
-            runs,
-            &[("task", "worker-auto-start"), ("result", "ok")],
-            2.0,
-        ),
-        exact(
-            runs,
-            &[("task", "worker-auto-start"), ("result", "error")],
-            1.0,
-        ),
-        exact(
-            runs,
-            &[("task", "crawl-auto-recover"), ("result", "ok")],
-            2.0,
-        ),
-        exact(
-            runs,
-            &[("task", "crawl-auto-recover"), ("result", "error")],
-            0.0,
-        ),
-        exact(
-            runs,
-            &[("task", "storage-hotpath-auto-recover"), ("result", "ok")],
-            0.0,
-        ),
-        // Freshness: the seed's last_run_timestamp, taken by the agent as the lines arrive.
-        absent(last_run, &task("storage-hotpath-auto-recover")),
-        exact(
-            "healtharchive_task_consecutive_failures",
-            &task("worker-auto-start"),
-            1.0,
-        ),
-        // One failure is below the watchdogs' failure_threshold of 3.
-        exact(
-            "healtharchive_task_state",
-            &[("task", "worker-auto-start"), ("state", "failing")],
-            0.0,
-        ),
-        exact(
-            "healtharchive_task_duration_seconds_count",
-            &task("worker-auto-start"),
-            3.0,
-        ),
-        near(
-            "healtharchive_task_duration_seconds_sum",
-            &task("worker-auto-start"),
-            3.8,
-        ),
-        exact(
-            "healtharchive_worker_auto_start_start_attempts_total",
-            &[],
-            2.0,
-        ),
-        exact(
-            "healtharchive_worker_auto_start_start_success_total",
-            &[],
-            1.0,
-        ),
-        exact(
-            "healtharchive_worker_auto_start_start_failed_total",
-            &[],
-            1.0,
-        ),
-        exact("healtharchive_jobs_pending_crawl", &[], 2.0),
-        exact("healtharchive_worker_should_be_running", &[], 1.0),
-        exact("healtharchive_worker_active", &[], 0.0),
-        exact(
-            "healtharchive_crawl_running_job_container_restarts_done",
-            &[("source", "phac")],
-            30.0,
-        ),
-    ]);
-    expects.extend(one_hot(
-        "healtharchive_worker_auto_start_last_result",
-        &WORKER_AUTO_START,
-        ("error", "start_failed"),
-    ));
-    expects.extend(one_hot(
-        "healtharchive_crawl_auto_recover_last_result",
-        &CRAWL_AUTO_RECOVER,
-        ("ok", "recovered"),
-    ));
-    expects
-}
-
 /// No line of the sender was rejected.
 #[track_caller]
 fn assert_nothing_rejected(scrape: &Scrape) {
@@ -333,19 +180,47 @@ fn read_whole(path: &Path) -> Scrape {
     Scrape::parse(text)
 }
 
-/// The crawls flagged stalled while running: what the seed's HealthArchiveCrawlStalled reads
-/// (`stalled == 1 and on (task) running > 0`, see the example's README).
-fn stalled_running(scrape: &Scrape) -> Vec<String> {
-    let mut tasks: Vec<String> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.name == "healtharchive_crawl_running_job_stalled" && s.value == 1.0)
-        .filter_map(|s| s.labels.iter().find(|(k, _)| k == "task"))
-        .map(|(_, task)| task.clone())
-        .filter(|t| scrape.value("healtharchive_task_running", &task(t)) > Some(0.0))
+/// Polls until crawl-hc is stalled, which must not happen before STALL_AFTER has passed since
+/// its last progress in `replayed`; the textfile is read whole on every poll.
+#[track_caller]
+fn wait_for_stall(agent: &Agent, path: &Path, replayed: &Scrape) -> Scrape {
+    let last_progress = replayed
+        .value(
+            "healtharchive_crawl_last_progress_timestamp_seconds",
+            &task("crawl-hc"),
+        )
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let file = read_whole(path);
+        let scrape = agent.scrape();
+        let scraped_by = unix_now();
+        if scrape.value("healtharchive_crawl_running_job_stalled", &task("crawl-hc")) == Some(1.0) {
+            assert!(
+                scraped_by >= last_progress + STALL_AFTER - 0.05,
+                "stalled {}s after the last progress, before its stall_after",
+                scraped_by - last_progress
+            );
+            return scrape;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "crawl-hc never stalled:\n{file}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// Stops the agent: it exits cleanly and leaves its textfile and no temporary file.
+#[track_caller]
+fn assert_only_the_file_is_left(agent: Agent, out: &Path) {
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    let names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    tasks.sort();
-    tasks
+    assert_eq!(names, [FILE_NAME], "no temporary file is left behind");
 }
 
 #[test]
@@ -378,33 +253,8 @@ fn the_replayed_campaign_reaches_the_textfile_and_metrics_with_the_seed_families
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o644, "node_exporter runs as another user");
 
-    // The quiet period: no progress from now on. Stalled flips once STALL_AFTER has passed
-    // since the last progress, and not before; the file is read whole on every poll.
-    let last_progress = scrape
-        .value(
-            "healtharchive_crawl_last_progress_timestamp_seconds",
-            &task("crawl-hc"),
-        )
-        .unwrap();
-    let started = Instant::now();
-    let stalled = loop {
-        let file = read_whole(&path);
-        let scrape = agent.scrape();
-        let scraped_by = unix_now();
-        if scrape.value("healtharchive_crawl_running_job_stalled", &task("crawl-hc")) == Some(1.0) {
-            assert!(
-                scraped_by >= last_progress + STALL_AFTER - 0.05,
-                "stalled {}s after the last progress, before its stall_after",
-                scraped_by - last_progress
-            );
-            break scrape;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "crawl-hc never stalled:\n{file}"
-        );
-        thread::sleep(POLL);
-    };
+    // The quiet period: no progress from now on.
+    let stalled = wait_for_stall(&agent, &path, &scrape);
     let quiet = [
         exact(
             "healtharchive_crawl_running_job_stalled",
@@ -429,13 +279,7 @@ fn the_replayed_campaign_reaches_the_textfile_and_metrics_with_the_seed_families
     let file = settle_file(&path, &quiet);
     assert_eq!(stalled_running(&file), ["crawl-hc"], "{file}");
 
-    let (status, log) = agent.terminate();
-    assert!(status.success(), "{log}");
-    let names: Vec<String> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, [FILE_NAME], "no temporary file is left behind");
+    assert_only_the_file_is_left(agent, out.path());
 }
 
 #[test]
@@ -506,74 +350,6 @@ fn a_watchdog_run_over_the_unix_socket_moves_the_one_hot_result() {
     assert_all(&scrape, &[last_success(unix_now())]);
     assert_nothing_rejected(&scrape);
     settle_file(&out.path().join(FILE_NAME), &expects);
-}
-
-/// node_exporter with only its textfile collector, reading `directory`. Killed when dropped.
-struct NodeExporter {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl NodeExporter {
-    #[track_caller]
-    fn start(binary: &Path, directory: &Path, log: PathBuf) -> NodeExporter {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(binary)
-            .args(["--collector.disable-defaults", "--collector.textfile"])
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                directory.display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("node_exporter starts");
-        NodeExporter {
-            child,
-            url: format!("http://127.0.0.1:{port}/metrics"),
-            log,
-        }
-    }
-
-    /// Its `/metrics`, once it answers.
-    #[track_caller]
-    fn scrape(&mut self, http: &reqwest::blocking::Client) -> Scrape {
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("node_exporter exited ({status}):\n{}", self.log());
-            }
-            if let Ok(response) = http.get(&self.url).send()
-                && response.status().is_success()
-            {
-                return Scrape::parse(response.text().unwrap());
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "node_exporter never answered:\n{}",
-                self.log()
-            );
-            thread::sleep(POLL);
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The replay, then node_exporter reading the agent's textfile: its scrape, and its log.
