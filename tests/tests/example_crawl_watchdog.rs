@@ -401,7 +401,6 @@ fn node_exporter_serves_the_textfile_with_the_seed_families() {
 /// (the agent's own): node_exporter then logs "collected before" on every scrape and drops one
 /// of the two. Pins the agent gap described in the example's README.
 #[test]
-#[ignore = "agent gap: the textfile carries process_* families that node_exporter owns"]
 fn node_exporter_finds_no_family_twice() {
     let Some((_, log, _)) = node_exporter_after_replay() else {
         return;

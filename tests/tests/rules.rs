@@ -466,6 +466,24 @@ fn every_family_the_dashboard_and_the_rules_query_is_one_the_real_agent_exposes(
         } else {
             "jobs:\n  nightly: { every: 1h }\n".to_owned()
         };
+        // A mapping file named relative to the example's config stays found from the agent's
+        // temporary directory.
+        let text = match config.as_ref().and_then(|path| path.parent()) {
+            Some(example) => text
+                .lines()
+                .map(|line| match line.split_once("mapping_file:") {
+                    Some((indent, file)) if !file.trim().starts_with('/') => {
+                        format!(
+                            "{indent}mapping_file: {}",
+                            example.join(file.trim()).display()
+                        )
+                    }
+                    _ => line.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => text,
+        };
         // An example that writes a node_exporter textfile writes it into the agent's directory.
         let agent = Agent::start_config(|dir| {
             let text = text.replace(

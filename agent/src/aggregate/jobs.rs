@@ -400,9 +400,7 @@ impl Jobs {
                     overrun: job.runs.overrun(spec.max_runtime, now),
                     consecutive_failures: verdict.consecutive_failures,
                     crashes: job.crashes,
-                    stalled: spec
-                        .stall_after
-                        .map(|quiet| stalled(quiet, job.last_progress, job.since, now)),
+                    stalled: spec.stall_after.map(|quiet| job.stalled(quiet, now)),
                 })
             })
             .collect()
@@ -519,12 +517,7 @@ impl Jobs {
                 Kind::Gauge,
                 gauge(&|job, spec, _| {
                     let quiet = spec.stall_after?;
-                    Some(f64::from(u8::from(stalled(
-                        quiet,
-                        job.last_progress,
-                        job.since,
-                        now,
-                    ))))
+                    Some(f64::from(u8::from(job.stalled(quiet, now))))
                 }),
             ),
         ];
@@ -548,6 +541,23 @@ impl Jobs {
 }
 
 impl Job {
+    /// Whether the job has gone `quiet` without progress at `now`. A job that reports runs is
+    /// stalled only while one is open, counted from the later of its start and the last
+    /// progress: a finished crawl is not stalled, and a new one gets its full quiet period. A
+    /// job that only reports progress counts from heartwire's start.
+    fn stalled(&self, quiet: std::time::Duration, now: Now) -> bool {
+        if !self.ever_started {
+            return stalled(quiet, self.last_progress, self.since, now);
+        }
+        let Some(started) = self.runs.latest_start() else {
+            return false;
+        };
+        let progress = self
+            .last_progress
+            .filter(|progress| progress.mono >= started.mono);
+        stalled(quiet, progress, started, now)
+    }
+
     /// Whether the job ever sent anything heartwire keeps a counter or timestamp of.
     fn reported(&self) -> bool {
         self.ever_started

@@ -33,7 +33,8 @@ pub struct Job {
     /// How long a run may take before it counts as hung (default: one period, 1 min to 28 d).
     pub max_runtime: Option<Duration>,
     /// For progress jobs: how long without `job.progress` before the job is stalled (default:
-    /// never).
+    /// never). For a job that sends `job.start`, only while a run is open, counted from the
+    /// later of its start and the last progress.
     pub stall_after: Option<Duration>,
     /// Failed runs in a row that make the job `failing` (default 1).
     pub failure_threshold: u32,

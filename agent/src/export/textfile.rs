@@ -111,7 +111,7 @@ impl TextfileWriter {
             return;
         };
         let mut body = Vec::with_capacity(64 * 1024);
-        if let Err(error) = self.source.exposition.render(&snapshot, &mut body) {
+        if let Err(error) = self.source.exposition.render_textfile(&snapshot, &mut body) {
             self.failed(&io::Error::other(error));
             return;
         }

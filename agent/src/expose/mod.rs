@@ -60,6 +60,19 @@ impl Exposition {
         TextEncoder::new().encode(&self.families(snapshot), out)
     }
 
+    /// What node_exporter's textfile collector should read: the `/metrics` families less the
+    /// `process_*` ones, which node_exporter already exports about itself (a family collected
+    /// twice is an error there, and one of the two sets would be silently dropped).
+    pub fn render_textfile(
+        &self,
+        snapshot: &Snapshot,
+        out: &mut Vec<u8>,
+    ) -> Result<(), prometheus::Error> {
+        let mut families = self.families(snapshot);
+        families.retain(|family| !family.name().starts_with("process_"));
+        TextEncoder::new().encode(&families, out)
+    }
+
     /// The families `/metrics` shows: the self-metrics, then `snapshot`'s. The OTLP export
     /// sends these too, so that both outputs always carry the same families. A snapshot family
     /// whose name the registry already uses is left out rather than written twice (the

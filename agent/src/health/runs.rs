@@ -114,6 +114,14 @@ impl Runs {
             .count()
     }
 
+    /// When the newest open run started.
+    pub fn latest_start(&self) -> Option<Now> {
+        self.open
+            .iter()
+            .map(|run| run.started)
+            .max_by_key(|started| started.mono)
+    }
+
     /// When the oldest open run started, as a unix timestamp.
     pub fn oldest_start(&self) -> Option<f64> {
         self.open.front().map(|run| run.started.unix_seconds())

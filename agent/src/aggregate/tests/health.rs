@@ -360,3 +360,37 @@ fn a_reload_drops_silent_jobs_and_workers_and_gives_their_budget_back() {
         "only w, which beat"
     );
 }
+
+#[test]
+fn a_job_with_runs_is_stalled_only_while_a_run_is_open() {
+    // Seed 002's rule: a *running* crawl that stopped making progress.
+    let mut spec = JobSpec::new(Schedule::every(Duration::from_secs(3600)).unwrap());
+    spec.stall_after = Some(Duration::from_secs(60));
+    let mut h = watching(&[("crawl", spec)], &[]);
+    let crawl = [("job", "crawl")];
+    h.send("job.start crawl\njob.progress crawl 10\n");
+    h.advance(59.0);
+    assert_eq!(h.number("heartwire_job_stalled", &crawl), 0.0);
+    h.advance(1.0);
+    assert_eq!(h.number("heartwire_job_stalled", &crawl), 1.0);
+    h.send("job.ok crawl\n");
+    assert_eq!(
+        h.number("heartwire_job_stalled", &crawl),
+        0.0,
+        "a finished crawl is not stalled"
+    );
+    h.advance(600.0);
+    h.send("job.start crawl\n");
+    h.advance(30.0);
+    assert_eq!(
+        h.number("heartwire_job_stalled", &crawl),
+        0.0,
+        "a new run gets its full quiet period"
+    );
+    h.advance(30.0);
+    assert_eq!(
+        h.number("heartwire_job_stalled", &crawl),
+        1.0,
+        "no progress since the new run started"
+    );
+}
