@@ -269,7 +269,13 @@ fn settle(agent: &Agent) -> (f64, f64, f64) {
 fn grow_series(agent: &Agent, total: usize) -> u64 {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(agent.udp()).unwrap();
-    let held = |scrape: &Scrape| scrape.samples.iter().filter(|s| s.name == "loadgen_series").count();
+    let held = |scrape: &Scrape| {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.name == "loadgen_series")
+            .count()
+    };
     for _ in 0..5 {
         let mut datagram = Vec::with_capacity(1400);
         for id in 0..total {
@@ -289,7 +295,10 @@ fn grow_series(agent: &Agent, total: usize) -> u64 {
             return rss_kib(agent.pid());
         }
     }
-    panic!("the agent holds {} of {total} loadgen_series series after five rounds", held(&agent.scrape()));
+    panic!(
+        "the agent holds {} of {total} loadgen_series series after five rounds",
+        held(&agent.scrape())
+    );
 }
 
 /// Median and 90th percentile of `n` full scrapes, in seconds, measured by the client.

@@ -270,6 +270,7 @@ fn a_wrapper_killed_by_sigkill_is_a_crash_on_the_agent() {
     let _command = wait_for_pid(&pidfile);
     agent.wait_for("heartwire_job_running", &[("job", "j")], 1.0);
     kill(wrapper.pid(), Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
     assert_eq!(wrapper.exit_status().signal(), Some(Signal::SIGKILL as i32));
     agent.wait_for_all(&[
         ("heartwire_job_crashes_total", &[("job", "j")], 1.0),
@@ -279,6 +280,28 @@ fn a_wrapper_killed_by_sigkill_is_a_crash_on_the_agent() {
             1.0,
         ),
     ]);
+    // And /status says so, all within a second of the kill: the session's close is the signal.
+    let body = agent
+        .http()
+        .get(agent.metrics_url().replace("/metrics", "/status"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let job = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["job"] == "j")
+        .unwrap_or_else(|| panic!("no job j in /status: {status}"));
+    assert_eq!(job["crashes"], 1, "{job}");
+    assert_eq!(job["running"], 0, "{job}");
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(1),
+        "seen {:?} after the kill",
+        killed.elapsed()
+    );
 }
 
 #[test]
