@@ -9,22 +9,6 @@ use heartwire_tests::agent::{Agent, Scrape, all_listeners};
 use heartwire_tests::expect::{Expect, assert_all, exact, series_count, settle};
 use heartwire_tests::prometheus;
 
-/// Every `reason` of `heartwire_lines_rejected_total`.
-const REASONS: [&str; 12] = [
-    "too_long",
-    "invalid_utf8",
-    "unknown_verb",
-    "missing_field",
-    "invalid_name",
-    "invalid_value",
-    "negative_counter",
-    "invalid_type",
-    "invalid_sample_rate",
-    "invalid_tag",
-    "invalid_field",
-    "malformed",
-];
-
 /// Bad lines and the reason each must be counted under (`proto/PROTOCOL.md` section 6). The
 /// overlong line is built by [`overlong_line`].
 const CORPUS: [(&[u8], &str); 20] = [
@@ -116,9 +100,10 @@ fn abuse_config(dir: &Path) -> String {
 /// line under the reason [`CORPUS`] gives it, the overlong one as `too_long`.
 fn line_expectations() -> Vec<Expect> {
     let sent = TRANSPORTS.len() as f64;
-    let mut expects: Vec<Expect> = REASONS
+    let mut expects: Vec<Expect> = heartwire_proto::ErrorKind::ALL
         .iter()
-        .map(|&reason| {
+        .map(|kind| {
+            let reason = kind.as_str();
             let mut count = CORPUS.iter().filter(|(_, r)| *r == reason).count();
             if reason == "too_long" {
                 count += 1;

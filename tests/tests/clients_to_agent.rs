@@ -20,22 +20,6 @@ use heartwire_tests::expect::{
 };
 use heartwire_tests::peers::{self, Client, Transport};
 
-/// Every `reason` of `heartwire_lines_rejected_total`.
-const REASONS: [&str; 12] = [
-    "too_long",
-    "invalid_utf8",
-    "unknown_verb",
-    "missing_field",
-    "invalid_name",
-    "invalid_value",
-    "negative_counter",
-    "invalid_type",
-    "invalid_sample_rate",
-    "invalid_tag",
-    "invalid_field",
-    "malformed",
-];
-
 /// Every `transport` of `heartwire_lines_received_total`.
 const TRANSPORTS: [&str; 5] = ["udp", "unixgram", "unix", "tcp", "http"];
 
@@ -86,7 +70,8 @@ fn line_counts(transport: Transport, lines: f64, rejected: &[(&str, f64)]) -> Ve
             )
         })
         .collect();
-    expects.extend(REASONS.iter().map(|&reason| {
+    expects.extend(heartwire_proto::ErrorKind::ALL.iter().map(|kind| {
+        let reason = kind.as_str();
         let count = rejected
             .iter()
             .find(|(name, _)| *name == reason)

@@ -440,5 +440,7 @@ fn input_rule(
 }
 
 mod ratio;
+
+pub(crate) use ratio::ratio_expr;
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::{Board, legend, of_jobs, table_target, target, timeseries, with_ref_ids};
 use crate::config::Alert;
 use crate::rules::Source;
+use crate::rules::prometheus::ratio_expr;
 use crate::rules::promql::{self, Matcher, by, selector};
 use crate::telemetry::names;
 
@@ -268,14 +269,7 @@ pub(super) fn ratio_panels(board: &mut Board, source: &Source) {
 fn ratio_panel(name: &str, alert: &Alert) -> Value {
     let ratio = &alert.failure_ratio;
     let window = promql::duration(ratio.window);
-    let failed: Vec<Matcher> = ratio
-        .failures
-        .iter()
-        .map(|(label, values)| Matcher::AnyOf(label.clone(), values.clone()))
-        .collect();
-    let grouping = by(&ratio.by);
     let counter = &ratio.counter;
-    let failed = selector(counter, &Vec::new(), &failed);
     let labels: Vec<&str> = ratio.by.iter().map(String::as_str).collect();
     let shown = if labels.is_empty() {
         "all".to_owned()
@@ -288,12 +282,7 @@ fn ratio_panel(name: &str, alert: &Alert) -> Value {
             "The share of {counter} that failed over {window}; the alert fires above the red line."
         ),
         "percentunit",
-        vec![target(
-            format!(
-                "sum{grouping} (rate({failed}[{window}])) / clamp_min(sum{grouping} (rate({counter}[{window}])), 0.0001)"
-            ),
-            &shown,
-        )],
+        vec![target(ratio_expr(alert), &shown)],
     );
     panel["fieldConfig"]["defaults"]["max"] = json!(1);
     panel["fieldConfig"]["defaults"]["thresholds"] = json!({ "mode": "absolute", "steps": [

@@ -5,7 +5,9 @@ use crate::config::Alert;
 use crate::rules::in_words;
 use crate::rules::promql::{self, Matcher, by, selector};
 
-pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
+/// `sum by(…) (rate(failed[w])) / clamp_min(sum by(…) (rate(all[w])), 0.0001)`: the failure ratio
+/// the alert compares with its threshold and the dashboard draws.
+pub(crate) fn ratio_expr(alert: &Alert) -> String {
     let ratio = &alert.failure_ratio;
     let window = promql::duration(ratio.window);
     let failed: Vec<Matcher> = ratio
@@ -16,6 +18,14 @@ pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
     let by = by(&ratio.by);
     let counter = &ratio.counter;
     let failed = selector(counter, &Vec::new(), &failed);
+    format!(
+        "sum{by} (rate({failed}[{window}])) / clamp_min(sum{by} (rate({counter}[{window}])), 0.0001)"
+    )
+}
+
+pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
+    let ratio = &alert.failure_ratio;
+    let counter = &ratio.counter;
     let threshold = percent(alert.above);
     let per: Vec<String> = ratio
         .by
@@ -34,10 +44,7 @@ pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
         .collect();
     AlertRule {
         alert: name.to_owned(),
-        expr: format!(
-            "sum{by} (rate({failed}[{window}])) / clamp_min(sum{by} (rate({counter}[{window}])), 0.0001) > {}",
-            promql::number(alert.above)
-        ),
+        expr: format!("{} > {}", ratio_expr(alert), promql::number(alert.above)),
         for_: Some(alert.for_).filter(|window| !window.is_zero()),
         severity: alert.severity.clone(),
         labels: Vec::new(),
