@@ -101,8 +101,13 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
     /// Where the agent listens: udp://HOST:PORT, tcp://HOST:PORT, unix:///PATH (stream) or
-    /// unixgram:///PATH (datagram).
-    #[arg(long, value_name = "URL", default_value = "udp://127.0.0.1:8125")]
+    /// unixgram:///PATH (datagram). `HEARTWIRE_TO` sets it for a whole pod, as for `run`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEARTWIRE_TO",
+        default_value = "udp://127.0.0.1:8125"
+    )]
     pub to: Target,
     /// Lines to send, e.g. 'job.ok viewer-poll 0.3' or 'page.views:1|c'. `-` reads lines from
     /// standard input.
