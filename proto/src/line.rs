@@ -12,7 +12,7 @@ use crate::parse;
 pub enum Line<'a> {
     /// `job.start <job> [id=<run>]`
     JobStart(JobStart<'a>),
-    /// `job.ok <job> [<seconds>] [id=<run>] [exit=<code>]`
+    /// `job.ok <job> [<seconds>] [reason=<token>] [id=<run>] [exit=<code>]`
     JobOk(JobEnd<'a>),
     /// `job.error <job> [<seconds>] [reason=<token>] [id=<run>] [exit=<code>] [signal=<name>]`
     JobError(JobEnd<'a>),
@@ -100,7 +100,8 @@ pub struct JobEnd<'a> {
     /// The run's duration in seconds as measured by the app; `None` means "now minus the
     /// matching start".
     pub seconds: Option<f64>,
-    /// Why the run failed (`reason=`, `token` rule). Only meaningful on `job.error`.
+    /// Why the run ended as it did (`reason=`, `token` rule): a failure's cause, or a success's
+    /// detail such as `nothing_to_do`.
     pub reason: Option<&'a str>,
     /// The run id (`id=`).
     pub id: Option<&'a str>,

@@ -181,7 +181,7 @@ fn job_end<'a>(args: &Args<'a>, error: bool) -> Result<JobEnd<'a>, ParseError> {
     args.fields(|key, value| {
         match key {
             "id" => line.id = Some(token(value)?),
-            "reason" if error => line.reason = Some(token(value)?),
+            "reason" => line.reason = Some(token(value)?),
             "exit" => line.exit = Some(exit_code(value)?),
             "signal" if error => line.signal = Some(token(value)?),
             _ => line.unknown_fields = line.unknown_fields.saturating_add(1),

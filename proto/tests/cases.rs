@@ -500,15 +500,16 @@ fn n7_unknown_fields_are_ignored_and_reported() {
     );
     assert!(line.has_unknown_fields(), "[N7]");
     // A field known to another verb is unknown here.
-    let line = parse_line(b"job.ok a ttl=5 reason=x").unwrap();
+    let line = parse_line(b"job.ok a ttl=5 signal=TERM reason=nothing_to_do").unwrap();
     assert_eq!(
         line,
         Line::JobOk(JobEnd {
             job: "a",
+            reason: Some("nothing_to_do"),
             unknown_fields: 2,
             ..Default::default()
         }),
-        "[N7] reason= only on job.error"
+        "[N7] signal= only on job.error; reason= on both ends"
     );
     assert!(
         !parse_line(b"job.ok a 1").unwrap().has_unknown_fields(),

@@ -27,6 +27,10 @@ use crate::clock::Now;
 use crate::health::job::{JobHealth, JobSpec, JobState, Verdict, stalled};
 use crate::health::runs::{Run, Runs, SessionId, Started};
 
+/// Most (result, reason) combinations a job's last-result family lists: reasons come from
+/// senders, so they are bounded; later ones are counted as reason `other`.
+const MAX_RESULTS_PER_JOB: usize = 16;
+
 /// How a run ended, for the `result` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -41,6 +45,11 @@ struct Job {
     result_labels: [LabelValues; 3],
     state_labels: [LabelValues; JobState::ALL.len()],
     runs_total: [u64; 3],
+    /// Every (result, reason) a run of this job ended with, as label values; bounded by
+    /// [`MAX_RESULTS_PER_JOB`], past which reasons fold into `other`.
+    results_seen: Vec<LabelValues>,
+    /// Which of `results_seen` the last run ended with.
+    last_result: Option<usize>,
     crashes: u64,
     duration: Histogram,
     last_success: Option<f64>,
@@ -73,6 +82,7 @@ struct Metas {
     overrun_runs: Meta,
     crashes: Meta,
     stalled: Meta,
+    last_result: Meta,
 }
 
 impl Metas {
@@ -142,6 +152,12 @@ impl Metas {
             stalled: meta(
                 &names.stalled,
                 "1 when a progress job has reported no progress for its stall_after.",
+            ),
+            last_result: Meta::new(
+                &names.last_result,
+                "The last run's result and reason as 1; the other combinations seen are 0.",
+                &[&names.label, "result", "reason"],
+                c,
             ),
         }
     }
@@ -294,7 +310,13 @@ impl Jobs {
             line.signal,
             Some("TERM" | "SIGTERM" | "INT" | "SIGINT" | "15" | "2")
         );
-        job.finish(outcome, duration, cancelled, &self.bounds, now);
+        let reason = line.reason.or(line.signal);
+        let ended = Ended {
+            outcome,
+            reason,
+            cancelled,
+        };
+        job.finish(ended, duration, &self.bounds, &self.results, now);
     }
 
     /// A skipped slot: counted as a run result and as a sign of life for lateness. It neither
@@ -305,6 +327,7 @@ impl Jobs {
         };
         if let Some((_, job)) = self.jobs.get_index_mut(index) {
             job.runs_total[Outcome::Skipped as usize] += 1;
+            job.record_result(Outcome::Skipped, line.reason, &self.results);
             job.health.ran(now);
         }
     }
@@ -340,7 +363,12 @@ impl Jobs {
                 self.open.remove(&run.seq);
                 job.crashes += 1;
                 let age = now.seconds_since(run.started.mono);
-                job.finish(Outcome::Error, Some(age), false, &self.bounds, now);
+                let ended = Ended {
+                    outcome: Outcome::Error,
+                    reason: Some("crashed"),
+                    cancelled: false,
+                };
+                job.finish(ended, Some(age), &self.bounds, &self.results, now);
             }
         }
     }
@@ -364,6 +392,8 @@ impl Jobs {
                 .map(|result| Arc::from([name.clone(), result]) as LabelValues),
             state_labels: JobState::ALL.map(|state| with(state.as_str())),
             runs_total: [0; 3],
+            results_seen: Vec::new(),
+            last_result: None,
             crashes: 0,
             duration: Histogram::new(&self.bounds),
             last_success: None,
@@ -459,6 +489,18 @@ impl Jobs {
         out.extend(m.crashes.family(Kind::Counter, gauge(&crashes)));
         let last_progress = |job: &Job| job.last_progress.map(|at| at.unix_seconds());
         out.extend(m.last_progress.family(Kind::Gauge, gauge(&last_progress)));
+        let results = jobs()
+            .flat_map(|job| {
+                job.results_seen
+                    .iter()
+                    .enumerate()
+                    .map(|(index, labels)| Series {
+                        labels: labels.clone(),
+                        value: Value::Number(f64::from(u8::from(job.last_result == Some(index)))),
+                    })
+            })
+            .collect();
+        out.extend(m.last_result.family(Kind::Gauge, results));
         self.verdicts(now, out);
     }
 
@@ -540,7 +582,40 @@ impl Jobs {
     }
 }
 
+/// How a run ended: its result, the reason it gave, and whether a TERM/INT cancelled it.
+#[derive(Debug, Clone, Copy)]
+struct Ended<'a> {
+    outcome: Outcome,
+    reason: Option<&'a str>,
+    cancelled: bool,
+}
+
 impl Job {
+    /// Makes (result, reason) the job's last result, remembering the combination.
+    fn record_result(&mut self, outcome: Outcome, reason: Option<&str>, results: &[Arc<str>; 3]) {
+        let result = &results[outcome as usize];
+        let mut reason = reason.unwrap_or("none");
+        let find = |seen: &[LabelValues], reason: &str| {
+            seen.iter()
+                .position(|labels| labels[1] == *result && &*labels[2] == reason)
+        };
+        if find(&self.results_seen, reason).is_none()
+            && self.results_seen.len() >= MAX_RESULTS_PER_JOB
+        {
+            reason = "other";
+        }
+        let index = match find(&self.results_seen, reason) {
+            Some(index) => index,
+            None => {
+                let labels: LabelValues =
+                    Arc::from([self.labels[0].clone(), result.clone(), Arc::from(reason)]);
+                self.results_seen.push(labels);
+                self.results_seen.len() - 1
+            }
+        };
+        self.last_result = Some(index);
+    }
+
     /// Whether the job has gone `quiet` without progress at `now`. A job that reports runs is
     /// stalled only while one is open, counted from the later of its start and the last
     /// progress: a finished crawl is not stalled, and a new one gets its full quiet period. A
@@ -568,12 +643,18 @@ impl Job {
     /// A run ended (or crashed) at `now`.
     fn finish(
         &mut self,
-        outcome: Outcome,
+        ended: Ended<'_>,
         duration: Option<f64>,
-        cancelled: bool,
         bounds: &Bounds,
+        results: &[Arc<str>; 3],
         now: Now,
     ) {
+        let Ended {
+            outcome,
+            reason,
+            cancelled,
+        } = ended;
+        self.record_result(outcome, reason, results);
         if let Some(seconds) = duration {
             self.duration.observe(bounds, seconds, 1.0);
         }

@@ -187,6 +187,9 @@ pub struct JobFamilies {
     pub crashes: String,
     /// Gauge `{job}` 0/1 for jobs with `stall_after`; default `heartwire_job_stalled`.
     pub stalled: String,
+    /// Gauge `{job,result,reason}`, one-hot: the last run's result and reason are 1, the other
+    /// combinations seen are 0; default `heartwire_job_last_result`.
+    pub last_result: String,
     /// The name of the job label (default `job`).
     pub label: String,
     /// The `result` value of `job.skip` (default `skipped`).
@@ -264,6 +267,7 @@ impl Default for FamilyNames {
                 overrun_runs: "heartwire_job_overrun_runs".into(),
                 crashes: "heartwire_job_crashes_total".into(),
                 stalled: "heartwire_job_stalled".into(),
+                last_result: "heartwire_job_last_result".into(),
                 label: "job".into(),
                 skipped_result: "skipped".into(),
                 labels: Vec::new(),
@@ -338,6 +342,8 @@ impl FamilyNames {
             all.push((name.as_str(), shape, vec![job], &j.labels));
         }
         all.push((&j.state, Shape::Gauge, vec![job, "state"], &j.labels));
+        let result = vec![job, "result", "reason"];
+        all.push((&j.last_result, Shape::Gauge, result, &j.labels));
         let call = vec!["service", "endpoint", "status_code"];
         all.push((&h.requests, Shape::Counter, call, &h.labels));
         all.push((

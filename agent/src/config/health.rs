@@ -261,6 +261,7 @@ impl Families {
                     ("overrun_runs", &mut n.jobs.overrun_runs),
                     ("crashes", &mut n.jobs.crashes),
                     ("stalled", &mut n.jobs.stalled),
+                    ("last_result", &mut n.jobs.last_result),
                     ("label", &mut n.jobs.label),
                     ("skipped_result", &mut n.jobs.skipped_result),
                 ],

@@ -394,3 +394,21 @@ fn a_job_with_runs_is_stalled_only_while_a_run_is_open() {
         "no progress since the new run started"
     );
 }
+
+#[test]
+fn a_crashed_run_leaves_crashed_as_its_last_result() {
+    let mut h = watching(&[], &[]);
+    h.send_on(5, "hello app=cron\njob.start backup\n");
+    h.close(5);
+    assert_eq!(
+        h.number(
+            "heartwire_job_last_result",
+            &[
+                ("job", "backup"),
+                ("result", "error"),
+                ("reason", "crashed")
+            ]
+        ),
+        1.0
+    );
+}

@@ -221,3 +221,52 @@ fn open_starts_are_bounded_globally_by_evicting_the_oldest_of_any_job() {
         1.0
     );
 }
+
+#[test]
+fn the_last_result_is_one_hot_over_the_results_and_reasons_seen() {
+    // Seed 002's `last_result{result,reason}`: exactly one combination is 1.
+    let mut h = Harness::new();
+    let last = |h: &Harness, result: &str, reason: &str| {
+        h.value(
+            "heartwire_job_last_result",
+            &[("job", "watchdog"), ("result", result), ("reason", reason)],
+        )
+        .map(|value| match value {
+            Value::Number(n) => n,
+            other => panic!("{other:?}"),
+        })
+    };
+    h.send("job.ok watchdog 0.1 reason=started\n");
+    assert_eq!(last(&h, "ok", "started"), Some(1.0));
+    h.send("job.error watchdog 0.1 reason=exception\n");
+    assert_eq!(last(&h, "ok", "started"), Some(0.0));
+    assert_eq!(last(&h, "error", "exception"), Some(1.0));
+    h.send("job.skip watchdog reason=nothing_to_do\njob.ok watchdog\n");
+    assert_eq!(last(&h, "skipped", "nothing_to_do"), Some(0.0));
+    assert_eq!(last(&h, "ok", "none"), Some(1.0), "no reason given");
+    assert_eq!(last(&h, "error", "exception"), Some(0.0));
+    h.send("job.error watchdog signal=TERM\n");
+    assert_eq!(
+        last(&h, "error", "TERM"),
+        Some(1.0),
+        "a signal stands for the reason"
+    );
+}
+
+#[test]
+fn reasons_per_job_are_bounded_and_the_rest_fold_into_other() {
+    let mut h = Harness::new();
+    for i in 0..40 {
+        h.send(&format!("job.error flaky reason=r{i}\n"));
+    }
+    let snapshot = h.snapshot();
+    let family = snapshot.family("heartwire_job_last_result").unwrap();
+    assert_eq!(family.series.len(), 17, "16 combinations and `other`");
+    let on: Vec<&str> = family
+        .series
+        .iter()
+        .filter(|s| matches!(s.value, Value::Number(v) if v == 1.0))
+        .map(|s| &*s.labels[2])
+        .collect();
+    assert_eq!(on, ["other"]);
+}
