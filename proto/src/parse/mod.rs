@@ -67,6 +67,7 @@ pub(crate) fn number(text: &str) -> Result<f64, ParseError> {
     }
 }
 
+/// `unix`: whole seconds since the epoch (`|T`, `d:`).
 pub(crate) fn unix_seconds(text: &str) -> Result<u64, ParseError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err(
@@ -78,6 +79,7 @@ pub(crate) fn unix_seconds(text: &str) -> Result<u64, ParseError> {
         .map_err(|_| err(ErrorKind::InvalidField, "timestamp out of range"))
 }
 
+/// A field value with no control characters, not empty.
 pub(crate) fn printable<'a>(text: &'a str, detail: &'static str) -> Result<&'a str, ParseError> {
     if text.is_empty() || text.bytes().any(|b| b < b' ' || b == 0x7f) {
         return Err(err(ErrorKind::InvalidField, detail));
