@@ -57,11 +57,11 @@ fn aggregator_stopped() -> Response {
 }
 
 async fn metrics(State(endpoints): State<Endpoints>) -> Response {
-    let Some(snapshot) = endpoints.handle.snapshot().await else {
+    let Some(families) = endpoints.exposition.current(&endpoints.handle).await else {
         return aggregator_stopped();
     };
     let mut body = Vec::with_capacity(64 * 1024);
-    if let Err(error) = endpoints.exposition.render(&snapshot, &mut body) {
+    if let Err(error) = Exposition::encode(&families, &mut body) {
         tracing::error!(%error, "cannot render /metrics");
         return (
             StatusCode::INTERNAL_SERVER_ERROR,

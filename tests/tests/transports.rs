@@ -297,6 +297,11 @@ fn connections_over_the_limit_are_closed_at_once() {
         closed_by_peer(&mut third),
         "a third connection was kept with max_connections: 2"
     );
+    agent.wait_for(
+        "heartwire_connections_refused_total",
+        &transport("tcp"),
+        1.0,
+    );
 
     first.write_all(b"held.hits:1|c\n").unwrap();
     let scrape = agent.wait_for("held_hits_total", &[], 3.0);

@@ -22,6 +22,7 @@ use tokio::time::MissedTickBehavior;
 use super::{ExportError, Source};
 use crate::clock::Now;
 use crate::config::Textfile;
+use crate::expose::Exposition;
 use crate::telemetry::names;
 
 /// Name prefix of the temporary files.
@@ -107,11 +108,11 @@ impl TextfileWriter {
     }
 
     async fn write(&mut self) {
-        let Some(snapshot) = self.source.handle.snapshot().await else {
+        let Some(families) = self.source.exposition.current(&self.source.handle).await else {
             return;
         };
         let mut body = Vec::with_capacity(64 * 1024);
-        if let Err(error) = self.source.exposition.render_textfile(&snapshot, &mut body) {
+        if let Err(error) = Exposition::encode(&Exposition::for_textfile(families), &mut body) {
             self.failed(&io::Error::other(error));
             return;
         }

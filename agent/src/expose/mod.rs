@@ -15,7 +15,7 @@ use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, Opts, Registry, TextEncoder};
 
-use crate::aggregate::Snapshot;
+use crate::aggregate::{Handle, Snapshot};
 use crate::telemetry::{self, Telemetry};
 
 pub use self::collector::SnapshotCollector;
@@ -60,17 +60,27 @@ impl Exposition {
         TextEncoder::new().encode(&self.families(snapshot), out)
     }
 
-    /// What node_exporter's textfile collector should read: the `/metrics` families less the
-    /// `process_*` ones, which node_exporter already exports about itself (a family collected
-    /// twice is an error there, and one of the two sets would be silently dropped).
-    pub fn render_textfile(
-        &self,
-        snapshot: &Snapshot,
-        out: &mut Vec<u8>,
-    ) -> Result<(), prometheus::Error> {
-        let mut families = self.families(snapshot);
+    /// The families `/metrics` shows right now. The self-metrics are gathered before the
+    /// snapshot is taken, so that every line they count as received has been applied in the
+    /// snapshot: a scrape never counts a line whose effect it does not show. `None` once the
+    /// aggregator has stopped.
+    pub async fn current(&self, handle: &Handle) -> Option<Vec<MetricFamily>> {
+        let gathered = self.registry.gather();
+        let snapshot = handle.snapshot().await?;
+        Some(merge(gathered, &snapshot))
+    }
+
+    /// Writes `families` in the text format.
+    pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), prometheus::Error> {
+        TextEncoder::new().encode(families, out)
+    }
+
+    /// What node_exporter's textfile collector should read: `families` less the `process_*`
+    /// ones, which node_exporter already exports about itself (a family collected twice is an
+    /// error there, and one of the two sets would be silently dropped).
+    pub fn for_textfile(mut families: Vec<MetricFamily>) -> Vec<MetricFamily> {
         families.retain(|family| !family.name().starts_with("process_"));
-        TextEncoder::new().encode(&families, out)
+        families
     }
 
     /// The families `/metrics` shows: the self-metrics, then `snapshot`'s. The OTLP export
@@ -78,18 +88,22 @@ impl Exposition {
     /// whose name the registry already uses is left out rather than written twice (the
     /// aggregator reserves those names, so this is a second guard, not a path taken).
     pub fn families(&self, snapshot: &Snapshot) -> Vec<MetricFamily> {
-        let mut families = self.registry.gather();
-        let mut written: HashSet<String> = families
-            .iter()
-            .map(|family| family.name().to_owned())
-            .collect();
-        for family in SnapshotCollector::new(snapshot).collect() {
-            if !family.get_metric().is_empty() && written.insert(family.name().to_owned()) {
-                families.push(family);
-            }
-        }
-        families
+        merge(self.registry.gather(), snapshot)
     }
+}
+
+/// The self-metrics, then `snapshot`'s families.
+fn merge(mut families: Vec<MetricFamily>, snapshot: &Snapshot) -> Vec<MetricFamily> {
+    let mut written: HashSet<String> = families
+        .iter()
+        .map(|family| family.name().to_owned())
+        .collect();
+    for family in SnapshotCollector::new(snapshot).collect() {
+        if !family.get_metric().is_empty() && written.insert(family.name().to_owned()) {
+            families.push(family);
+        }
+    }
+    families
 }
 
 #[cfg(test)]

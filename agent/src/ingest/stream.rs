@@ -99,6 +99,7 @@ pub(crate) async fn accept_loop<L: Accept>(
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
+            sink.telemetry().connection_refused(settings.transport);
             // Closing at once tells the client to retry; leaving it in the backlog would not.
             tracing::warn!(
                 listener = settings.listener,
