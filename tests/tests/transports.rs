@@ -149,17 +149,21 @@ fn tcp_reads_newline_framing_and_a_last_line_without_newline() {
     let agent = Agent::start();
     agent.send_tcp(b"tcp.hits:1|c\ntcp.hits:2|c\ntcp.hits:4|c");
     agent.send_tcp(b"hb worker-1\n");
-    let scrape = agent.wait_for_all(&[
-        ("tcp_hits_total", &[], 7.0),
-        ("heartwire_lines_received_total", &transport("tcp"), 4.0),
-    ]);
-    assert!(
-        scrape
-            .value(
-                "heartwire_worker_last_heartbeat_timestamp_seconds",
-                &[("worker", "worker-1")]
-            )
-            .is_some()
+    // The counters can run a batch ahead of the aggregated state within one scrape, so the
+    // heartbeat is waited for, not assumed once the lines are counted.
+    let scrape = agent.wait_until("every TCP line counted and applied", |scrape| {
+        scrape.value("tcp_hits_total", &[]) == Some(7.0)
+            && scrape.value("heartwire_lines_received_total", &transport("tcp")) == Some(4.0)
+            && scrape
+                .value(
+                    "heartwire_worker_last_heartbeat_timestamp_seconds",
+                    &[("worker", "worker-1")],
+                )
+                .is_some()
+    });
+    assert_eq!(
+        scrape.value("heartwire_lines_rejected_total", &[("reason", "malformed")]),
+        Some(0.0)
     );
 }
 

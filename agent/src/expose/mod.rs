@@ -60,14 +60,12 @@ impl Exposition {
         TextEncoder::new().encode(&self.families(snapshot), out)
     }
 
-    /// The families `/metrics` shows right now. The self-metrics are gathered before the
-    /// snapshot is taken, so that every line they count as received has been applied in the
-    /// snapshot: a scrape never counts a line whose effect it does not show. `None` once the
-    /// aggregator has stopped.
+    /// The families `/metrics` shows right now: the snapshot first, then the self-metrics, so
+    /// that every line whose effect the snapshot shows is counted (the counters may run a batch
+    /// ahead of the snapshot). `None` once the aggregator has stopped.
     pub async fn current(&self, handle: &Handle) -> Option<Vec<MetricFamily>> {
-        let gathered = self.registry.gather();
         let snapshot = handle.snapshot().await?;
-        Some(merge(gathered, &snapshot))
+        Some(self.families(&snapshot))
     }
 
     /// Writes `families` in the text format.

@@ -112,9 +112,13 @@ pub(crate) async fn accept_loop<L: Accept>(
         let (settings, sink, shutdown) = (settings.clone(), sink.clone(), shutdown.clone());
         let connection = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
         connections.spawn(async move {
-            let reason = serve(stream, connection, &settings, &sink, shutdown).await;
+            let mut stream = stream;
+            let reason = serve(&mut stream, connection, &settings, &sink, shutdown).await;
+            // Counted before the socket closes, so that a peer that sees the close also sees it
+            // counted.
             sink.telemetry()
                 .connection_closed(settings.transport, reason);
+            drop(stream);
             // The agent closing its own connections to stop is no crash of the peer's.
             if reason != CloseReason::Shutdown {
                 sink.closed(connection, settings.transport).await;
