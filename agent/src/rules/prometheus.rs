@@ -295,7 +295,7 @@ fn stalled(pick: &JobSelector<'_>, quiet: Duration) -> AlertRule {
         labels: pick.pin(),
         summary: format!("Job {job} makes no progress"),
         description: format!(
-            "{job} has reported no progress (job.progress) for {quiet}, its stall_after."
+            "{job} has reported no progress (job.progress) for {quiet}, its stall_after, while a run is open (or at all, if it never sends job.start)."
         ),
         runbook: format!(
             "Check whether {job} is stuck on one item or waits on a dependency; its last progress time is in the heartwire dashboard."
