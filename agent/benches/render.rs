@@ -112,7 +112,7 @@ fn benches(c: &mut Criterion) {
     let snapshot = Arc::new(aggregator.snapshot(now));
     assert_eq!(snapshot.series_count(), SERIES);
     let mut out = Vec::with_capacity(4 << 20);
-    exposition.render(&snapshot, &mut out).expect("render");
+    exposition.render(&snapshot, now, &mut out).expect("render");
     println!("/metrics for {SERIES} series: {} bytes", out.len());
 
     c.bench_function("snapshot_10k_series", |b| {
@@ -121,7 +121,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("render_10k_series", |b| {
         b.iter(|| {
             out.clear();
-            exposition.render(&snapshot, &mut out).expect("render");
+            exposition.render(&snapshot, now, &mut out).expect("render");
             black_box(out.len())
         })
     });
@@ -129,7 +129,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             exposition
-                .render(&aggregator.snapshot(now), &mut out)
+                .render(&aggregator.snapshot(now), now, &mut out)
                 .expect("render");
             black_box(out.len())
         })

@@ -1,18 +1,27 @@
-//! The agent's lifecycle: wire the tasks, wait for SIGTERM/SIGINT (reloading on SIGHUP), shut
-//! down in order.
+//! The agent's lifecycle: wire the tasks, wait for SIGTERM/SIGINT (reloading on SIGHUP) or the
+//! failure of a component, shut down in order.
 //!
-//! Start: the aggregator task, then every listener (all bind or the agent exits), then the HTTP
-//! servers and the push outputs; the ready file is written last. Stop: stop reading (socket
-//! listeners and `POST /ingest`; socket files are removed), let the push outputs send the state
-//! once the queue is applied (each bounded by its own timeout), let the aggregator finish (bounded
-//! by `shutdown.drain_timeout`), then stop serving `/metrics`.
+//! Start: the aggregator thread, then every listener (all bind or the agent exits), then the
+//! HTTP servers and the push outputs; the ready file is written last. Every long-lived task and
+//! thread is a supervised component ([`Supervisor`]).
+//!
+//! Stop is one decision, taken once: the first SIGTERM or SIGINT, or the failure of a component.
+//! Then: stop reading (socket listeners and `POST /ingest`; socket files are removed), let the
+//! push outputs send the state once the queues are applied (each bounded by its own timeout),
+//! let the aggregator finish (bounded by `shutdown.drain_timeout`), then stop serving `/metrics`.
+//! A second TERM or INT cuts the final push and the drain short; SIGHUP during shutdown is
+//! ignored (a reload then would be pointless, and it must not be taken for a stop). After a
+//! component failed, `/healthz` says so for [`FAILURE_GRACE`], every step is bounded by
+//! [`FAILURE_DEADLINE`], and the agent exits with status 70 so that it is restarted.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::aggregate::{self, Aggregator};
@@ -24,9 +33,16 @@ use crate::expose::Exposition;
 use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
 use crate::reload::{self, Reloader, Reloads, Trigger};
 use crate::server::{self, Endpoints};
+use crate::supervise::{Failure, Finished, Supervisor};
 
 /// Exit code for a configuration that cannot be used (`EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
+/// Exit code after a component of the agent failed (`EX_SOFTWARE`).
+const EXIT_FAILED: u8 = 70;
+/// How long `/healthz` names a failed component before the agent starts to stop.
+pub const FAILURE_GRACE: Duration = Duration::from_secs(1);
+/// The bound of each shutdown step after a failure (the drain timeout, if shorter).
+pub const FAILURE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Why the agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +67,12 @@ pub enum AppError {
         /// What the OS said.
         source: io::Error,
     },
+    /// The aggregator's thread could not start.
+    #[error("cannot start the aggregator: {0}")]
+    Aggregator(io::Error),
+    /// A component stopped while the agent ran.
+    #[error("the agent stopped because a component failed: {0}")]
+    Failed(Failure),
 }
 
 /// Runs `heartwire serve`: logs to stderr, loads the config (exit 64 if it is invalid), runs the
@@ -100,6 +122,10 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     };
     match runtime.block_on(run(config, source, args.ready_file.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error @ AppError::Failed(_)) => {
+            tracing::error!("{error}");
+            ExitCode::from(EXIT_FAILED)
+        }
         Err(error) => {
             tracing::error!("{error}");
             ExitCode::FAILURE
@@ -127,8 +153,8 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
-/// Runs the agent described by `config` until SIGTERM or SIGINT; reloads it on a change of its
-/// file, on SIGHUP and on `POST /-/reload`.
+/// Runs the agent described by `config` until SIGTERM or SIGINT, or until a component fails;
+/// reloads it on a change of its file, on SIGHUP and on `POST /-/reload`.
 pub async fn run(
     config: Config,
     source: Source<'_>,
@@ -136,14 +162,15 @@ pub async fn run(
 ) -> Result<(), AppError> {
     // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
     let mut signals = Signals::install().map_err(AppError::Signals)?;
+    let supervisor = Supervisor::new();
     let started = Now::read().wall;
     let (exposition, telemetry) = Exposition::new()?;
-    let (queue, batches) = mpsc::channel(config.pipeline.queue_batches);
+    let (sink, queues) = ingest::queues(config.pipeline.queue_batches, telemetry.clone());
     // Keeps the aggregator running at shutdown until the push outputs have read the final state.
-    let held_open = queue.clone();
-    let aggregator = Aggregator::new(config.aggregate_settings(), telemetry.clone());
-    let (handle, aggregation) = aggregate::spawn(aggregator, batches);
-    let sink = Sink::new(queue, telemetry);
+    let held_open = sink.clone();
+    let aggregator = Aggregator::new(config.aggregate_settings(), telemetry);
+    let (handle, aggregation) =
+        aggregate::spawn(aggregator, queues, &supervisor).map_err(AppError::Aggregator)?;
     let reloader = Reloader::new(
         source.path,
         source.text,
@@ -151,7 +178,7 @@ pub async fn run(
         handle.clone(),
         exposition.registry(),
     )?;
-    let (reloads, reloading) = reloader.spawn();
+    let (reloads, reloading) = reloader.spawn(&supervisor);
     // Dropped at shutdown, which stops the watcher thread.
     let _watcher = match source.path {
         Some(path) => match reload::watch(path, reloads.clone()) {
@@ -164,11 +191,18 @@ pub async fn run(
         None => None,
     };
 
-    let listeners = Listeners::start(&config.listen, &sink)?;
+    let listeners = Listeners::start(&config.listen, &sink, &supervisor)?;
     let mut bound = listeners.bound().to_vec();
     let (stop_ingest, ingest_signal) = watch::channel(false);
     let (stop_endpoints, endpoints_signal) = watch::channel(false);
-    let ingest = start_ingest_http(&config, &sink, &reloads, ingest_signal, &mut bound)?;
+    let ingest = start_ingest_http(
+        &config,
+        &sink,
+        &reloads,
+        ingest_signal,
+        &mut bound,
+        &supervisor,
+    )?;
     drop(sink);
     let endpoints = server::bind(config.http.address, "HTTP (/metrics)", "http.address")?;
     bound.push(Bound {
@@ -179,9 +213,13 @@ pub async fn run(
         handle: handle.clone(),
         exposition: exposition.clone(),
     };
-    let exporters = Exporters::start(&config, &outputs, started)?;
-    let router = server::router(Endpoints::new(handle, exposition));
-    let endpoints = tokio::spawn(server::serve(endpoints, router, endpoints_signal));
+    let exporters = Exporters::start(&config, &outputs, started, &supervisor)?;
+    let router = server::router(Endpoints::new(
+        handle.clone(),
+        exposition,
+        supervisor.clone(),
+    ));
+    let endpoints = supervisor.spawn("http", server::serve(endpoints, router, endpoints_signal));
 
     if let Some(path) = ready_file {
         write_ready_file(path, &bound).map_err(|source| AppError::ReadyFile {
@@ -191,30 +229,49 @@ pub async fn run(
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "heartwire is ready");
 
-    let name = loop {
-        match signals.next().await {
-            "SIGHUP" => reloads.trigger(Trigger::Hangup),
-            name => break name,
+    let failure = loop {
+        tokio::select! {
+            received = signals.next() => match received {
+                Received::Hangup => reloads.trigger(Trigger::Hangup),
+                Received::Stop(name) => {
+                    tracing::info!(signal = name, "shutting down: no longer reading");
+                    break None;
+                }
+            },
+            failure = supervisor.failed() => break Some(failure),
         }
     };
-    tracing::info!(signal = name, "shutting down: no longer reading");
+    let mut deadline = config.shutdown.drain_timeout;
+    if let Some(failure) = &failure {
+        tracing::error!(%failure, grace = ?FAILURE_GRACE, "shutting down after a failure; /healthz reports it until the agent exits");
+        deadline = deadline.min(FAILURE_DEADLINE);
+        tokio::select! {
+            () = tokio::time::sleep(FAILURE_GRACE) => {}
+            name = signals.next_stop() => tracing::warn!(signal = name, "stop signal during the failure grace"),
+        }
+    }
+    supervisor.stopping();
     reloading.abort();
-    let deadline = config.shutdown.drain_timeout;
     stop_ingest.send_replace(true);
     listeners.stop().await;
     if let Some(ingest) = ingest {
         finish("POST /ingest", ingest, deadline).await;
     }
     tokio::select! {
-        () = exporters.finish(&held_open, deadline) => {}
-        name = signals.next() => tracing::warn!(signal = name, "second signal: stopping without the final push"),
+        () = exporters.finish(&held_open, &handle, deadline) => {}
+        name = signals.next_stop() => tracing::warn!(signal = name, "second signal: stopping without the final push"),
     }
     drop(held_open);
     drain(aggregation, deadline, &mut signals).await;
     stop_endpoints.send_replace(true);
     finish("/metrics", endpoints, deadline).await;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        Some(failure) => Err(AppError::Failed(failure)),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 /// Starts `POST /ingest` on its own listener, if enabled.
@@ -224,6 +281,7 @@ fn start_ingest_http(
     reloads: &Reloads,
     signal: watch::Receiver<bool>,
     bound: &mut Vec<Bound>,
+    supervisor: &Supervisor,
 ) -> Result<Option<JoinHandle<()>>, ListenError> {
     let settings = &config.listen.http;
     if !settings.enabled {
@@ -243,7 +301,10 @@ fn start_ingest_http(
     });
     let router = ingest::http::router(sink.clone(), settings.max_body_bytes)
         .merge(reload::router(reloads.clone()));
-    Ok(Some(tokio::spawn(server::serve(listener, router, signal))))
+    Ok(Some(supervisor.spawn(
+        "http_ingest",
+        server::serve(listener, router, signal),
+    )))
 }
 
 fn local_address(listener: &tokio::net::TcpListener, configured: std::net::SocketAddr) -> String {
@@ -266,14 +327,14 @@ async fn finish(what: &'static str, server: JoinHandle<()>, deadline: std::time:
 }
 
 /// Waits for the aggregator to apply what is queued: at most `timeout`, and not past a second
-/// signal.
-async fn drain(aggregation: JoinHandle<()>, timeout: std::time::Duration, signals: &mut Signals) {
+/// stop signal.
+async fn drain(aggregation: Finished, timeout: Duration, signals: &mut Signals) {
     tokio::select! {
-        finished = tokio::time::timeout(timeout, aggregation) => match finished {
-            Ok(_) => tracing::info!("queue drained"),
+        finished = tokio::time::timeout(timeout, aggregation.wait()) => match finished {
+            Ok(()) => tracing::info!("queue drained"),
             Err(_) => tracing::warn!(?timeout, "the queue was not drained in time; the rest is dropped"),
         },
-        name = signals.next() => tracing::warn!(signal = name, "second signal: stopping without draining"),
+        name = signals.next_stop() => tracing::warn!(signal = name, "second signal: stopping without draining"),
     }
 }
 
@@ -312,14 +373,36 @@ impl Signals {
         })
     }
 
-    /// The name of the next signal received.
-    async fn next(&mut self) -> &'static str {
+    /// The next signal received.
+    async fn next(&mut self) -> Received {
         tokio::select! {
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.hangup.recv() => "SIGHUP",
+            _ = self.terminate.recv() => Received::Stop("SIGTERM"),
+            _ = self.interrupt.recv() => Received::Stop("SIGINT"),
+            _ = self.hangup.recv() => Received::Hangup,
         }
     }
+
+    /// The name of the next SIGTERM or SIGINT. Used once the agent is stopping: a SIGHUP then
+    /// is logged and ignored, so that it can never cut the final push or the drain short.
+    async fn next_stop(&mut self) -> &'static str {
+        loop {
+            match self.next().await {
+                Received::Stop(name) => return name,
+                Received::Hangup => {
+                    tracing::info!("SIGHUP ignored: the agent is shutting down");
+                }
+            }
+        }
+    }
+}
+
+/// A signal the agent acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Received {
+    /// SIGTERM or SIGINT, by name.
+    Stop(&'static str),
+    /// SIGHUP: reload the config.
+    Hangup,
 }
 
 impl std::fmt::Debug for Signals {

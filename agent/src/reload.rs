@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::aggregate::Handle;
 use crate::clock::Now;
 use crate::config::{self, Config};
+use crate::supervise::Supervisor;
 use crate::telemetry::names;
 
 /// How long the watcher waits for a burst of file events to settle.
@@ -172,9 +173,10 @@ impl Reloader {
     }
 
     /// Starts the reloader task; the returned [`Reloads`] feed it.
-    pub fn spawn(self) -> (Reloads, tokio::task::JoinHandle<()>) {
+    pub fn spawn(self, supervisor: &Supervisor) -> (Reloads, tokio::task::JoinHandle<()>) {
         let (sender, triggers) = mpsc::channel(4);
-        (Reloads(sender), tokio::spawn(self.run(triggers)))
+        let task = supervisor.spawn("config_reload", self.run(triggers));
+        (Reloads(sender), task)
     }
 
     async fn run(mut self, mut triggers: mpsc::Receiver<Trigger>) {

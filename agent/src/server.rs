@@ -7,31 +7,42 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
 
-use crate::aggregate::Handle;
+use crate::aggregate::{Handle, Health};
+use crate::clock::Now;
 use crate::expose::{self, Exposition};
 use crate::ingest::{ListenError, stopped};
 use crate::status;
+use crate::supervise::Supervisor;
 
-/// What the read-only endpoints read: the aggregator's published snapshot and the encoder.
+/// What the read-only endpoints read: the aggregator's published snapshot, the encoder, and
+/// the supervisor's word on every component.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     handle: Handle,
     exposition: Arc<Exposition>,
+    supervisor: Supervisor,
 }
 
 impl Endpoints {
-    /// Endpoints that scrape through `handle` and render with `exposition`.
-    pub fn new(handle: Handle, exposition: Exposition) -> Endpoints {
+    /// Endpoints that read through `handle`, render with `exposition` and answer `/healthz`
+    /// from `supervisor`.
+    pub fn new(handle: Handle, exposition: Exposition, supervisor: Supervisor) -> Endpoints {
         Endpoints {
             handle,
             exposition: Arc::new(exposition),
+            supervisor,
         }
+    }
+
+    /// The verdicts of the published state, evaluated now.
+    fn health(&self) -> Option<Health> {
+        Some(self.handle.snapshot()?.health(Now::read()))
     }
 }
 
@@ -47,52 +58,74 @@ pub fn router(endpoints: Endpoints) -> Router {
         .with_state(endpoints)
 }
 
-/// The answer of every endpoint that needs a snapshot once the aggregator is gone (shutdown).
-fn aggregator_stopped() -> Response {
+/// The answer of every endpoint that needs the aggregator's state once it is lost.
+fn aggregator_failed() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        "the aggregator has stopped\n",
+        "the aggregator has failed: its state is lost (see /healthz)\n",
     )
         .into_response()
 }
 
-async fn metrics(State(endpoints): State<Endpoints>) -> Response {
-    let Some(families) = endpoints.exposition.current(&endpoints.handle).await else {
-        return aggregator_stopped();
+async fn metrics(State(endpoints): State<Endpoints>, headers: HeaderMap) -> Response {
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(expose::page::accepts_gzip);
+    let body = match endpoints.exposition.page(&endpoints.handle, gzip).await {
+        Some(Ok(body)) => body,
+        Some(Err(error)) => {
+            tracing::error!(%error, "cannot render /metrics");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot render the metrics: {error}\n"),
+            )
+                .into_response();
+        }
+        None => return aggregator_failed(),
     };
-    let mut body = Vec::with_capacity(64 * 1024);
-    if let Err(error) = Exposition::encode(&families, &mut body) {
-        tracing::error!(%error, "cannot render /metrics");
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot render the metrics: {error}\n"),
-        )
-            .into_response();
+    let content_type = (header::CONTENT_TYPE, expose::CONTENT_TYPE);
+    if body.gzip {
+        let encoding = (header::CONTENT_ENCODING, "gzip");
+        ([content_type, encoding], body.bytes).into_response()
+    } else {
+        ([content_type], body.bytes).into_response()
     }
-    ([(header::CONTENT_TYPE, expose::CONTENT_TYPE)], body).into_response()
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// 200 while every component of the agent runs; 503 naming the ones that stopped (the agent
+/// then exits within seconds, see `app`).
+async fn healthz(State(endpoints): State<Endpoints>) -> Response {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    let failures = endpoints.supervisor.failures();
+    if failures.is_empty() {
+        return (no_store, "ok\n").into_response();
+    }
+    let mut body = String::from("unhealthy: a component of the agent stopped\n");
+    for failure in failures {
+        body.push_str(&failure.to_string());
+        body.push('\n');
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, no_store, body).into_response()
 }
 
 /// 503 listing the stale jobs marked `readiness: true`, else 200.
 async fn readyz(State(endpoints): State<Endpoints>) -> Response {
-    let Some(snapshot) = endpoints.handle.snapshot().await else {
-        return aggregator_stopped();
+    let Some(health) = endpoints.health() else {
+        return aggregator_failed();
     };
     let no_store = [(header::CACHE_CONTROL, "no-store")];
-    match status::unready(&snapshot) {
+    match status::unready(&health) {
         None => (no_store, "ok\n").into_response(),
         Some(stale) => (StatusCode::SERVICE_UNAVAILABLE, no_store, stale).into_response(),
     }
 }
 
 async fn status_json(State(endpoints): State<Endpoints>) -> Response {
-    let Some(snapshot) = endpoints.handle.snapshot().await else {
-        return aggregator_stopped();
+    let Some(health) = endpoints.health() else {
+        return aggregator_failed();
     };
-    match status::json(&snapshot) {
+    match status::json(&health) {
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, "application/json"),
@@ -113,8 +146,8 @@ async fn status_json(State(endpoints): State<Endpoints>) -> Response {
 }
 
 async fn status_page(State(endpoints): State<Endpoints>) -> Response {
-    let Some(snapshot) = endpoints.handle.snapshot().await else {
-        return aggregator_stopped();
+    let Some(health) = endpoints.health() else {
+        return aggregator_failed();
     };
     (
         [
@@ -125,7 +158,7 @@ async fn status_page(State(endpoints): State<Endpoints>) -> Response {
                 status::page::CONTENT_SECURITY_POLICY,
             ),
         ],
-        status::page::render(&snapshot),
+        status::page::render(&health),
     )
         .into_response()
 }

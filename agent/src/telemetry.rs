@@ -147,15 +147,18 @@ pub enum CloseReason {
     Garbage,
     /// heartwire is shutting down.
     Shutdown,
+    /// It sent nothing for the listener's `idle_timeout` (sessions are exempt).
+    Idle,
 }
 
 impl CloseReason {
     /// Every reason, in label order.
-    pub const ALL: [CloseReason; 4] = [
+    pub const ALL: [CloseReason; 5] = [
         CloseReason::Eof,
         CloseReason::Error,
         CloseReason::Garbage,
         CloseReason::Shutdown,
+        CloseReason::Idle,
     ];
 
     /// The `reason` label value.
@@ -165,6 +168,7 @@ impl CloseReason {
             CloseReason::Error => "error",
             CloseReason::Garbage => "garbage",
             CloseReason::Shutdown => "shutdown",
+            CloseReason::Idle => "idle",
         }
     }
 }

@@ -218,8 +218,7 @@ struct Worker {
 #[derive(Debug)]
 pub(crate) struct Workers {
     last_heartbeat: Meta,
-    status: Meta,
-    stopped: Meta,
+    verdicts: Arc<WorkerMetas>,
     workers: IndexMap<Arc<str>, Worker, DefaultHashBuilder>,
     default_ttl: Duration,
     slot: Slot,
@@ -239,18 +238,20 @@ impl Workers {
                 &label,
                 &names.labels,
             ),
-            status: Meta::new(
-                &names.status,
-                "1 while a worker's heartbeats arrive within its ttl; 0 once they stop, its session closes or it stops.",
-                &label,
-                &names.labels,
-            ),
-            stopped: Meta::new(
-                &names.stopped,
-                "1 when a worker stopped cleanly (worker.stop): down, but not an outage.",
-                &label,
-                &names.labels,
-            ),
+            verdicts: Arc::new(WorkerMetas {
+                status: Meta::new(
+                    &names.status,
+                    "1 while a worker's heartbeats arrive within its ttl; 0 once they stop, its session closes or it stops.",
+                    &label,
+                    &names.labels,
+                ),
+                stopped: Meta::new(
+                    &names.stopped,
+                    "1 when a worker stopped cleanly (worker.stop): down, but not an outage.",
+                    &label,
+                    &names.labels,
+                ),
+            }),
             workers: IndexMap::default(),
             default_ttl,
             slot: accounting.slot(&names.status),
@@ -342,12 +343,69 @@ impl Workers {
         self.workers.get_mut(name)
     }
 
+    /// What the read-time verdicts of the workers need, copied for a published state.
+    pub(crate) fn watched(&self) -> WatchedWorkers {
+        WatchedWorkers {
+            metas: Some(self.verdicts.clone()),
+            workers: self
+                .workers
+                .iter()
+                .map(|(name, worker)| WatchedWorker {
+                    name: name.clone(),
+                    labels: worker.labels.clone(),
+                    health: worker.health.clone(),
+                    ttl: worker.ttl,
+                })
+                .collect(),
+        }
+    }
+
+    /// The families that do not depend on the time they are read at.
+    pub(crate) fn snapshot(&self, out: &mut Vec<Family>) {
+        let series = self
+            .workers
+            .values()
+            .filter_map(|worker| {
+                Some(Series {
+                    labels: worker.labels.clone(),
+                    value: Value::Number(worker.health.last_beat()?),
+                })
+            })
+            .collect();
+        out.extend(self.last_heartbeat.family(Kind::Gauge, series));
+    }
+}
+
+/// The families of worker verdicts, computed at read time.
+#[derive(Debug)]
+pub(crate) struct WorkerMetas {
+    status: Meta,
+    stopped: Meta,
+}
+
+/// A worker as published: what its read-time state needs.
+#[derive(Debug, Clone)]
+struct WatchedWorker {
+    name: Arc<str>,
+    labels: LabelValues,
+    health: WorkerHealth,
+    ttl: Duration,
+}
+
+/// The workers of a published state.
+#[derive(Debug, Clone, Default)]
+pub struct WatchedWorkers {
+    metas: Option<Arc<WorkerMetas>>,
+    workers: Vec<WatchedWorker>,
+}
+
+impl WatchedWorkers {
     /// Every worker's state at `now`, for `/status`.
     pub(crate) fn statuses(&self, now: Now) -> Vec<WorkerStatus> {
         self.workers
             .iter()
-            .map(|(name, worker)| WorkerStatus {
-                worker: name.clone(),
+            .map(|worker| WorkerStatus {
+                worker: worker.name.clone(),
                 state: worker.health.state(worker.ttl, now),
                 last_heartbeat: worker.health.last_beat(),
                 ttl_seconds: worker.ttl.as_secs_f64(),
@@ -355,30 +413,35 @@ impl Workers {
             .collect()
     }
 
-    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
-        let series = |value: &dyn Fn(&Worker) -> Option<f64>| -> Vec<Series> {
-            self.workers
-                .values()
-                .filter_map(|worker| {
-                    Some(Series {
-                        labels: worker.labels.clone(),
-                        value: Value::Number(value(worker)?),
-                    })
+    /// The read-time families of the workers at `now`.
+    pub(crate) fn families(&self, now: Now, out: &mut Vec<Family>) {
+        let Some(metas) = self.metas.as_deref() else {
+            return;
+        };
+        let states: Vec<(&WatchedWorker, WorkerState)> = self
+            .workers
+            .iter()
+            .map(|worker| (worker, worker.health.state(worker.ttl, now)))
+            .collect();
+        let series = |value: &dyn Fn(WorkerState) -> bool| -> Vec<Series> {
+            states
+                .iter()
+                .map(|(worker, state)| Series {
+                    labels: worker.labels.clone(),
+                    value: Value::Number(f64::from(u8::from(value(*state)))),
                 })
                 .collect()
         };
         out.extend(
-            self.last_heartbeat
-                .family(Kind::Gauge, series(&|w| w.health.last_beat())),
+            metas
+                .status
+                .family(Kind::Gauge, series(&|state| state == WorkerState::Up)),
         );
-        let status = |w: &Worker| Some(f64::from(w.health.state(w.ttl, now).status()));
-        out.extend(self.status.family(Kind::Gauge, series(&status)));
-        let stopped = |w: &Worker| {
-            Some(f64::from(u8::from(
-                w.health.state(w.ttl, now) == WorkerState::Stopped,
-            )))
-        };
-        out.extend(self.stopped.family(Kind::Gauge, series(&stopped)));
+        out.extend(
+            metas
+                .stopped
+                .family(Kind::Gauge, series(&|state| state == WorkerState::Stopped)),
+        );
     }
 }
 

@@ -73,6 +73,14 @@ struct Metas {
     running: Meta,
     progress: Meta,
     last_progress: Meta,
+    crashes: Meta,
+    last_result: Meta,
+    verdicts: Arc<VerdictMetas>,
+}
+
+/// The families computed at read time from a published state: they depend on `now`.
+#[derive(Debug)]
+pub(crate) struct VerdictMetas {
     seconds_since_success: Meta,
     stale: Meta,
     deadline: Meta,
@@ -80,9 +88,7 @@ struct Metas {
     state: Meta,
     consecutive_failures: Meta,
     overrun_runs: Meta,
-    crashes: Meta,
     stalled: Meta,
-    last_result: Meta,
 }
 
 impl Metas {
@@ -115,43 +121,9 @@ impl Metas {
                 &names.last_progress,
                 "Unix time of the last progress report of a job.",
             ),
-            seconds_since_success: meta(
-                &names.seconds_since_success,
-                "Seconds since the last successful run of a configured job (since heartwire started watching, if none).",
-            ),
-            stale: meta(
-                &names.stale,
-                "1 when a configured job has not succeeded before its schedule's deadline.",
-            ),
-            deadline: meta(
-                &names.deadline,
-                "Unix time at which a configured job goes stale without a new success.",
-            ),
-            next_expected: meta(
-                &names.next_expected,
-                "Unix time the next run of a configured job is due.",
-            ),
-            state: Meta::new(
-                &names.state,
-                "State of a configured job: exactly one of ok, late, stale, failing, warming is 1.",
-                &[&names.label, "state"],
-                c,
-            ),
-            consecutive_failures: meta(
-                &names.consecutive_failures,
-                "Failed runs of a configured job in a row.",
-            ),
-            overrun_runs: meta(
-                &names.overrun_runs,
-                "Open runs of a configured job past its max_runtime: hung.",
-            ),
             crashes: meta(
                 &names.crashes,
                 "Runs that crashed: their session closed before the run ended.",
-            ),
-            stalled: meta(
-                &names.stalled,
-                "1 when a progress job has reported no progress for its stall_after.",
             ),
             last_result: Meta::new(
                 &names.last_result,
@@ -159,6 +131,42 @@ impl Metas {
                 &[&names.label, "result", "reason"],
                 c,
             ),
+            verdicts: Arc::new(VerdictMetas {
+                seconds_since_success: meta(
+                    &names.seconds_since_success,
+                    "Seconds since the last successful run of a configured job (since heartwire started watching, if none).",
+                ),
+                stale: meta(
+                    &names.stale,
+                    "1 when a configured job has not succeeded before its schedule's deadline.",
+                ),
+                deadline: meta(
+                    &names.deadline,
+                    "Unix time at which a configured job goes stale without a new success.",
+                ),
+                next_expected: meta(
+                    &names.next_expected,
+                    "Unix time the next run of a configured job is due.",
+                ),
+                state: Meta::new(
+                    &names.state,
+                    "State of a configured job: exactly one of ok, late, stale, failing, warming is 1.",
+                    &[&names.label, "state"],
+                    c,
+                ),
+                consecutive_failures: meta(
+                    &names.consecutive_failures,
+                    "Failed runs of a configured job in a row.",
+                ),
+                overrun_runs: meta(
+                    &names.overrun_runs,
+                    "Open runs of a configured job past its max_runtime: hung.",
+                ),
+                stalled: meta(
+                    &names.stalled,
+                    "1 when a progress job has reported no progress for its stall_after.",
+                ),
+            }),
         }
     }
 }
@@ -409,34 +417,35 @@ impl Jobs {
         Some(self.jobs.insert_full(name, job).0)
     }
 
-    /// What `/status` and `/readyz` show: every configured job's verdict at `now`.
-    pub(crate) fn statuses(&self, now: Now) -> Vec<JobStatus> {
-        self.jobs
+    /// What the read-time verdicts of the configured jobs need, copied for a published state.
+    pub(crate) fn watched(&self) -> WatchedJobs {
+        let jobs = self
+            .jobs
             .iter()
             .filter_map(|(name, job)| {
-                let spec = job.spec.as_ref()?;
-                let verdict = job.health.verdict(spec, now);
-                Some(JobStatus {
-                    job: name.clone(),
-                    schedule: spec.schedule.describe(),
-                    zone: spec.schedule.zone().to_owned(),
-                    state: verdict.state,
-                    readiness: spec.readiness,
+                Some(WatchedJob {
+                    name: name.clone(),
+                    labels: job.labels.clone(),
+                    state_labels: job.state_labels.clone(),
+                    spec: job.spec.clone()?,
+                    health: job.health.clone(),
+                    runs: job.runs.clone(),
+                    ever_started: job.ever_started,
+                    last_progress: job.last_progress,
+                    since: job.since,
                     last_success: job.last_success,
-                    seconds_since_success: verdict.seconds_since_success,
-                    deadline: verdict.deadline,
-                    next_expected: verdict.next_expected,
-                    running: job.runs.running(),
-                    overrun: job.runs.overrun(spec.max_runtime, now),
-                    consecutive_failures: verdict.consecutive_failures,
                     crashes: job.crashes,
-                    stalled: spec.stall_after.map(|quiet| job.stalled(quiet, now)),
                 })
             })
-            .collect()
+            .collect();
+        WatchedJobs {
+            metas: Some(self.metas.verdicts.clone()),
+            jobs,
+        }
     }
 
-    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
+    /// The families that do not depend on the time they are read at.
+    pub(crate) fn snapshot(&self, out: &mut Vec<Family>) {
         let m = &self.metas;
         let jobs = || self.jobs.values();
         let runs = jobs()
@@ -501,25 +510,75 @@ impl Jobs {
             })
             .collect();
         out.extend(m.last_result.family(Kind::Gauge, results));
-        self.verdicts(now, out);
+    }
+}
+
+/// A configured job as published: what its read-time verdict needs.
+#[derive(Debug, Clone)]
+pub(crate) struct WatchedJob {
+    name: Arc<str>,
+    labels: LabelValues,
+    state_labels: [LabelValues; JobState::ALL.len()],
+    spec: Arc<JobSpec>,
+    health: JobHealth,
+    runs: Runs,
+    ever_started: bool,
+    last_progress: Option<Now>,
+    since: Now,
+    last_success: Option<f64>,
+    crashes: u64,
+}
+
+/// The configured jobs of a published state, with the families of their verdicts.
+#[derive(Debug, Clone, Default)]
+pub struct WatchedJobs {
+    metas: Option<Arc<VerdictMetas>>,
+    jobs: Vec<WatchedJob>,
+}
+
+impl WatchedJobs {
+    /// What `/status` and `/readyz` show: every configured job's verdict at `now`.
+    pub(crate) fn statuses(&self, now: Now) -> Vec<JobStatus> {
+        self.jobs
+            .iter()
+            .map(|job| {
+                let spec = &job.spec;
+                let verdict = job.health.verdict(spec, now);
+                JobStatus {
+                    job: job.name.clone(),
+                    schedule: spec.schedule.describe(),
+                    zone: spec.schedule.zone().to_owned(),
+                    state: verdict.state,
+                    readiness: spec.readiness,
+                    last_success: job.last_success,
+                    seconds_since_success: verdict.seconds_since_success,
+                    deadline: verdict.deadline,
+                    next_expected: verdict.next_expected,
+                    running: job.runs.running(),
+                    overrun: job.runs.overrun(spec.max_runtime, now),
+                    consecutive_failures: verdict.consecutive_failures,
+                    crashes: job.crashes,
+                    stalled: spec.stall_after.map(|quiet| job.stalled(quiet, now)),
+                }
+            })
+            .collect()
     }
 
-    /// The read-time families of configured jobs.
-    fn verdicts(&self, now: Now, out: &mut Vec<Family>) {
-        let m = &self.metas;
-        let verdicts: Vec<(&Job, &JobSpec, Verdict)> = self
+    /// The read-time families of the configured jobs at `now`.
+    pub(crate) fn families(&self, now: Now, out: &mut Vec<Family>) {
+        let Some(m) = self.metas.as_deref() else {
+            return;
+        };
+        let verdicts: Vec<(&WatchedJob, Verdict)> = self
             .jobs
-            .values()
-            .filter_map(|job| {
-                let spec = job.spec.as_deref()?;
-                Some((job, spec, job.health.verdict(spec, now)))
-            })
+            .iter()
+            .map(|job| (job, job.health.verdict(&job.spec, now)))
             .collect();
-        let gauge = |select: &dyn Fn(&Job, &JobSpec, &Verdict) -> Option<f64>| -> Vec<Series> {
+        let gauge = |select: &dyn Fn(&WatchedJob, &Verdict) -> Option<f64>| -> Vec<Series> {
             verdicts
                 .iter()
-                .filter_map(|(job, spec, verdict)| {
-                    let value = select(job, spec, verdict)?;
+                .filter_map(|(job, verdict)| {
+                    let value = select(job, verdict)?;
                     Some(Series {
                         labels: job.labels.clone(),
                         value: Value::Number(value),
@@ -530,45 +589,33 @@ impl Jobs {
         let families = [
             (
                 &m.seconds_since_success,
-                Kind::Gauge,
-                gauge(&|_, _, v| Some(v.seconds_since_success)),
+                gauge(&|_, v| Some(v.seconds_since_success)),
             ),
-            (
-                &m.stale,
-                Kind::Gauge,
-                gauge(&|_, _, v| Some(f64::from(u8::from(v.stale)))),
-            ),
-            (&m.deadline, Kind::Gauge, gauge(&|_, _, v| Some(v.deadline))),
-            (
-                &m.next_expected,
-                Kind::Gauge,
-                gauge(&|_, _, v| Some(v.next_expected)),
-            ),
+            (&m.stale, gauge(&|_, v| Some(f64::from(u8::from(v.stale))))),
+            (&m.deadline, gauge(&|_, v| Some(v.deadline))),
+            (&m.next_expected, gauge(&|_, v| Some(v.next_expected))),
             (
                 &m.consecutive_failures,
-                Kind::Gauge,
-                gauge(&|_, _, v| Some(f64::from(v.consecutive_failures))),
+                gauge(&|_, v| Some(f64::from(v.consecutive_failures))),
             ),
             (
                 &m.overrun_runs,
-                Kind::Gauge,
-                gauge(&|job, spec, _| Some(job.runs.overrun(spec.max_runtime, now) as f64)),
+                gauge(&|job, _| Some(job.runs.overrun(job.spec.max_runtime, now) as f64)),
             ),
             (
                 &m.stalled,
-                Kind::Gauge,
-                gauge(&|job, spec, _| {
-                    let quiet = spec.stall_after?;
+                gauge(&|job, _| {
+                    let quiet = job.spec.stall_after?;
                     Some(f64::from(u8::from(job.stalled(quiet, now))))
                 }),
             ),
         ];
-        for (meta, kind, series) in families {
-            out.extend(meta.family(kind, series));
+        for (meta, series) in families {
+            out.extend(meta.family(Kind::Gauge, series));
         }
         let states = verdicts
             .iter()
-            .flat_map(|(job, _, verdict)| {
+            .flat_map(|(job, verdict)| {
                 JobState::ALL
                     .iter()
                     .zip(&job.state_labels)
@@ -579,6 +626,25 @@ impl Jobs {
             })
             .collect();
         out.extend(m.state.family(Kind::Gauge, states));
+    }
+}
+
+impl WatchedJob {
+    /// Whether the job has gone `quiet` without progress at `now`. A job that reports runs is
+    /// stalled only while one is open, counted from the later of its start and the last
+    /// progress: a finished crawl is not stalled, and a new one gets its full quiet period. A
+    /// job that only reports progress counts from heartwire's start.
+    fn stalled(&self, quiet: std::time::Duration, now: Now) -> bool {
+        if !self.ever_started {
+            return stalled(quiet, self.last_progress, self.since, now);
+        }
+        let Some(started) = self.runs.latest_start() else {
+            return false;
+        };
+        let progress = self
+            .last_progress
+            .filter(|progress| progress.mono >= started.mono);
+        stalled(quiet, progress, started, now)
     }
 }
 
@@ -614,23 +680,6 @@ impl Job {
             }
         };
         self.last_result = Some(index);
-    }
-
-    /// Whether the job has gone `quiet` without progress at `now`. A job that reports runs is
-    /// stalled only while one is open, counted from the later of its start and the last
-    /// progress: a finished crawl is not stalled, and a new one gets its full quiet period. A
-    /// job that only reports progress counts from heartwire's start.
-    fn stalled(&self, quiet: std::time::Duration, now: Now) -> bool {
-        if !self.ever_started {
-            return stalled(quiet, self.last_progress, self.since, now);
-        }
-        let Some(started) = self.runs.latest_start() else {
-            return false;
-        };
-        let progress = self
-            .last_progress
-            .filter(|progress| progress.mono >= started.mono);
-        stalled(quiet, progress, started, now)
     }
 
     /// Whether the job ever sent anything heartwire keeps a counter or timestamp of.

@@ -35,7 +35,7 @@ pub use self::settings::{
     Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, EventFamilies,
     FamilyNames, HttpFamilies, JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
 };
-pub use self::snapshot::{JobStatus, Snapshot, WorkerStatus};
+pub use self::snapshot::{Health, JobStatus, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
 use self::builtin::{Calls, Checks, Events, Workers};
@@ -44,15 +44,17 @@ use self::jobs::{Jobs, Outcome};
 use self::limits::Accounting;
 use self::series::Statsd;
 use self::settings::claimed_names;
-use crate::batch::{Batch, ConnectionId};
+use crate::batch::{Batch, ConnectionId, Transport};
 use crate::clock::Now;
 use crate::telemetry::{self, Telemetry};
 
-/// What one batch did, gathered while its lines are applied and handed to [`Telemetry`] once.
+/// What the applied lines did since the counters were last updated. The aggregator gathers it
+/// while it applies batches and hands it to [`Telemetry`] when it publishes a snapshot
+/// ([`Aggregator::report`]), so that a line counted in `/metrics` always shows its effect there.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    lines: u64,
-    rejected: [u64; ErrorKind::ALL.len()],
+    lines: [u64; Transport::ALL.len()],
+    rejected: [[u64; ErrorKind::ALL.len()]; Transport::ALL.len()],
     unknown_fields: u64,
     rates_clamped: u64,
     pub(crate) non_finite: u64,
@@ -62,8 +64,13 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    fn report(&self, telemetry: &Telemetry, batch: &Batch) {
-        telemetry.lines_read(batch.transport, self.lines, &self.rejected);
+    fn report(&self, telemetry: &Telemetry) {
+        for transport in Transport::ALL {
+            let index = transport.index();
+            if self.lines[index] > 0 {
+                telemetry.lines_read(transport, self.lines[index], &self.rejected[index]);
+            }
+        }
         telemetry.lines_marked(self.unknown_fields, self.rates_clamped);
         telemetry.samples_non_finite(self.non_finite);
         telemetry.open_starts_evicted(self.starts_evicted);
@@ -76,6 +83,8 @@ impl Tally {
 #[derive(Debug)]
 pub struct Aggregator {
     telemetry: Arc<Telemetry>,
+    /// What was applied since the self-metrics were last updated.
+    tally: Tally,
     /// Stream connections that said `hello`, and the app they named. Bounded by the stream
     /// listeners' connection caps: an entry leaves when its connection closes.
     sessions: HashMap<ConnectionId, Arc<str>>,
@@ -139,24 +148,26 @@ impl Aggregator {
             statsd,
             accounting,
             telemetry,
+            tally: Tally::default(),
         }
     }
 
     /// Parses every line of the batch, applies the good ones, and counts lines received by
-    /// transport and rejected by reason: one update per counter per batch.
+    /// transport and rejected by reason (the counters move at the next [`Aggregator::report`]).
     pub fn ingest(&mut self, batch: &Batch, now: Now) {
-        let mut tally = Tally::default();
+        let mut tally = std::mem::take(&mut self.tally);
+        let transport = batch.transport.index();
         for line in heartwire_proto::lines(&batch.data) {
-            tally.lines += 1;
+            tally.lines[transport] += 1;
             match line {
                 Ok(line) if is_negative_counter(&line) => {
-                    tally.rejected[ErrorKind::NegativeCounter.index()] += 1
+                    tally.rejected[transport][ErrorKind::NegativeCounter.index()] += 1
                 }
                 Ok(line) => self.apply(&line, batch.connection, now, &mut tally),
-                Err(error) => tally.rejected[error.kind().index()] += 1,
+                Err(error) => tally.rejected[transport][error.kind().index()] += 1,
             }
         }
-        tally.report(&self.telemetry, batch);
+        self.tally = tally;
         if batch.closed
             && let Some(connection) = batch.connection
             && self.sessions.remove(&connection).is_some()
@@ -164,6 +175,13 @@ impl Aggregator {
             self.jobs.session_closed(connection, now);
             self.workers.session_closed(connection);
         }
+    }
+
+    /// Moves the self-metrics by what was applied since the last call. Call it right after
+    /// publishing a snapshot: a reader that takes the snapshot first and the self-metrics second
+    /// then never sees a line counted whose effect its snapshot lacks.
+    pub fn report(&mut self) {
+        std::mem::take(&mut self.tally).report(&self.telemetry);
     }
 
     fn apply(
@@ -226,21 +244,23 @@ impl Aggregator {
         self.statsd.expire(now.mono, &mut self.accounting)
     }
 
-    /// The current state, for `/metrics`. Shares every string with the live state.
+    /// The current state, for `/metrics`. Shares every string with the live state; verdicts
+    /// that depend on the time are left to be evaluated when read ([`Snapshot::health`]).
     pub fn snapshot(&self, now: Now) -> Snapshot {
         let mut families = Vec::new();
-        self.jobs.snapshot(now, &mut families);
+        self.jobs.snapshot(&mut families);
         self.calls.snapshot(&mut families);
-        self.workers.snapshot(now, &mut families);
+        self.workers.snapshot(&mut families);
         self.checks.snapshot(&mut families);
         self.events.snapshot(&mut families);
         self.statsd.snapshot(now, &mut families);
         Snapshot {
+            epoch: 0,
             taken_at: now.unix_seconds(),
             families,
             accounts: self.accounting.accounts(),
-            jobs: self.jobs.statuses(now),
-            workers: self.workers.statuses(now),
+            jobs: self.jobs.watched(),
+            workers: self.workers.watched(),
         }
     }
 }

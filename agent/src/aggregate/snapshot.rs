@@ -3,8 +3,17 @@
 //! Names and label values are `Arc<str>` shared with the live state, so building a snapshot
 //! copies numbers and bumps reference counts; no string is copied. The exposition turns a
 //! snapshot into Prometheus families; nothing here knows Prometheus types.
+//!
+//! A snapshot holds two kinds of state. Its [`Snapshot::families`] do not depend on when they
+//! are read (counters, histograms, timestamps). Verdicts do (a job goes stale when its deadline
+//! passes, whether or not a line arrives), so the snapshot keeps what they are computed from,
+//! and [`Snapshot::health`] evaluates them at the moment of the read.
 
 use std::sync::Arc;
+
+use super::builtin::WatchedWorkers;
+use super::jobs::WatchedJobs;
+use crate::clock::Now;
 
 pub use super::histogram::HistogramSnapshot;
 pub use crate::health::job::JobState;
@@ -16,20 +25,36 @@ pub type LabelValues = Arc<[Arc<str>]>;
 /// Constant labels of a family: (name, value) pairs written before the variable labels.
 pub type ConstLabelPairs = Arc<[(Arc<str>, Arc<str>)]>;
 
-/// Everything `/metrics` shows from the aggregation state.
+/// Everything `/metrics` shows from the aggregation state, as published at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// Counts the snapshots the aggregator published; readers of the same epoch share work.
+    pub epoch: u64,
     /// The wall time the snapshot was taken, in Unix seconds.
     pub taken_at: f64,
-    /// Built-in and StatsD families, built-ins first, each in a stable order. Families with no
-    /// series are left out.
+    /// Built-in and StatsD families whose values do not depend on the time they are read at,
+    /// built-ins first, each in a stable order. Families with no series are left out.
     pub families: Vec<Family>,
     /// Series held, dropped at a cap and in conflict, by family label (bounded; `other` last).
     pub accounts: Vec<FamilyAccount>,
-    /// Every configured job's verdict, in config order, for `/status` and `/readyz`.
+    /// What the verdicts of configured jobs are computed from.
+    pub(crate) jobs: WatchedJobs,
+    /// What the states of workers are computed from.
+    pub(crate) workers: WatchedWorkers,
+}
+
+/// The verdicts of a snapshot evaluated at one moment: `/status`, `/readyz` and the families
+/// that depend on the time.
+#[derive(Debug, Clone)]
+pub struct Health {
+    /// The wall time of the evaluation, in Unix seconds.
+    pub taken_at: f64,
+    /// Every configured job's verdict, in config order.
     pub jobs: Vec<JobStatus>,
-    /// Every known worker's state, for `/status`.
+    /// Every known worker's state.
     pub workers: Vec<WorkerStatus>,
+    /// The verdict families (stale, state, deadline, worker status, ...).
+    pub families: Vec<Family>,
 }
 
 /// A configured job as `/status` shows it.
@@ -140,13 +165,55 @@ pub struct FamilyAccount {
 }
 
 impl Snapshot {
+    /// The verdicts at `now`: evaluated at read time, so that a deadline that passes without
+    /// any line arriving is seen at once.
+    pub fn health(&self, now: Now) -> Health {
+        let mut families = Vec::new();
+        self.jobs.families(now, &mut families);
+        self.workers.families(now, &mut families);
+        Health {
+            taken_at: now.unix_seconds(),
+            jobs: self.jobs.statuses(now),
+            workers: self.workers.statuses(now),
+            families,
+        }
+    }
+
+    /// Every family at `now`: the stored ones, then the verdicts. Copies the series list (not
+    /// its strings): for the push outputs and tests, not for every scrape.
+    pub fn families_at(&self, now: Now) -> Vec<Family> {
+        let mut families = self.families.clone();
+        self.jobs.families(now, &mut families);
+        self.workers.families(now, &mut families);
+        families
+    }
+
+    /// A snapshot of nothing, published before the aggregator applied anything.
+    pub fn empty() -> Snapshot {
+        Snapshot {
+            epoch: 0,
+            taken_at: 0.0,
+            families: Vec::new(),
+            accounts: Vec::new(),
+            jobs: WatchedJobs::default(),
+            workers: WatchedWorkers::default(),
+        }
+    }
+
     /// The family named `name`, if it has series.
     pub fn family(&self, name: &str) -> Option<&Family> {
         self.families.iter().find(|family| &*family.name == name)
     }
 
-    /// The number of series in all families.
+    /// The number of series in the stored families.
     pub fn series_count(&self) -> usize {
         self.families.iter().map(|family| family.series.len()).sum()
+    }
+}
+
+impl Health {
+    /// The verdict family named `name`, if it has series.
+    pub fn family(&self, name: &str) -> Option<&Family> {
+        self.families.iter().find(|family| &*family.name == name)
     }
 }

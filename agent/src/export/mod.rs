@@ -16,16 +16,17 @@ mod transport;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use self::otlp::OtlpExporter;
 use self::settings::SettingError;
 use self::textfile::TextfileWriter;
 use crate::aggregate::Handle;
-use crate::batch::Batch;
 use crate::config::Config;
 use crate::expose::Exposition;
+use crate::ingest::Sink;
+use crate::supervise::Supervisor;
 
 /// How often the drain of the ingest queue is checked at shutdown.
 const DRAIN_POLL: Duration = Duration::from_millis(5);
@@ -78,6 +79,7 @@ impl Exporters {
         config: &Config,
         source: &Source,
         started: SystemTime,
+        supervisor: &Supervisor,
     ) -> Result<Exporters, ExportError> {
         let (stop, stopped) = watch::channel(false);
         let registry = source.exposition.registry();
@@ -94,28 +96,37 @@ impl Exporters {
                 interval = ?settings.interval,
                 "pushing OTLP metrics"
             );
-            tasks.push(("OTLP", timeout, tokio::spawn(exporter.run(stopped.clone()))));
+            tasks.push((
+                "OTLP",
+                timeout,
+                supervisor.spawn("otlp", exporter.run(stopped.clone())),
+            ));
         }
         if config.textfile.enabled {
             let writer = TextfileWriter::new(&config.textfile, source.clone(), registry)?;
             tracing::info!(path = %writer.path().display(), interval = ?config.textfile.interval, "writing the textfile");
-            tasks.push(("textfile", GRACE, tokio::spawn(writer.run(stopped))));
+            tasks.push((
+                "textfile",
+                GRACE,
+                supervisor.spawn("textfile", writer.run(stopped)),
+            ));
         }
         Ok(Exporters { stop, tasks })
     }
 
-    /// Waits (at most `drain`) until `queue` is empty, so that the final export holds every
-    /// line read before shutdown, then stops the outputs and waits for their final push, each
-    /// bounded by its own timeout. The caller holds `queue` open until this returns, which keeps
-    /// the aggregator answering.
-    pub async fn finish(self, queue: &mpsc::Sender<Batch>, drain: Duration) {
+    /// Waits (at most `drain`) until the ingest queues are empty and the aggregator published
+    /// what they held, so that the final export holds every line read before shutdown, then
+    /// stops the outputs and waits for their final push, each bounded by its own timeout. The
+    /// caller holds `queue` open until this returns, which keeps the aggregator running.
+    pub async fn finish(self, queue: &Sink, handle: &Handle, drain: Duration) {
         if self.tasks.is_empty() {
             return;
         }
         let waited = tokio::time::timeout(drain, async {
-            while queue.capacity() < queue.max_capacity() {
+            while !queue.is_drained() {
                 tokio::time::sleep(DRAIN_POLL).await;
             }
+            handle.publish().await;
         })
         .await;
         if waited.is_err() {

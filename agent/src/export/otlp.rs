@@ -246,7 +246,7 @@ impl OtlpExporter {
 
     /// The request for the current state, or `None` once the aggregator has stopped.
     async fn request(&mut self) -> Option<ExportMetricsServiceRequest> {
-        let families = self.source.exposition.current(&self.source.handle).await?;
+        let families = self.source.exposition.current(&self.source.handle)?;
         let now = unix_nanos(Now::read().wall);
         Some(convert::request(
             &families,

@@ -108,7 +108,7 @@ impl TextfileWriter {
     }
 
     async fn write(&mut self) {
-        let Some(families) = self.source.exposition.current(&self.source.handle).await else {
+        let Some(families) = self.source.exposition.current(&self.source.handle) else {
             return;
         };
         let mut body = Vec::with_capacity(64 * 1024);

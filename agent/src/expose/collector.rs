@@ -39,6 +39,11 @@ impl Collector for SnapshotCollector<'_> {
     }
 }
 
+/// `list` as Prometheus families.
+pub fn families(list: &[Family]) -> Vec<MetricFamily> {
+    list.iter().map(family).collect()
+}
+
 fn family(source: &Family) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(source.name.to_string());

@@ -4,11 +4,18 @@
 //! (self-metrics, the process collector, build info; never the global default registry) and
 //! renders it together with a snapshot through the `prometheus` crate's `TextEncoder`, which
 //! escapes label values (`\`, `"`, newline) so that no input breaks the exposition.
+//!
+//! A page is the snapshot's stored families (rendered once per published snapshot and shared
+//! by its readers, see [`page`]), then its verdicts evaluated at the time of the read, then the
+//! self-metrics, gathered last: a line counted there always shows its effect in the snapshot
+//! (the aggregator moves the counters only after it published what they count).
 
 pub mod collector;
 pub mod names;
+pub mod page;
 
 use std::collections::HashSet;
+use std::io;
 use std::sync::Arc;
 
 use prometheus::core::Collector;
@@ -16,7 +23,10 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, Opts, Registry, TextEncoder};
 
 use crate::aggregate::{Handle, Snapshot};
+use crate::clock::Now;
 use crate::telemetry::{self, Telemetry};
+
+use self::page::Pages;
 
 pub use self::collector::SnapshotCollector;
 
@@ -27,6 +37,19 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Clone)]
 pub struct Exposition {
     registry: Registry,
+    pages: Arc<Pages>,
+}
+
+/// How often a page is read again when the aggregator publishes while it is being read.
+const PAGE_ATTEMPTS: usize = 3;
+
+/// A rendered `/metrics` response body.
+#[derive(Debug)]
+pub struct Body {
+    /// The bytes to send.
+    pub bytes: Vec<u8>,
+    /// Whether they are gzip-compressed.
+    pub gzip: bool,
 }
 
 impl Exposition {
@@ -47,7 +70,13 @@ impl Exposition {
         )?;
         build.set(1.0);
         registry.register(Box::new(build))?;
-        Ok((Exposition { registry }, telemetry))
+        Ok((
+            Exposition {
+                registry,
+                pages: Arc::default(),
+            },
+            telemetry,
+        ))
     }
 
     /// The agent's own registry, for self-metrics kept outside [`Telemetry`] (config reloads).
@@ -55,17 +84,92 @@ impl Exposition {
         &self.registry
     }
 
-    /// Writes the self-metrics and `snapshot` to `out`.
-    pub fn render(&self, snapshot: &Snapshot, out: &mut Vec<u8>) -> Result<(), prometheus::Error> {
-        TextEncoder::new().encode(&self.families(snapshot), out)
+    /// Writes the whole page of `snapshot` at `now` to `out`, in one go (no shared render).
+    pub fn render(
+        &self,
+        snapshot: &Snapshot,
+        now: Now,
+        out: &mut Vec<u8>,
+    ) -> Result<(), prometheus::Error> {
+        TextEncoder::new().encode(&self.families(snapshot, now), out)
     }
 
-    /// The families `/metrics` shows right now: the snapshot first, then the self-metrics, so
-    /// that every line whose effect the snapshot shows is counted (the counters may run a batch
-    /// ahead of the snapshot). `None` once the aggregator has stopped.
-    pub async fn current(&self, handle: &Handle) -> Option<Vec<MetricFamily>> {
-        let snapshot = handle.snapshot().await?;
-        Some(self.families(&snapshot))
+    /// The `/metrics` body of the published state, read now: gzip-compressed when `gzip`.
+    /// The stored families are rendered (and compressed) once per snapshot, whatever the number
+    /// of readers. `None` once the aggregator has failed.
+    pub async fn page(&self, handle: &Handle, gzip: bool) -> Option<io::Result<Body>> {
+        for attempt in 1..=PAGE_ATTEMPTS {
+            let snapshot = handle.snapshot()?;
+            let stored = self.pages.stored(snapshot.clone());
+            let registry = self.registry.clone();
+            let text = stored.text(move |snapshot| {
+                let mut text = Vec::with_capacity(64 * 1024);
+                let families = stored_families(&registry, snapshot);
+                TextEncoder::new()
+                    .encode(&families, &mut text)
+                    .map_err(io::Error::other)?;
+                Ok(text)
+            });
+            let text = match text.await {
+                Ok(text) => text,
+                Err(error) => return Some(Err(error)),
+            };
+            let live = match self.live(&snapshot, Now::read()) {
+                Ok(live) => live,
+                Err(error) => return Some(Err(error)),
+            };
+            // The self-metrics were gathered after the snapshot was taken. If the aggregator
+            // published again meanwhile, they may count lines this snapshot does not show yet:
+            // read the newer one instead.
+            let newer = handle
+                .snapshot()
+                .is_some_and(|latest| latest.epoch != snapshot.epoch);
+            if newer && attempt < PAGE_ATTEMPTS {
+                continue;
+            }
+            return Some(self.body(&stored, text, &live, gzip).await);
+        }
+        None
+    }
+
+    async fn body(
+        &self,
+        stored: &page::Stored,
+        text: Arc<Vec<u8>>,
+        live: &[u8],
+        gzip: bool,
+    ) -> io::Result<Body> {
+        if gzip {
+            let deflated = stored.deflated(text).await?;
+            let bytes = deflated.gzip_with(live)?;
+            return Ok(Body { bytes, gzip: true });
+        }
+        let mut bytes = Vec::with_capacity(text.len() + live.len());
+        bytes.extend_from_slice(&text);
+        bytes.extend_from_slice(live);
+        Ok(Body { bytes, gzip: false })
+    }
+
+    /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.
+    fn live(&self, snapshot: &Snapshot, now: Now) -> io::Result<Vec<u8>> {
+        let health = snapshot.health(now);
+        let mut families = collector::families(&health.families);
+        let own = self.registry.gather();
+        let own_names: HashSet<&str> = own.iter().map(MetricFamily::name).collect();
+        families.retain(|family| !own_names.contains(family.name()));
+        families.extend(own);
+        let mut out = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&families, &mut out)
+            .map_err(io::Error::other)?;
+        Ok(out)
+    }
+
+    /// The families `/metrics` shows right now, for the push outputs: `None` once the
+    /// aggregator has failed.
+    pub fn current(&self, handle: &Handle) -> Option<Vec<MetricFamily>> {
+        let snapshot = handle.snapshot()?;
+        Some(self.families(&snapshot, Now::read()))
     }
 
     /// Writes `families` in the text format.
@@ -81,27 +185,44 @@ impl Exposition {
         families
     }
 
-    /// The families `/metrics` shows: the self-metrics, then `snapshot`'s. The OTLP export
-    /// sends these too, so that both outputs always carry the same families. A snapshot family
-    /// whose name the registry already uses is left out rather than written twice (the
-    /// aggregator reserves those names, so this is a second guard, not a path taken).
-    pub fn families(&self, snapshot: &Snapshot) -> Vec<MetricFamily> {
-        merge(self.registry.gather(), snapshot)
+    /// The families `/metrics` shows at `now`: `snapshot`'s stored families and verdicts, then
+    /// the self-metrics. The OTLP export sends these too, so that both outputs always carry the
+    /// same families.
+    pub fn families(&self, snapshot: &Snapshot, now: Now) -> Vec<MetricFamily> {
+        let mut families = stored_families(&self.registry, snapshot);
+        let health = snapshot.health(now);
+        let own = self.registry.gather();
+        let mut written: HashSet<String> = own
+            .iter()
+            .chain(&families)
+            .map(|family| family.name().to_owned())
+            .collect();
+        for family in collector::families(&health.families) {
+            if written.insert(family.name().to_owned()) {
+                families.push(family);
+            }
+        }
+        families.extend(own);
+        families
     }
 }
 
-/// The self-metrics, then `snapshot`'s families.
-fn merge(mut families: Vec<MetricFamily>, snapshot: &Snapshot) -> Vec<MetricFamily> {
-    let mut written: HashSet<String> = families
+/// `snapshot`'s stored families as Prometheus families, less any whose name the registry
+/// already uses (the aggregator reserves those names, so this is a second guard, not a path
+/// taken).
+fn stored_families(registry: &Registry, snapshot: &Snapshot) -> Vec<MetricFamily> {
+    let mut written: HashSet<String> = registry
+        .gather()
         .iter()
         .map(|family| family.name().to_owned())
         .collect();
-    for family in SnapshotCollector::new(snapshot).collect() {
-        if !family.get_metric().is_empty() && written.insert(family.name().to_owned()) {
-            families.push(family);
-        }
-    }
-    families
+    SnapshotCollector::new(snapshot)
+        .collect()
+        .into_iter()
+        .filter(|family| {
+            !family.get_metric().is_empty() && written.insert(family.name().to_owned())
+        })
+        .collect()
 }
 
 #[cfg(test)]

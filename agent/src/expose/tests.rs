@@ -19,9 +19,10 @@ fn render_lines(settings: Settings, lines: &str) -> String {
     let mut aggregator = Aggregator::new(settings, telemetry);
     let now = Now::at_unix_seconds(T0);
     aggregator.ingest(&Batch::new(Transport::Udp, lines.as_bytes().to_vec()), now);
+    aggregator.report();
     let mut out = Vec::new();
     exposition
-        .render(&aggregator.snapshot(now), &mut out)
+        .render(&aggregator.snapshot(now), now, &mut out)
         .unwrap();
     String::from_utf8(out).unwrap()
 }
@@ -345,9 +346,7 @@ fn snapshot_with_label(value: &str) -> Snapshot {
     Snapshot {
         taken_at: T0,
         families: vec![family],
-        accounts: Vec::new(),
-        jobs: Vec::new(),
-        workers: Vec::new(),
+        ..Snapshot::empty()
     }
 }
 
@@ -356,7 +355,7 @@ proptest! {
     fn property_any_label_value_renders_to_a_line_that_parses_back_to_it(value in any::<String>()) {
         let (exposition, _telemetry) = Exposition::new().unwrap();
         let mut out = Vec::new();
-        exposition.render(&snapshot_with_label(&value), &mut out).unwrap();
+        exposition.render(&snapshot_with_label(&value), Now::at_unix_seconds(T0), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let samples = parse(&text).map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))?;
         let probe = samples.iter().find(|s| s.name == "probe").unwrap();

@@ -16,6 +16,7 @@ use super::Sink;
 use super::recvmmsg::BatchReceiver;
 
 use crate::batch::Transport;
+use crate::supervise::{Finished, Supervisor, fault};
 use crate::telemetry::Telemetry;
 
 /// How often a blocked receive wakes up to check for shutdown.
@@ -39,15 +40,15 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    /// Starts the receive thread; it runs until `stop` is set.
+    /// Starts the receive thread, supervised as the listener's component; it runs until `stop`
+    /// is set.
     pub(crate) fn spawn(
         self,
         sink: Sink,
         stop: Arc<AtomicBool>,
-    ) -> io::Result<thread::JoinHandle<()>> {
-        thread::Builder::new()
-            .name(format!("heartwire-{}", self.listener))
-            .spawn(move || self.run(&sink, &stop))
+        supervisor: &Supervisor,
+    ) -> io::Result<Finished> {
+        supervisor.thread(self.listener, move || self.run(&sink, &stop))
     }
 
     fn run(self, sink: &Sink, stop: &AtomicBool) {
@@ -57,6 +58,7 @@ impl Receiver {
         let mut drops = DropCount::default();
         let mut truncated_seen = false;
         while !stop.load(Ordering::Acquire) {
+            fault::check(self.listener);
             let count = match buffers.receive(self.socket.as_fd()) {
                 Ok(count) => count,
                 Err(error) if is_timeout(&error) => continue,

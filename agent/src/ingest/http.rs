@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::Sink;
-use crate::batch::Transport;
+use crate::batch::{Batch, Transport};
 
 /// The router for the loopback ingest listener. Bodies over `max_body_bytes` get `413`.
 pub fn router(sink: Sink, max_body_bytes: usize) -> Router {
@@ -18,19 +18,24 @@ pub fn router(sink: Sink, max_body_bytes: usize) -> Router {
 }
 
 /// `202 Accepted` once the lines are queued (they are parsed and counted later, like every
-/// other transport's); `503` when the queue is full and the body was dropped.
+/// other transport's). Like the other stream transports it waits for room in the queue rather
+/// than drop the body, so a busy agent answers later, never loses what it accepted; `503` only
+/// when the agent is shutting down.
 async fn ingest(State(sink): State<Sink>, body: Bytes) -> (StatusCode, &'static str) {
     let bytes = body.len() as u64;
     let mut data = Vec::from(body);
     if data.last().is_some_and(|&last| last != b'\n') {
         data.push(b'\n');
     }
-    if sink.send(Transport::Http, 1, bytes, data) {
+    if sink
+        .send_stream(Batch::new(Transport::Http, data), 1, bytes)
+        .await
+    {
         (StatusCode::ACCEPTED, "accepted\n")
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "queue full: the lines were dropped (counted in heartwire_datagrams_dropped_total); retry later\n",
+            "the agent is shutting down: the lines were not taken; retry later\n",
         )
     }
 }

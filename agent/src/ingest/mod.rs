@@ -1,9 +1,22 @@
 //! The ways lines come in: UDP, Unix datagram and stream sockets, TCP and `POST /ingest`.
 //!
-//! Listeners never parse. Each copies what it reads into a [`Batch`] and hands it to the one
-//! bounded queue through a [`Sink`], which never waits: when the queue is full the batch is
-//! dropped and counted. Datagram sockets are read on dedicated threads with `recvmmsg`; stream
-//! connections are tokio tasks, each bounded in what it may buffer.
+//! Listeners never parse. Each copies what it reads into a [`Batch`] and hands it to the
+//! aggregator through a [`Sink`], onto one of two bounded queues; loss is decided per transport:
+//!
+//! - Datagrams (UDP, Unix datagram) may be lost anyway (the kernel drops them when its buffer is
+//!   full, and heartwire counts that), so their receive threads never wait: when the datagram
+//!   queue is full the batch is dropped and counted, and the thread goes on reading.
+//! - Streams (TCP, Unix stream, `POST /ingest`) are never dropped: losing a `job.ok` while the
+//!   session's close still arrives would fabricate a crash. A connection's reader waits for room
+//!   in the stream queue before it reads more, so the kernel's socket buffer and then the sender
+//!   slow down; a connection's lines and its close reach the aggregator in order. Waiting
+//!   readers take turns (the queue is first come, first served per batch, and a batch is at
+//!   most one read of 16 KiB), so one busy connection cannot shut out the others, and a
+//!   stuck one holds nothing while it sends nothing.
+//!
+//! The aggregator takes from the two queues in turn, so neither starves the other. Datagram
+//! sockets are read on dedicated threads with `recvmmsg`; stream connections are tokio tasks,
+//! each bounded in what it may buffer.
 
 mod datagram;
 pub mod http;
@@ -21,55 +34,53 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::aggregate::task::Queues;
 use crate::batch::{Batch, ConnectionId, Transport};
 use crate::config::Listen;
+use crate::supervise::{Finished, Supervisor};
 use crate::telemetry::Telemetry;
 
-/// The sending end of the queue to the aggregator, with the counters every listener updates.
+/// The sending ends of the queues to the aggregator, with the counters every listener updates.
 #[derive(Debug, Clone)]
 pub struct Sink {
-    queue: mpsc::Sender<Batch>,
+    datagrams: mpsc::Sender<Batch>,
+    streams: mpsc::Sender<Batch>,
     telemetry: Arc<Telemetry>,
 }
 
-impl Sink {
-    /// A sink onto `queue`, counting into `telemetry`.
-    pub fn new(queue: mpsc::Sender<Batch>, telemetry: Arc<Telemetry>) -> Sink {
-        Sink { queue, telemetry }
-    }
+/// The two queues to the aggregator, each holding at most `capacity` batches: the listeners'
+/// end and the aggregator's.
+pub fn queues(capacity: usize, telemetry: Arc<Telemetry>) -> (Sink, Queues) {
+    let (datagrams, datagram_batches) = mpsc::channel(capacity);
+    let (streams, stream_batches) = mpsc::channel(capacity);
+    let sink = Sink {
+        datagrams,
+        streams,
+        telemetry,
+    };
+    let queues = Queues {
+        datagrams: datagram_batches,
+        streams: stream_batches,
+    };
+    (sink, queues)
+}
 
+impl Sink {
     /// The agent's self-metrics.
     pub fn telemetry(&self) -> &Telemetry {
         &self.telemetry
     }
 
-    /// Counts `datagrams` datagrams (or frames) of `bytes` bytes as received and queues their
-    /// lines. Never waits: returns `false`, and counts the drop, when the queue is full or the
+    /// Counts `datagrams` datagrams of `bytes` bytes as received and queues their lines. Never
+    /// waits: returns `false`, and counts the drop, when the datagram queue is full or the
     /// aggregator is gone.
     pub fn send(&self, transport: Transport, datagrams: u64, bytes: u64, data: Vec<u8>) -> bool {
-        self.send_batch(Batch::new(transport, data), datagrams, bytes)
-    }
-
-    /// Like [`Sink::send`], for lines that came on the stream connection `connection`.
-    pub fn send_from(
-        &self,
-        connection: ConnectionId,
-        transport: Transport,
-        frames: u64,
-        bytes: u64,
-        data: Vec<u8>,
-    ) -> bool {
-        self.send_batch(Batch::on(connection, transport, data), frames, bytes)
-    }
-
-    fn send_batch(&self, batch: Batch, datagrams: u64, bytes: u64) -> bool {
-        let transport = batch.transport;
         self.telemetry
             .datagrams_received(transport, datagrams, bytes);
-        if batch.data.is_empty() {
+        if data.is_empty() {
             return true;
         }
-        match self.queue.try_send(batch) {
+        match self.datagrams.try_send(Batch::new(transport, data)) {
             Ok(()) => true,
             Err(_) => {
                 self.telemetry.batch_dropped(transport, datagrams, bytes);
@@ -78,12 +89,36 @@ impl Sink {
         }
     }
 
-    /// The peer closed `connection`. Unlike lines, this waits for room in the queue: a lost
-    /// close would leave a crashed session's runs open forever. Only the closing connection's
-    /// task waits, and the aggregator drains the queue continuously.
+    /// Counts `frames` reads or frames of `bytes` bytes as received and queues `batch`, waiting
+    /// for room: streams are never dropped. `false` only once the aggregator is gone (the
+    /// batch is then counted as dropped).
+    pub async fn send_stream(&self, batch: Batch, frames: u64, bytes: u64) -> bool {
+        let transport = batch.transport;
+        self.telemetry.datagrams_received(transport, frames, bytes);
+        if batch.data.is_empty() {
+            return true;
+        }
+        if self.streams.send(batch).await.is_err() {
+            self.telemetry.batch_dropped(transport, frames, bytes);
+            return false;
+        }
+        true
+    }
+
+    /// The peer closed `connection`: queued after its last lines, waiting for room like them.
     pub async fn closed(&self, connection: ConnectionId, transport: Transport) {
         // An error means the aggregator is gone (shutdown): nothing is left to tell.
-        let _ = self.queue.send(Batch::closed(connection, transport)).await;
+        let _ = self
+            .streams
+            .send(Batch::closed(connection, transport))
+            .await;
+    }
+
+    /// Whether both queues are empty: every batch handed over so far has been taken by the
+    /// aggregator (and so applied, since it applies a batch as it takes it).
+    pub fn is_drained(&self) -> bool {
+        let empty = |queue: &mpsc::Sender<Batch>| queue.capacity() == queue.max_capacity();
+        empty(&self.datagrams) && empty(&self.streams)
     }
 }
 
@@ -169,7 +204,7 @@ pub struct Listeners {
     // Threads poll the flag between receives; tasks wait on the channel.
     stop: Arc<AtomicBool>,
     shutdown: watch::Sender<bool>,
-    threads: Vec<std::thread::JoinHandle<()>>,
+    threads: Vec<Finished>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     // Removed (if still ours) when dropped, after the readers have stopped.
     socket_files: Vec<socket_file::SocketFile>,
@@ -178,7 +213,11 @@ pub struct Listeners {
 impl Listeners {
     /// Binds every enabled listener and starts reading. Fails, leaving nothing behind, if any
     /// cannot bind. Must run inside the tokio runtime.
-    pub fn start(config: &Listen, sink: &Sink) -> Result<Listeners, ListenError> {
+    pub fn start(
+        config: &Listen,
+        sink: &Sink,
+        supervisor: &Supervisor,
+    ) -> Result<Listeners, ListenError> {
         let (shutdown, signal) = watch::channel(false);
         let mut listeners = Listeners {
             bound: Vec::new(),
@@ -190,7 +229,7 @@ impl Listeners {
         };
         if config.udp.enabled {
             let (receiver, bound) = udp::bind(&config.udp, sink.telemetry())?;
-            listeners.spawn_datagram(receiver, bound, sink)?;
+            listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
         }
         if config.unix_datagram.enabled {
             let (receiver, file) = unix::bind_datagram(&config.unix_datagram, sink.telemetry())?;
@@ -199,15 +238,15 @@ impl Listeners {
                 address: file.path().display().to_string(),
             };
             listeners.socket_files.push(file);
-            listeners.spawn_datagram(receiver, bound, sink)?;
+            listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
         }
         if config.tcp.enabled {
-            let (task, bound) = tcp::start(&config.tcp, sink, &signal)?;
+            let (task, bound) = tcp::start(&config.tcp, sink, &signal, supervisor)?;
             listeners.tasks.push(task);
             listeners.bound.push(bound);
         }
         if config.unix_stream.enabled {
-            let (task, file) = unix::start_stream(&config.unix_stream, sink, &signal)?;
+            let (task, file) = unix::start_stream(&config.unix_stream, sink, &signal, supervisor)?;
             listeners.bound.push(Bound {
                 name: "unix_stream",
                 address: file.path().display().to_string(),
@@ -223,9 +262,10 @@ impl Listeners {
         receiver: datagram::Receiver,
         bound: Bound,
         sink: &Sink,
+        supervisor: &Supervisor,
     ) -> Result<(), ListenError> {
         let thread = receiver
-            .spawn(sink.clone(), self.stop.clone())
+            .spawn(sink.clone(), self.stop.clone(), supervisor)
             .map_err(|source| {
                 ListenError::bind(
                     "a receive thread",
@@ -253,13 +293,9 @@ impl Listeners {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
-        let threads = std::mem::take(&mut self.threads);
-        let _ = tokio::task::spawn_blocking(move || {
-            for thread in threads {
-                let _ = thread.join();
-            }
-        })
-        .await;
+        for thread in self.threads.drain(..) {
+            thread.wait().await;
+        }
         self.socket_files.clear();
     }
 }

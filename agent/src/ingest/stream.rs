@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{Sink, stopped};
-use crate::batch::{ConnectionId, Transport};
+use crate::batch::{Batch, ConnectionId, Transport};
 use crate::telemetry::CloseReason;
 
 /// Bytes read per `read` call at most.
@@ -47,6 +47,8 @@ pub(crate) struct Settings {
     pub max_line_bytes: usize,
     /// Longest frame a length-prefixed connection may announce.
     pub max_frame_bytes: usize,
+    /// A connection that sends nothing for this long is closed, unless it is a session.
+    pub idle_timeout: Duration,
     /// The listener's name in logs.
     pub listener: &'static str,
 }
@@ -129,7 +131,11 @@ pub(crate) async fn accept_loop<L: Accept>(
     while connections.join_next().await.is_some() {}
 }
 
-/// Reads one connection until it ends, handing on its complete lines after every read.
+/// Reads one connection until it ends, handing on its complete lines after every read. Each
+/// batch waits for room in the stream queue before the next read: backpressure, not loss.
+///
+/// A connection that sends nothing for `idle_timeout` is closed, unless its first line is
+/// `hello`: a session stays open as long as the app lives, since its close is the signal.
 async fn serve<S: AsyncRead + Unpin>(
     mut stream: S,
     connection: ConnectionId,
@@ -138,24 +144,32 @@ async fn serve<S: AsyncRead + Unpin>(
     mut shutdown: watch::Receiver<bool>,
 ) -> CloseReason {
     let mut decoder = Decoder::new(settings);
+    let mut session = false;
+    let mut first = true;
     loop {
         decoder.buffer.reserve(READ_CHUNK);
         let mut chunk = (&mut stream).take(READ_CHUNK as u64);
+        let idle = async {
+            if session {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(settings.idle_timeout).await
+            }
+        };
         let read = tokio::select! {
             biased;
             _ = stopped(&mut shutdown) => return CloseReason::Shutdown,
             read = chunk.read_buf(&mut decoder.buffer) => read,
+            () = idle => {
+                tracing::debug!(listener = settings.listener, timeout = ?settings.idle_timeout, "connection closed: idle");
+                return CloseReason::Idle;
+            }
         };
         let decoded = match read {
             Ok(0) => {
                 if let Some(last) = decoder.finish() {
-                    sink.send_from(
-                        connection,
-                        settings.transport,
-                        last.frames,
-                        last.bytes,
-                        last.data,
-                    );
+                    let batch = Batch::on(connection, settings.transport, last.data);
+                    sink.send_stream(batch, last.frames, last.bytes).await;
                 }
                 return CloseReason::Eof;
             }
@@ -167,13 +181,11 @@ async fn serve<S: AsyncRead + Unpin>(
         };
         match decoded {
             Ok(Some(lines)) => {
-                sink.send_from(
-                    connection,
-                    settings.transport,
-                    lines.frames,
-                    lines.bytes,
-                    lines.data,
-                );
+                if std::mem::take(&mut first) {
+                    session = is_hello(&lines.data);
+                }
+                let batch = Batch::on(connection, settings.transport, lines.data);
+                sink.send_stream(batch, lines.frames, lines.bytes).await;
             }
             Ok(None) => {}
             Err(Garbage(why)) => {
@@ -186,6 +198,16 @@ async fn serve<S: AsyncRead + Unpin>(
             }
         }
     }
+}
+
+/// Whether `lines` start with a `hello` line: the connection is a session.
+fn is_hello(lines: &[u8]) -> bool {
+    let first = lines
+        .split(|&byte| byte == b'\n')
+        .next()
+        .unwrap_or_default();
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    first == b"hello" || first.starts_with(b"hello ")
 }
 
 /// The framing a connection turned out to use.
@@ -333,6 +355,7 @@ mod tests {
             max_connections: 1,
             max_line_bytes: 32,
             max_frame_bytes: 64,
+            idle_timeout: Duration::from_secs(60),
             listener: "test",
         })
     }
@@ -409,6 +432,14 @@ mod tests {
         wire.push(b'\n');
         let lines = feed(&mut decoder, &wire).unwrap().unwrap();
         assert_eq!(lines.data, wire);
+    }
+
+    #[test]
+    fn a_connection_whose_first_line_is_hello_is_a_session() {
+        assert!(is_hello(b"hello app=web\njob.start x\n"));
+        assert!(is_hello(b"hello\r\n"));
+        assert!(!is_hello(b"hellox app=web\n"));
+        assert!(!is_hello(b"job.start x\nhello app=web\n"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::stream::{self, Framing};
 use super::{Bound, ListenError, Sink};
 use crate::batch::Transport;
 use crate::config;
+use crate::supervise::Supervisor;
 
 const KEY: &str = "listen.tcp.address";
 /// Connections the kernel may hold before the agent accepts them.
@@ -17,6 +18,7 @@ pub(super) fn start(
     config: &config::Tcp,
     sink: &Sink,
     shutdown: &watch::Receiver<bool>,
+    supervisor: &Supervisor,
 ) -> Result<(tokio::task::JoinHandle<()>, Bound), ListenError> {
     let address = config.address;
     let fail = |source| ListenError::bind("TCP", address.to_string(), KEY, source);
@@ -40,14 +42,13 @@ pub(super) fn start(
         max_connections: config.max_connections,
         max_line_bytes: config.max_line_bytes,
         max_frame_bytes: 0,
+        idle_timeout: std::time::Duration::from_secs(600), // PENDING-IDLE-KEY
         listener: "tcp",
     };
-    let task = tokio::spawn(stream::accept_loop(
-        listener,
-        settings,
-        sink.clone(),
-        shutdown.clone(),
-    ));
+    let task = supervisor.spawn(
+        "tcp",
+        stream::accept_loop(listener, settings, sink.clone(), shutdown.clone()),
+    );
     Ok((
         task,
         Bound {

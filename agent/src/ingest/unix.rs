@@ -13,6 +13,7 @@ use super::stream::{self, Framing};
 use super::{ListenError, Sink, udp};
 use crate::batch::Transport;
 use crate::config;
+use crate::supervise::Supervisor;
 use crate::telemetry::Telemetry;
 
 const DATAGRAM_KEY: &str = "listen.unix_datagram.path";
@@ -61,6 +62,7 @@ pub(super) fn start_stream(
     config: &config::UnixStream,
     sink: &Sink,
     shutdown: &watch::Receiver<bool>,
+    supervisor: &Supervisor,
 ) -> Result<(tokio::task::JoinHandle<()>, SocketFile), ListenError> {
     let path = &config.path;
     let fail = |source| {
@@ -81,13 +83,12 @@ pub(super) fn start_stream(
         max_connections: config.max_connections,
         max_line_bytes: config.max_line_bytes,
         max_frame_bytes: config.max_frame_bytes,
+        idle_timeout: std::time::Duration::from_secs(600), // PENDING-IDLE-KEY
         listener: "unix_stream",
     };
-    let task = tokio::spawn(stream::accept_loop(
-        listener,
-        settings,
-        sink.clone(),
-        shutdown.clone(),
-    ));
+    let task = supervisor.spawn(
+        "unix_stream",
+        stream::accept_loop(listener, settings, sink.clone(), shutdown.clone()),
+    );
     Ok((task, file))
 }

@@ -1,7 +1,7 @@
 //! What `/readyz`, `/status` and the status page `/` say about every configured job and worker.
 //!
-//! All three read one published [`Snapshot`]: the verdicts in it were computed at
-//! [`Snapshot::taken_at`], and ages are counted from that moment, so the three never disagree.
+//! All three read one [`Health`], the verdicts of the published state evaluated at
+//! [`Health::taken_at`], and ages are counted from that moment, so the three never disagree.
 //!
 //! # `GET /status`
 //!
@@ -60,7 +60,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use self::words::{relative, rfc3339, span};
-use crate::aggregate::snapshot::{JobState, JobStatus, Snapshot, WorkerState, WorkerStatus};
+use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
 
 /// The `/status` document.
 #[derive(Debug, Serialize)]
@@ -113,15 +113,15 @@ pub struct WorkerReport<'a> {
 }
 
 impl<'a> Report<'a> {
-    /// The report on `snapshot`.
-    pub fn of(snapshot: &'a Snapshot) -> Report<'a> {
-        let now = snapshot.taken_at;
+    /// The report on `health`.
+    pub fn of(health: &'a Health) -> Report<'a> {
+        let now = health.taken_at;
         Report {
             generated_at: millis(now),
             generated_at_rfc3339: rfc3339(now),
-            ready: stale_readiness_jobs(snapshot).next().is_none(),
-            jobs: snapshot.jobs.iter().map(JobReport::of).collect(),
-            workers: snapshot
+            ready: stale_readiness_jobs(health).next().is_none(),
+            jobs: health.jobs.iter().map(JobReport::of).collect(),
+            workers: health
                 .workers
                 .iter()
                 .map(|worker| WorkerReport::of(worker, now))
@@ -172,25 +172,25 @@ impl<'a> WorkerReport<'a> {
 }
 
 /// `/status` as JSON.
-pub fn json(snapshot: &Snapshot) -> Result<Vec<u8>, serde_json::Error> {
-    let mut body = serde_json::to_vec(&Report::of(snapshot))?;
+pub fn json(health: &Health) -> Result<Vec<u8>, serde_json::Error> {
+    let mut body = serde_json::to_vec(&Report::of(health))?;
     body.push(b'\n');
     Ok(body)
 }
 
 /// The jobs that fail `/readyz`: marked `readiness: true` and stale.
-pub fn stale_readiness_jobs(snapshot: &Snapshot) -> impl Iterator<Item = &JobStatus> {
-    snapshot
+pub fn stale_readiness_jobs(health: &Health) -> impl Iterator<Item = &JobStatus> {
+    health
         .jobs
         .iter()
         .filter(|job| job.readiness && job.state == JobState::Stale)
 }
 
 /// `None` when ready; otherwise the `/readyz` body: one line per stale readiness job.
-pub fn unready(snapshot: &Snapshot) -> Option<String> {
-    let now = snapshot.taken_at;
+pub fn unready(health: &Health) -> Option<String> {
+    let now = health.taken_at;
     let mut body = String::new();
-    for job in stale_readiness_jobs(snapshot) {
+    for job in stale_readiness_jobs(health) {
         let since = match job.last_success {
             Some(_) => "",
             None => " (none since heartwire started)",

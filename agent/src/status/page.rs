@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::stale_readiness_jobs;
 use super::words::{relative, rfc3339};
-use crate::aggregate::snapshot::{JobState, JobStatus, Snapshot, WorkerState, WorkerStatus};
+use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
 
 /// The page loads nothing but its own inline styles.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
@@ -54,22 +54,22 @@ footer { color: #59636e; font-size: .85rem; }
 footer a { color: #0969da; }
 ";
 
-/// The page for `snapshot`.
-pub fn render(snapshot: &Snapshot) -> String {
-    let mut html = String::with_capacity(4096 + 512 * snapshot.jobs.len());
+/// The page for `health`.
+pub fn render(health: &Health) -> String {
+    let mut html = String::with_capacity(4096 + 512 * health.jobs.len());
     // Writing to a String cannot fail.
-    let _ = write_page(&mut html, snapshot);
+    let _ = write_page(&mut html, health);
     html
 }
 
-fn write_page(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
-    let now = snapshot.taken_at;
-    let attention = snapshot
+fn write_page(out: &mut String, health: &Health) -> fmt::Result {
+    let now = health.taken_at;
+    let attention = health
         .jobs
         .iter()
         .filter(|job| needs_attention(job))
         .count()
-        + snapshot
+        + health
             .workers
             .iter()
             .filter(|worker| is_down(worker.state))
@@ -85,9 +85,9 @@ fn write_page(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
          <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\
          <title>heartwire: {title}</title><style>{STYLE}</style></head><body>\n"
     )?;
-    write_header(out, snapshot)?;
-    write_jobs(out, &snapshot.jobs, now)?;
-    write_workers(out, &snapshot.workers, now)?;
+    write_header(out, health)?;
+    write_jobs(out, &health.jobs, now)?;
+    write_workers(out, &health.workers, now)?;
     write!(
         out,
         "<footer>Computed {when} · reloads every {REFRESH_SECONDS} s · \
@@ -97,11 +97,9 @@ fn write_page(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
     )
 }
 
-fn write_header(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
+fn write_header(out: &mut String, health: &Health) -> fmt::Result {
     out.push_str("<header><h1>heartwire</h1>");
-    let stale: Vec<&str> = stale_readiness_jobs(snapshot)
-        .map(|job| &*job.job)
-        .collect();
+    let stale: Vec<&str> = stale_readiness_jobs(health).map(|job| &*job.job).collect();
     if stale.is_empty() {
         out.push_str("<span class=\"verdict ready\" id=\"readiness\">Ready</span>");
     } else {
@@ -112,11 +110,11 @@ fn write_header(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
         )?;
     }
     // JobState is declared worst first.
-    let jobs = count(snapshot.jobs.iter().map(|job| job.state), |state| {
+    let jobs = count(health.jobs.iter().map(|job| job.state), |state| {
         state.as_str()
     });
     let workers = count(
-        snapshot
+        health
             .workers
             .iter()
             .map(|worker| (worker_rank(worker.state), worker.state.as_str())),
@@ -125,8 +123,8 @@ fn write_header(out: &mut String, snapshot: &Snapshot) -> fmt::Result {
     writeln!(
         out,
         "<span class=\"counts\">{} · {}</span></header>",
-        counted(snapshot.jobs.len(), "job", &jobs),
-        counted(snapshot.workers.len(), "worker", &workers),
+        counted(health.jobs.len(), "job", &jobs),
+        counted(health.workers.len(), "worker", &workers),
     )
 }
 

@@ -43,28 +43,27 @@ fn worker(name: &str, state: WorkerState, last_heartbeat: Option<f64>) -> Worker
     }
 }
 
-fn snapshot(jobs: Vec<JobStatus>, workers: Vec<WorkerStatus>) -> Snapshot {
-    Snapshot {
+fn health(jobs: Vec<JobStatus>, workers: Vec<WorkerStatus>) -> Health {
+    Health {
         taken_at: NOW,
-        families: Vec::new(),
-        accounts: Vec::new(),
         jobs,
         workers,
+        families: Vec::new(),
     }
 }
 
-fn json_of(snapshot: &Snapshot) -> Value {
-    serde_json::from_slice(&json(snapshot).unwrap()).unwrap()
+fn json_of(health: &Health) -> Value {
+    serde_json::from_slice(&json(health).unwrap()).unwrap()
 }
 
 #[test]
 fn readiness_fails_only_for_stale_jobs_marked_readiness() {
-    let ready = snapshot(
+    let ready = health(
         vec![job("fresh", JobState::Ok, true), stale("other", false)],
         vec![],
     );
     assert_eq!(unready(&ready), None, "a stale job without readiness");
-    let not_ready = snapshot(
+    let not_ready = health(
         vec![
             stale("viewer-poll", true),
             job("late", JobState::Late, true),
@@ -89,7 +88,7 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
     running.consecutive_failures = 3;
     running.crashes = 1;
     running.stalled = Some(true);
-    let report = json_of(&snapshot(
+    let report = json_of(&health(
         vec![running, stale("viewer-poll", true)],
         vec![worker("mailer", WorkerState::Up, Some(NOW - 12.0))],
     ));
@@ -124,7 +123,7 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
 
 #[test]
 fn a_worker_never_heard_from_has_null_times() {
-    let report = json_of(&snapshot(
+    let report = json_of(&health(
         vec![],
         vec![worker("idle", WorkerState::NeverSeen, None)],
     ));
@@ -145,7 +144,7 @@ fn the_page_shows_each_job_and_worker_with_its_state_and_ages_in_words() {
     failing.zone = "Europe/Berlin".to_owned();
     failing.consecutive_failures = 2;
     failing.crashes = 1;
-    let page = page::render(&snapshot(
+    let page = page::render(&health(
         vec![
             job("fresh", JobState::Ok, false),
             stale("viewer-poll", true),
@@ -180,7 +179,7 @@ fn the_page_shows_each_job_and_worker_with_its_state_and_ages_in_words() {
 
 #[test]
 fn the_page_loads_nothing_from_outside() {
-    let page = page::render(&snapshot(
+    let page = page::render(&health(
         vec![job("fresh", JobState::Ok, false)],
         vec![worker("mailer", WorkerState::Up, Some(NOW))],
     ));
@@ -194,7 +193,7 @@ fn the_page_loads_nothing_from_outside() {
 
 #[test]
 fn the_page_escapes_names() {
-    let page = page::render(&snapshot(
+    let page = page::render(&health(
         vec![job("<b>\"x\"&'y'</b>", JobState::Ok, false)],
         vec![worker("<i>w</i>", WorkerState::Up, Some(NOW))],
     ));
@@ -206,7 +205,7 @@ fn the_page_escapes_names() {
 
 #[test]
 fn an_agent_with_nothing_configured_says_so() {
-    let page = page::render(&snapshot(vec![], vec![]));
+    let page = page::render(&health(vec![], vec![]));
     assert!(page.contains("<title>heartwire: all ok</title>"));
     assert!(page.contains("id=\"readiness\">Ready</span>"));
     assert!(page.contains("0 jobs · 0 workers"));

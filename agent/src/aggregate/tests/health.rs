@@ -240,7 +240,7 @@ fn a_worker_goes_down_when_heartbeats_stop_its_session_closes_or_it_stops() {
     h.send("hb email_queue\nworker.stop email_queue\n");
     assert_eq!(h.number("heartwire_worker_status", &email), 0.0);
     assert_eq!(h.number("heartwire_worker_stopped", &email), 1.0);
-    let statuses = h.snapshot().workers;
+    let statuses = h.snapshot().health(h.now).workers;
     assert_eq!(
         statuses
             .iter()

@@ -41,12 +41,15 @@ impl Harness {
     fn send(&mut self, lines: &str) {
         let batch = Batch::new(Transport::Udp, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
+        // As the aggregating thread does when it publishes.
+        self.aggregator.report();
     }
 
     /// Lines on the stream connection `connection`.
     fn send_on(&mut self, connection: u64, lines: &str) {
         let batch = Batch::on(connection, Transport::UnixStream, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
+        self.aggregator.report();
     }
 
     /// The peer closes `connection`.
@@ -59,8 +62,11 @@ impl Harness {
         self.now = self.now.advance(Duration::from_secs_f64(seconds));
     }
 
+    /// The published state with its verdicts evaluated now, as one list of families.
     fn snapshot(&self) -> Snapshot {
-        self.aggregator.snapshot(self.now)
+        let mut snapshot = self.aggregator.snapshot(self.now);
+        snapshot.families = snapshot.families_at(self.now);
+        snapshot
     }
 
     #[track_caller]

@@ -1,0 +1,225 @@
+//! The `/metrics` page, shared by every reader of the same published snapshot.
+//!
+//! A page has two parts. The *stored* part (the snapshot's families: every StatsD series,
+//! counter and histogram) is by far the larger; it changes only when the aggregator publishes,
+//! so it is rendered once per snapshot (its epoch), and gzip-compressed once when a reader asks
+//! for gzip, while concurrent readers of that epoch wait for the same render instead of doing
+//! their own. The *live* part (verdicts evaluated at the time of the read, and the self-metrics)
+//! is small and rendered for every request.
+//!
+//! The gzip body is one standard gzip member all the same: the stored part is compressed as a
+//! raw deflate stream ending with a sync flush (byte-aligned, not final), the live part as a
+//! second deflate stream that ends the member, and the trailer's CRC-32 is the combination of
+//! the two parts' CRCs. Any gzip reader decodes it; none needs multi-member support.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+use tokio::sync::OnceCell;
+
+use crate::aggregate::Snapshot;
+
+/// gzip's fixed header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+
+/// The stored part of the page of one snapshot, rendered at most once.
+#[derive(Debug)]
+pub struct Stored {
+    snapshot: Arc<Snapshot>,
+    text: OnceCell<Arc<Vec<u8>>>,
+    gzip: OnceCell<Arc<Deflated>>,
+}
+
+impl Stored {
+    fn new(snapshot: Arc<Snapshot>) -> Stored {
+        Stored {
+            snapshot,
+            text: OnceCell::new(),
+            gzip: OnceCell::new(),
+        }
+    }
+
+    /// The snapshot this part belongs to.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snapshot
+    }
+
+    /// The rendered text; `render` runs once per snapshot, on a blocking thread, however many
+    /// readers ask at once.
+    pub async fn text<F>(&self, render: F) -> io::Result<Arc<Vec<u8>>>
+    where
+        F: FnOnce(&Snapshot) -> io::Result<Vec<u8>> + Send + 'static,
+    {
+        let snapshot = self.snapshot.clone();
+        self.text
+            .get_or_try_init(|| async move {
+                let text = tokio::task::spawn_blocking(move || render(&snapshot))
+                    .await
+                    .map_err(io::Error::other)??;
+                Ok(Arc::new(text))
+            })
+            .await
+            .cloned()
+    }
+
+    /// The text compressed once, for the gzip bodies of this snapshot.
+    pub async fn deflated(&self, text: Arc<Vec<u8>>) -> io::Result<Arc<Deflated>> {
+        self.gzip
+            .get_or_try_init(|| async move {
+                let deflated = tokio::task::spawn_blocking(move || Deflated::new(&text))
+                    .await
+                    .map_err(io::Error::other)??;
+                Ok(Arc::new(deflated))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// The stored part of the newest snapshot a reader asked for, so that readers share it.
+#[derive(Debug, Default)]
+pub struct Pages {
+    current: Mutex<Option<Arc<Stored>>>,
+}
+
+impl Pages {
+    /// The stored part of `snapshot`'s page: the one already made for its epoch, if any. An
+    /// older snapshot (a reader that was slow to ask) never replaces a newer one.
+    pub fn stored(&self, snapshot: Arc<Snapshot>) -> Arc<Stored> {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*current {
+            Some(page) if page.snapshot.epoch == snapshot.epoch => page.clone(),
+            Some(page) if page.snapshot.epoch > snapshot.epoch => Arc::new(Stored::new(snapshot)),
+            _ => {
+                let page = Arc::new(Stored::new(snapshot));
+                *current = Some(page.clone());
+                page
+            }
+        }
+    }
+}
+
+/// A text compressed as a raw deflate stream that ends with a sync flush, so that another
+/// stream can follow it inside one gzip member.
+#[derive(Debug)]
+pub struct Deflated {
+    bytes: Vec<u8>,
+    crc: crc32fast::Hasher,
+    length: u64,
+}
+
+impl Deflated {
+    /// Compresses `text` (fast level: this runs once per published snapshot of a page that
+    /// can be megabytes, and the agent's CPU is the app's too).
+    pub fn new(text: &[u8]) -> io::Result<Deflated> {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(text);
+        Ok(Deflated {
+            bytes: deflate(text, FlushCompress::Sync)?,
+            crc,
+            length: text.len() as u64,
+        })
+    }
+
+    /// The gzip member of this text followed by `tail`.
+    pub fn gzip_with(&self, tail: &[u8]) -> io::Result<Vec<u8>> {
+        let rest = deflate(tail, FlushCompress::Finish)?;
+        let mut crc = self.crc.clone();
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(tail);
+        crc.combine(&tail_crc);
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        let length = (self.length + tail.len() as u64) as u32;
+        let mut out = Vec::with_capacity(GZIP_HEADER.len() + self.bytes.len() + rest.len() + 8);
+        out.extend_from_slice(&GZIP_HEADER);
+        out.extend_from_slice(&self.bytes);
+        out.extend_from_slice(&rest);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(&length.to_le_bytes());
+        Ok(out)
+    }
+}
+
+/// `data` as a raw deflate stream, ended by `flush` (`Sync`: byte-aligned and open, `Finish`:
+/// the final block).
+fn deflate(data: &[u8], flush: FlushCompress) -> io::Result<Vec<u8>> {
+    let mut compress = Compress::new(Compression::fast(), false);
+    let mut out = Vec::with_capacity(data.len() / 4 + 1024);
+    loop {
+        let consumed = usize::try_from(compress.total_in()).unwrap_or(data.len());
+        let status = compress
+            .compress_vec(&data[consumed.min(data.len())..], &mut out, flush)
+            .map_err(io::Error::other)?;
+        let all_in = compress.total_in() == data.len() as u64;
+        // zlib is done with a flush when it leaves output space unused.
+        let done = match flush {
+            FlushCompress::Finish => status == Status::StreamEnd,
+            _ => all_in && out.len() < out.capacity(),
+        };
+        if done {
+            return Ok(out);
+        }
+        out.reserve(out.capacity().max(4096));
+    }
+}
+
+/// Whether an `Accept-Encoding` header value accepts gzip (`gzip` or `*` with a q above 0).
+pub fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        let quality = parts
+            .filter_map(|param| param.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && quality > 0.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn gunzip(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        // GzDecoder reads one member only: the spliced body must be exactly one.
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_spliced_gzip_body_is_one_member_holding_both_parts() {
+        let stored: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("series_{}{{shard=\"{}\"}} {}\n", i % 97, i % 13, i).into_bytes())
+            .collect();
+        let deflated = Deflated::new(&stored).unwrap();
+        for tail in [&b""[..], b"live 1\n", &vec![b'x'; 300_000]] {
+            let body = deflated.gzip_with(tail).unwrap();
+            let mut expected = stored.clone();
+            expected.extend_from_slice(tail);
+            assert_eq!(gunzip(&body), expected);
+            assert!(body.len() < expected.len() / 3, "it compresses");
+        }
+    }
+
+    #[test]
+    fn an_empty_stored_part_still_makes_a_valid_body() {
+        let body = Deflated::new(b"").unwrap().gzip_with(b"up 1\n").unwrap();
+        assert_eq!(gunzip(&body), b"up 1\n");
+    }
+
+    #[test]
+    fn accept_encoding_is_read_with_its_quality() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("deflate, gzip;q=1.0, *;q=0.5"));
+        assert!(accepts_gzip("br, *"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip(""));
+    }
+}
