@@ -120,7 +120,21 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, source, args.ready_file.as_deref())) {
+    let readers = match readers_runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime of the HTTP endpoints");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ran = runtime.block_on(run(
+        config,
+        source,
+        args.ready_file.as_deref(),
+        readers.handle(),
+    ));
+    readers.shutdown_timeout(FAILURE_DEADLINE);
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error @ AppError::Failed(_)) => {
             tracing::error!("{error}");
@@ -130,6 +144,36 @@ pub fn main(args: &ServeArgs) -> ExitCode {
             tracing::error!("{error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The runtime of the read-only HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/status`):
+/// its threads, and the blocking threads that render pages, run at a lower scheduling priority
+/// (nice +[`READERS_NICE`]) than ingest. When scrapes and ingest compete for a core, the kernel
+/// gives ingest (the datagram receive threads, the aggregator, stream connections) the lion's
+/// share: a flood of readers slows the readers, never the lines.
+fn readers_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("heartwire-http")
+        .on_thread_start(lower_priority)
+        .build()
+}
+
+/// The nice value of the HTTP endpoints' threads: CFS then weighs them about 1 to 9 against
+/// ingest threads (nice 0).
+const READERS_NICE: libc::c_int = 10;
+
+/// Lowers the scheduling priority of the calling thread (never needs a privilege).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take plain integers and touch no memory of ours; on Linux
+    // PRIO_PROCESS with a thread id applies to that thread only.
+    let result = unsafe {
+        let thread = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, READERS_NICE)
+    };
+    if result != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "cannot lower the priority of an HTTP thread");
     }
 }
 
@@ -159,6 +203,7 @@ pub async fn run(
     config: Config,
     source: Source<'_>,
     ready_file: Option<&Path>,
+    readers: &tokio::runtime::Handle,
 ) -> Result<(), AppError> {
     // Installed first: from here on a SIGTERM means "shut down cleanly", never "die".
     let mut signals = Signals::install().map_err(AppError::Signals)?;
@@ -204,7 +249,11 @@ pub async fn run(
         &supervisor,
     )?;
     drop(sink);
-    let endpoints = server::bind(config.http.address, "HTTP (/metrics)", "http.address")?;
+    let endpoints = {
+        // Registered with the runtime that serves it.
+        let _readers = readers.enter();
+        server::bind(config.http.address, "HTTP (/metrics)", "http.address")?
+    };
     bound.push(Bound {
         name: "http",
         address: local_address(&endpoints, config.http.address),

@@ -76,7 +76,20 @@ impl Supervisor {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let task = tokio::spawn(fault::inject_into(component, future));
+        self.spawn_on(&tokio::runtime::Handle::current(), component, future)
+    }
+
+    /// Like [`Supervisor::spawn`], on the runtime `runtime`.
+    pub fn spawn_on<F>(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        component: &'static str,
+        future: F,
+    ) -> JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let task = runtime.spawn(fault::inject_into(component, future));
         let supervisor = self.clone();
         tokio::spawn(async move {
             let _abort = AbortOnDrop(task.abort_handle());
