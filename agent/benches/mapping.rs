@@ -14,7 +14,6 @@ use heartwire::aggregate::mapping::{DefaultsSpec, Mapping, RuleSpec};
 use heartwire::aggregate::{Aggregator, Expiry, Settings};
 use heartwire::batch::{Batch, Transport};
 use heartwire::clock::Now;
-use heartwire::expose::Exposition;
 
 const RULES: usize = 20;
 const LINES: usize = 1000;
@@ -63,8 +62,7 @@ fn aggregator(mapping: Mapping, cached_keys: usize) -> Aggregator {
         ..Settings::default()
     };
     settings.limits.max_cached_keys = cached_keys;
-    let (_exposition, telemetry) = Exposition::new().expect("registry");
-    Aggregator::new(settings, telemetry)
+    Aggregator::new(settings)
 }
 
 fn ingest(aggregator: &mut Aggregator, datagrams: &[Vec<u8>], now: Now) {
@@ -108,8 +106,7 @@ fn expiry(c: &mut Criterion, now: Now) {
     };
     settings.limits.max_series = 100_000;
     settings.limits.max_series_per_family = 100_000;
-    let (_exposition, telemetry) = Exposition::new().expect("registry");
-    let mut aggregator = Aggregator::new(settings, telemetry);
+    let mut aggregator = Aggregator::new(settings);
     let lines: Vec<String> = (0..100_000)
         .map(|i| format!("depth.q{}:{i}|g|#shard:{i}", i % 10))
         .collect();

@@ -88,10 +88,9 @@ fn ten_thousand() -> Vec<String> {
 fn report_bytes_per_series() {
     let now = Now::read();
     for kind in ["c", "g", "h"] {
-        let (_exposition, telemetry) = Exposition::new().expect("registry");
         let sample = lines(kind, SERIES, 0);
         let before = LIVE.load(Ordering::Relaxed);
-        let mut aggregator = Aggregator::new(Settings::default(), telemetry);
+        let mut aggregator = Aggregator::new(Settings::default());
         ingest(&mut aggregator, &sample, now);
         let held = LIVE.load(Ordering::Relaxed) - before;
         println!(
@@ -105,8 +104,8 @@ fn report_bytes_per_series() {
 fn benches(c: &mut Criterion) {
     report_bytes_per_series();
     let now = Now::read();
-    let (exposition, telemetry) = Exposition::new().expect("registry");
-    let mut aggregator = Aggregator::new(Settings::default(), telemetry);
+    let (exposition, _telemetry) = Exposition::new().expect("registry");
+    let mut aggregator = Aggregator::new(Settings::default());
     let all = ten_thousand();
     ingest(&mut aggregator, &all, now);
     let snapshot = Arc::new(aggregator.snapshot(now));

@@ -213,7 +213,7 @@ pub async fn run(
     let (sink, queues) = ingest::queues(config.pipeline.queue_batches, telemetry.clone());
     // Keeps the aggregator running at shutdown until the push outputs have read the final state.
     let held_open = sink.clone();
-    let aggregator = Aggregator::new(config.aggregate_settings(), telemetry);
+    let aggregator = Aggregator::new(config.aggregate_settings());
     let (handle, aggregation) =
         aggregate::spawn(aggregator, queues, &supervisor).map_err(AppError::Aggregator)?;
     let reloader = Reloader::new(

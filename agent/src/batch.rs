@@ -62,6 +62,9 @@ pub struct Batch {
     /// The peer closed the connection after these lines (not sent when the agent itself closes
     /// connections to shut down).
     pub closed: bool,
+    /// Lines the receive buffer cut off (the last line of a datagram longer than the buffer):
+    /// counted as read and rejected as `too_long`, never parsed.
+    pub cut: u64,
 }
 
 impl Batch {
@@ -72,6 +75,7 @@ impl Batch {
             data,
             connection: None,
             closed: false,
+            cut: 0,
         }
     }
 
@@ -82,6 +86,7 @@ impl Batch {
             data,
             connection: Some(connection),
             closed: false,
+            cut: 0,
         }
     }
 
@@ -92,6 +97,7 @@ impl Batch {
             data: Vec::new(),
             connection: Some(connection),
             closed: true,
+            cut: 0,
         }
     }
 }

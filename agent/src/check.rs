@@ -160,6 +160,24 @@ fn words(duration: Duration) -> String {
 mod tests {
     use super::*;
 
+    /// Issue 11: `every: 300000y` passed `check`, then the agent panicked on a date overflow.
+    /// `check`, `serve` and the reload all load through `config::from_file[_text]`.
+    #[test]
+    fn check_refuses_an_out_of_range_schedule_naming_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.yaml");
+        std::fs::write(&path, "jobs: { forever: { every: 300000y } }\n").unwrap();
+        let error = load(Some(&path)).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:1:27: jobs.forever.every: 300000y is out of range: use 1s to 10y",
+                path.display()
+            )
+        );
+        assert_eq!(main(Some(&path)), ExitCode::from(EXIT_INVALID));
+    }
+
     #[test]
     fn the_summary_shows_listeners_and_each_jobs_computed_thresholds() {
         let config = config::from_str(

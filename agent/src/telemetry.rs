@@ -1,16 +1,18 @@
 //! heartwire's own metrics: what happened to the lines on their way in.
 //!
 //! [`Telemetry`] holds typed handles registered once on the agent's own registry (never the
-//! global default one). Methods are named after what happened, and callers update them once per
-//! datagram or batch, never per line. Label values come only from fixed enums ([`Transport`],
-//! [`ErrorKind`], [`CloseReason`]) or listener names from the config, never from what a sender
-//! wrote: a flood of odd input cannot grow these families.
+//! global default one) for what happens in front of the aggregator: datagrams and bytes
+//! received and dropped, kernel drops, connections. Methods are named after what happened, and
+//! callers update them once per datagram or batch, never per line. Label values come only from
+//! fixed enums ([`Transport`], [`CloseReason`]) or listener names from the config, never from
+//! what a sender wrote: a flood of odd input cannot grow these families.
 //!
-//! The families labelled by metric family (series, series dropped at a cap, conflicts) depend on
-//! what senders wrote, so the aggregator counts them in its own state with a bounded label set,
-//! and the exposition renders them from the snapshot; their names are in [`names`].
+//! What the aggregator counts (lines read by transport and rejected by reason, samples set
+//! aside, series held, dropped at a cap and in conflict by family) is part of its published
+//! snapshot ([`crate::aggregate::Tally`], the accounts), and the exposition renders it from
+//! there: a scrape counts exactly the lines whose effect its snapshot shows. All the names are
+//! in [`names`].
 
-use heartwire_proto::ErrorKind;
 use prometheus::core::Collector;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -174,29 +176,14 @@ impl CloseReason {
 }
 
 const TRANSPORTS: usize = Transport::ALL.len();
-const REASONS: usize = ErrorKind::ALL.len();
 const CLOSE_REASONS: usize = CloseReason::ALL.len();
 
 /// The self-metrics, registered once. Every labelled child is created up front, so that every
 /// transport and reason shows 0 before anything happens and updates never look up a label.
 #[derive(Debug)]
 pub struct Telemetry {
-    lines: Lines,
     traffic: Traffic,
     connections: Connections,
-}
-
-/// What happened to lines and samples in the aggregator.
-#[derive(Debug)]
-struct Lines {
-    received: [IntCounter; TRANSPORTS],
-    rejected: [IntCounter; REASONS],
-    unknown_fields: IntCounter,
-    rates_clamped: IntCounter,
-    non_finite: IntCounter,
-    starts_evicted: IntCounter,
-    set_members_dropped: IntCounter,
-    dropped_by_mapping: IntCounter,
 }
 
 /// Bytes and datagrams in front of the aggregator: received, dropped, lost in the kernel.
@@ -224,7 +211,6 @@ impl Telemetry {
     pub fn new(registry: &Registry) -> Result<Telemetry, prometheus::Error> {
         let make = Maker { registry };
         Ok(Telemetry {
-            lines: Lines::new(&make)?,
             traffic: Traffic::new(&make)?,
             connections: Connections::new(&make)?,
         })
@@ -287,98 +273,6 @@ impl Telemetry {
             .unwrap_or(0);
         self.connections.closed[transport.index()][reason_index].inc();
         self.connections.open[transport.index()].dec();
-    }
-
-    /// A batch of `lines` lines from `transport` was read, with `rejected[kind.index()]` of them
-    /// rejected for each reason.
-    pub fn lines_read(&self, transport: Transport, lines: u64, rejected: &[u64; REASONS]) {
-        self.lines.received[transport.index()].inc_by(lines);
-        for (counter, &count) in self.lines.rejected.iter().zip(rejected) {
-            if count > 0 {
-                counter.inc_by(count);
-            }
-        }
-    }
-
-    /// Accepted lines that carried unknown fields, and metric lines with a clamped sample rate.
-    pub fn lines_marked(&self, unknown_fields: u64, rates_clamped: u64) {
-        if unknown_fields > 0 {
-            self.lines.unknown_fields.inc_by(unknown_fields);
-        }
-        if rates_clamped > 0 {
-            self.lines.rates_clamped.inc_by(rates_clamped);
-        }
-    }
-
-    /// Samples ignored because the value they would leave is not finite.
-    pub fn samples_non_finite(&self, count: u64) {
-        if count > 0 {
-            self.lines.non_finite.inc_by(count);
-        }
-    }
-
-    /// Open starts evicted at their bound.
-    pub fn open_starts_evicted(&self, count: u64) {
-        if count > 0 {
-            self.lines.starts_evicted.inc_by(count);
-        }
-    }
-
-    /// Set members not tracked because their series was full.
-    pub fn set_members_dropped(&self, count: u64) {
-        if count > 0 {
-            self.lines.set_members_dropped.inc_by(count);
-        }
-    }
-
-    /// StatsD lines a mapping rule dropped.
-    pub fn lines_dropped_by_mapping(&self, count: u64) {
-        if count > 0 {
-            self.lines.dropped_by_mapping.inc_by(count);
-        }
-    }
-}
-
-impl Lines {
-    fn new(make: &Maker<'_>) -> Result<Lines, prometheus::Error> {
-        Ok(Lines {
-            received: make.counters(
-                names::LINES_RECEIVED,
-                "Lines read (accepted or rejected), by transport.",
-                "transport",
-                Transport::ALL.map(|t| t.as_str()),
-            )?,
-            rejected: make.counters(
-                names::LINES_REJECTED,
-                "Lines rejected, by reason.",
-                "reason",
-                ErrorKind::ALL.map(|k| k.as_str()),
-            )?,
-            unknown_fields: make.counter(
-                names::LINES_UNKNOWN_FIELDS,
-                "Accepted lines that carried fields this version does not know (a newer client).",
-            )?,
-            rates_clamped: make.counter(
-                names::SAMPLE_RATES_CLAMPED,
-                "Metric lines whose sample rate was above 1 or below the smallest honoured rate, and was clamped.",
-            )?,
-            non_finite: make.counter(
-                names::SAMPLES_NON_FINITE,
-                "Samples ignored because applying them would leave a value that is not a finite number.",
-            )?,
-            starts_evicted: make.counter(
-                names::OPEN_STARTS_EVICTED,
-                "Open job starts dropped at the per-job or global bound before a matching end arrived.",
-            )?,
-            set_members_dropped: make.counter(
-                names::SET_MEMBERS_DROPPED,
-                "Set members not counted because their series already held the most distinct members allowed.",
-            )?,
-            dropped_by_mapping: make.counter(
-                names::LINES_DROPPED_BY_MAPPING,
-                "StatsD lines discarded by a mapping rule with `action: drop`.",
-            )?,
-        })
     }
 }
 
@@ -485,10 +379,6 @@ impl Maker<'_> {
         Ok(collector)
     }
 
-    fn counter(&self, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
-        self.register(IntCounter::with_opts(Opts::new(name, help))?)
-    }
-
     /// One counter per value of a fixed label, all created now.
     fn counters<const N: usize>(
         &self,
@@ -527,38 +417,6 @@ mod tests {
             .encode(&registry.gather(), &mut out)
             .unwrap();
         String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn every_rejection_reason_and_transport_shows_zero_before_any_traffic() {
-        let registry = Registry::new();
-        let _telemetry = Telemetry::new(&registry).unwrap();
-        let text = render(&registry);
-        for kind in ErrorKind::ALL {
-            assert!(text.contains(&format!(
-                "heartwire_lines_rejected_total{{reason=\"{}\"}} 0\n",
-                kind.as_str()
-            )));
-        }
-        for transport in Transport::ALL {
-            assert!(text.contains(&format!(
-                "heartwire_lines_received_total{{transport=\"{}\"}} 0\n",
-                transport.as_str()
-            )));
-        }
-    }
-
-    #[test]
-    fn counts_lines_per_batch_by_transport_and_reason() {
-        let registry = Registry::new();
-        let telemetry = Telemetry::new(&registry).unwrap();
-        let mut rejected = [0; REASONS];
-        rejected[ErrorKind::InvalidValue.index()] = 3;
-        telemetry.lines_read(Transport::UnixDatagram, 10, &rejected);
-        telemetry.lines_read(Transport::UnixDatagram, 5, &[0; REASONS]);
-        let text = render(&registry);
-        assert!(text.contains("heartwire_lines_received_total{transport=\"unixgram\"} 15\n"));
-        assert!(text.contains("heartwire_lines_rejected_total{reason=\"invalid_value\"} 3\n"));
     }
 
     #[test]

@@ -46,44 +46,35 @@ use self::series::Statsd;
 use self::settings::claimed_names;
 use crate::batch::{Batch, ConnectionId, Transport};
 use crate::clock::Now;
-use crate::telemetry::{self, Telemetry};
+use crate::telemetry;
 
-/// What the applied lines did since the counters were last updated. The aggregator gathers it
-/// while it applies batches and hands it to [`Telemetry`] when it publishes a snapshot
-/// ([`Aggregator::report`]), so that a line counted in `/metrics` always shows its effect there.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    lines: [u64; Transport::ALL.len()],
-    rejected: [[u64; ErrorKind::ALL.len()]; Transport::ALL.len()],
-    unknown_fields: u64,
-    rates_clamped: u64,
-    pub(crate) non_finite: u64,
-    pub(crate) starts_evicted: u64,
-    pub(crate) set_members_dropped: u64,
-    pub(crate) mapping_dropped: u64,
-}
-
-impl Tally {
-    fn report(&self, telemetry: &Telemetry) {
-        for transport in Transport::ALL {
-            let index = transport.index();
-            if self.lines[index] > 0 {
-                telemetry.lines_read(transport, self.lines[index], &self.rejected[index]);
-            }
-        }
-        telemetry.lines_marked(self.unknown_fields, self.rates_clamped);
-        telemetry.samples_non_finite(self.non_finite);
-        telemetry.open_starts_evicted(self.starts_evicted);
-        telemetry.set_members_dropped(self.set_members_dropped);
-        telemetry.lines_dropped_by_mapping(self.mapping_dropped);
-    }
+/// What the applied lines did since the agent started: lines read by transport, rejected by
+/// reason, and the samples set aside. It is published with every snapshot and rendered from
+/// it, so that `/metrics` counts exactly the lines whose effect its snapshot shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Lines read (accepted or rejected), by [`Transport::index`].
+    pub received: [u64; Transport::ALL.len()],
+    /// Lines rejected, by [`ErrorKind::index`].
+    pub rejected: [u64; ErrorKind::ALL.len()],
+    /// Accepted lines that carried fields this version does not know.
+    pub unknown_fields: u64,
+    /// Metric lines whose sample rate was clamped.
+    pub rates_clamped: u64,
+    /// Samples ignored because they would leave a value that is not finite.
+    pub non_finite: u64,
+    /// Open job starts evicted at their bound.
+    pub starts_evicted: u64,
+    /// Set members not counted because their series was full.
+    pub set_members_dropped: u64,
+    /// StatsD lines a mapping rule dropped.
+    pub mapping_dropped: u64,
 }
 
 /// The aggregation state and the rules that change it.
 #[derive(Debug)]
 pub struct Aggregator {
-    telemetry: Arc<Telemetry>,
-    /// What was applied since the self-metrics were last updated.
+    /// What the applied lines did.
     tally: Tally,
     /// Stream connections that said `hello`, and the app they named. Bounded by the stream
     /// listeners' connection caps: an entry leaves when its connection closes.
@@ -100,12 +91,12 @@ pub struct Aggregator {
 impl Aggregator {
     /// An empty state that starts watching the configured jobs and workers now. `settings`
     /// should have passed [`Settings::validate`].
-    pub fn new(settings: Settings, telemetry: Arc<Telemetry>) -> Aggregator {
-        Aggregator::starting_at(settings, telemetry, Now::read())
+    pub fn new(settings: Settings) -> Aggregator {
+        Aggregator::starting_at(settings, Now::read())
     }
 
     /// Like [`Aggregator::new`], watching from `now`: for tests and replays.
-    pub fn starting_at(settings: Settings, telemetry: Arc<Telemetry>, now: Now) -> Aggregator {
+    pub fn starting_at(settings: Settings, now: Now) -> Aggregator {
         let limits = &settings.limits;
         let names = &settings.names;
         let mut accounting = Accounting::new(limits);
@@ -147,24 +138,26 @@ impl Aggregator {
             events: Events::new(&names.events),
             statsd,
             accounting,
-            telemetry,
             tally: Tally::default(),
         }
     }
 
     /// Parses every line of the batch, applies the good ones, and counts lines received by
-    /// transport and rejected by reason (the counters move at the next [`Aggregator::report`]).
+    /// transport and rejected by reason.
     pub fn ingest(&mut self, batch: &Batch, now: Now) {
         let mut tally = std::mem::take(&mut self.tally);
         let transport = batch.transport.index();
+        // Lines the receive buffer cut are read, and rejected as too long (PROTOCOL L6).
+        tally.received[transport] += batch.cut;
+        tally.rejected[ErrorKind::TooLong.index()] += batch.cut;
         for line in heartwire_proto::lines(&batch.data) {
-            tally.lines[transport] += 1;
+            tally.received[transport] += 1;
             match line {
                 Ok(line) if is_negative_counter(&line) => {
-                    tally.rejected[transport][ErrorKind::NegativeCounter.index()] += 1
+                    tally.rejected[ErrorKind::NegativeCounter.index()] += 1
                 }
                 Ok(line) => self.apply(&line, batch.connection, now, &mut tally),
-                Err(error) => tally.rejected[transport][error.kind().index()] += 1,
+                Err(error) => tally.rejected[error.kind().index()] += 1,
             }
         }
         self.tally = tally;
@@ -175,13 +168,6 @@ impl Aggregator {
             self.jobs.session_closed(connection, now);
             self.workers.session_closed(connection);
         }
-    }
-
-    /// Moves the self-metrics by what was applied since the last call. Call it right after
-    /// publishing a snapshot: a reader that takes the snapshot first and the self-metrics second
-    /// then never sees a line counted whose effect its snapshot lacks.
-    pub fn report(&mut self) {
-        std::mem::take(&mut self.tally).report(&self.telemetry);
     }
 
     fn apply(
@@ -259,6 +245,7 @@ impl Aggregator {
             taken_at: now.unix_seconds(),
             families,
             accounts: self.accounting.accounts(),
+            lines: self.tally.clone(),
             jobs: self.jobs.watched(),
             workers: self.workers.watched(),
         }

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use super::Tally;
 use super::builtin::WatchedWorkers;
 use super::jobs::WatchedJobs;
 use crate::clock::Now;
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub families: Vec<Family>,
     /// Series held, dropped at a cap and in conflict, by family label (bounded; `other` last).
     pub accounts: Vec<FamilyAccount>,
+    /// Lines read and rejected, and samples set aside, up to this snapshot.
+    pub lines: Tally,
     /// What the verdicts of configured jobs are computed from.
     pub(crate) jobs: WatchedJobs,
     /// What the states of workers are computed from.
@@ -195,6 +198,7 @@ impl Snapshot {
             taken_at: 0.0,
             families: Vec::new(),
             accounts: Vec::new(),
+            lines: Tally::default(),
             jobs: WatchedJobs::default(),
             workers: WatchedWorkers::default(),
         }

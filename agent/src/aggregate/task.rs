@@ -181,13 +181,6 @@ impl Drop for Publisher {
     }
 }
 
-/// Publishes the state, then moves the self-metrics: in that order, counters never run ahead
-/// of what readers can see.
-fn publish(aggregator: &mut Aggregator, publisher: &mut Publisher) {
-    publisher.publish(aggregator);
-    aggregator.report();
-}
-
 async fn run(
     mut aggregator: Aggregator,
     mut queues: Queues,
@@ -206,18 +199,18 @@ async fn run(
             Some(command) = commands.recv() => match command {
                 Command::Reconfigure(settings, applied) => {
                     aggregator.reconfigure(&settings, Now::read());
-                    publish(&mut aggregator, &mut publisher);
+                    publisher.publish(&aggregator);
                     changed = false;
                     let _ = applied.send(());
                 }
                 Command::Publish(done) => {
-                    publish(&mut aggregator, &mut publisher);
+                    publisher.publish(&aggregator);
                     changed = false;
                     let _ = done.send(());
                 }
             },
             _ = publishing.tick(), if changed => {
-                publish(&mut aggregator, &mut publisher);
+                publisher.publish(&aggregator);
                 changed = false;
             }
             _ = expiry.tick() => {
@@ -232,7 +225,7 @@ async fn run(
             },
         }
     }
-    publish(&mut aggregator, &mut publisher);
+    publisher.publish(&aggregator);
     publisher.finish();
 }
 
@@ -241,7 +234,6 @@ mod tests {
     use super::*;
     use crate::aggregate::snapshot::Value;
     use crate::batch::Transport;
-    use crate::telemetry::Telemetry;
 
     fn counter(snapshot: &Snapshot, name: &str) -> Option<f64> {
         match snapshot.family(name).map(|family| &family.series[0].value) {
@@ -261,36 +253,23 @@ mod tests {
         (datagrams, streams, queues)
     }
 
-    fn start(settings: Settings) -> (Handle, Finished, prometheus::Registry) {
-        let registry = prometheus::Registry::new();
-        let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
-        let aggregator = Aggregator::new(settings, telemetry);
+    fn start(settings: Settings) -> (Handle, Finished) {
+        let aggregator = Aggregator::new(settings);
         let (datagrams, streams, queues) = queues();
         let (handle, finished) = spawn(aggregator, queues, &Supervisor::new()).unwrap();
         // Nothing else will be sent: the aggregator drains and ends.
         drop((datagrams, streams));
-        (handle, finished, registry)
+        (handle, finished)
     }
 
-    fn lines_received(registry: &prometheus::Registry, transport: &str) -> Option<f64> {
-        registry
-            .gather()
-            .into_iter()
-            .find(|family| family.name() == "heartwire_lines_received_total")
-            .and_then(|family| {
-                family
-                    .get_metric()
-                    .iter()
-                    .find(|m| m.get_label()[0].value() == transport)
-                    .map(|m| m.get_counter().get_value())
-            })
+    fn lines_received(snapshot: &Snapshot, transport: Transport) -> u64 {
+        snapshot.lines.received[transport.index()]
     }
 
     #[tokio::test]
     async fn a_snapshot_is_published_from_the_start() {
         let (datagrams, streams, queues) = queues();
-        let telemetry = Arc::new(Telemetry::new(&prometheus::Registry::new()).unwrap());
-        let aggregator = Aggregator::new(Settings::default(), telemetry);
+        let aggregator = Aggregator::new(Settings::default());
         let (handle, finished) = spawn(aggregator, queues, &Supervisor::new()).unwrap();
         let first = handle.snapshot().unwrap();
         assert_eq!(first.epoch, 1);
@@ -301,9 +280,7 @@ mod tests {
     #[tokio::test]
     async fn batches_from_both_queues_are_published_within_the_interval() {
         let (datagrams, streams, queues) = queues();
-        let registry = prometheus::Registry::new();
-        let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
-        let aggregator = Aggregator::new(Settings::default(), telemetry);
+        let aggregator = Aggregator::new(Settings::default());
         let (handle, finished) = spawn(aggregator, queues, &Supervisor::new()).unwrap();
         for _ in 0..10 {
             datagrams
@@ -325,17 +302,16 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never published");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // The counters moved once the state that shows them was published.
-        assert_eq!(lines_received(&registry, "udp"), Some(10.0));
-        assert_eq!(lines_received(&registry, "tcp"), Some(10.0));
+        // The lines are counted in the same snapshot that shows their effect.
+        let snapshot = handle.snapshot().unwrap();
+        assert_eq!(lines_received(&snapshot, Transport::Udp), 10);
+        assert_eq!(lines_received(&snapshot, Transport::Tcp), 10);
         drop((datagrams, streams));
         finished.wait().await;
     }
 
     #[tokio::test]
     async fn closing_both_queues_drains_them_publishes_and_ends() {
-        let registry = prometheus::Registry::new();
-        let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
         let (datagrams, streams, queues) = queues();
         for _ in 0..16 {
             streams
@@ -343,11 +319,11 @@ mod tests {
                 .unwrap();
         }
         drop((datagrams, streams));
-        let aggregator = Aggregator::new(Settings::default(), telemetry);
+        let aggregator = Aggregator::new(Settings::default());
         let (handle, finished) = spawn(aggregator, queues, &Supervisor::new()).unwrap();
         finished.wait().await;
-        assert_eq!(lines_received(&registry, "tcp"), Some(16.0));
         let last = handle.snapshot().expect("the final state stays readable");
+        assert_eq!(lines_received(&last, Transport::Tcp), 16);
         let runs = last
             .family("heartwire_job_runs_total")
             .map(|family| family.series.len());
@@ -357,7 +333,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reconfigure_is_published_before_it_returns() {
-        let (handle, finished, _registry) = start(Settings::default());
+        let (handle, finished) = start(Settings::default());
         let config =
             crate::config::from_str("jobs:\n  nightly: { every: 1h }\n", "t.yaml").unwrap();
         // The queues are closed: the aggregator may already have ended, and then says so.
@@ -372,8 +348,7 @@ mod tests {
     #[tokio::test]
     async fn idle_series_expire_on_the_timer_with_no_reader() {
         let config = crate::config::from_str("statsd:\n  gauge_ttl: 1s\n", "t.yaml").unwrap();
-        let telemetry = Arc::new(Telemetry::new(&prometheus::Registry::new()).unwrap());
-        let aggregator = Aggregator::new(config.aggregate_settings(), telemetry);
+        let aggregator = Aggregator::new(config.aggregate_settings());
         let (datagrams, streams, queues) = queues();
         let (handle, finished) = spawn(aggregator, queues, &Supervisor::new()).unwrap();
         datagrams
@@ -411,8 +386,7 @@ mod tests {
                 epoch: 0,
                 finished: false,
             };
-            let telemetry = Arc::new(Telemetry::new(&prometheus::Registry::new()).unwrap());
-            publisher.publish(&Aggregator::new(Settings::default(), telemetry));
+            publisher.publish(&Aggregator::new(Settings::default()));
             assert!(published.borrow().is_some());
             let finished = supervisor
                 .thread("aggregator", move || {

@@ -14,8 +14,7 @@ use axum::http::{HeaderName, HeaderValue, Uri};
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer};
 
-/// Longest export interval or timeout accepted: longer is a typo more often than a wish.
-const LONGEST: Duration = Duration::from_secs(24 * 3600);
+use super::bounds::EXPORT_PERIOD;
 
 /// `otlp:`: push every family `/metrics` shows to an OTLP receiver.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
@@ -30,12 +29,13 @@ pub struct Otlp {
     /// Where to send. Default `http://localhost:4318/v1/metrics` (HTTP) or
     /// `http://localhost:4317` (gRPC). For HTTP, a URL without a path gets `/v1/metrics`.
     pub endpoint: Option<Endpoint>,
-    /// Time between exports; default `60s` (`OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds).
-    #[serde(deserialize_with = "interval")]
-    pub interval: Option<Duration>,
-    /// How long one request may take; default `10s` (`OTEL_EXPORTER_OTLP_TIMEOUT`, in
+    /// Time between exports; default `60s`, 10ms to 1d (`OTEL_METRIC_EXPORT_INTERVAL`, in
     /// milliseconds).
-    #[serde(deserialize_with = "timeout")]
+    #[serde(with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// How long one request may take; default `10s`, 10ms to 1d (`OTEL_EXPORTER_OTLP_TIMEOUT`, in
+    /// milliseconds).
+    #[serde(with = "humantime_serde")]
     pub timeout: Option<Duration>,
     /// Extra request headers (gRPC metadata), e.g. an API key; added to those of
     /// `OTEL_EXPORTER_OTLP_HEADERS`, winning on the same name.
@@ -194,36 +194,10 @@ pub fn check_header(name: &str, value: &str) -> Result<(String, String), String>
     Ok((lower, value.to_owned()))
 }
 
-/// Checks that a duration is longer than zero and at most a day.
+/// Checks an export interval or timeout: 10ms to 1d (longer is a typo more often than a wish).
+/// The loader checks the file's values, [`crate::export`] those of the environment.
 pub fn check_period(period: Duration) -> Result<Duration, String> {
-    if period.is_zero() || period > LONGEST {
-        return Err(format!(
-            "{} is out of range: use more than 0s and at most 24h",
-            humantime::format_duration(period)
-        ));
-    }
-    Ok(period)
-}
-
-// serde_yaml places these errors at the key but names only the section: the message names the
-// key.
-fn interval<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    optional_period(deserializer, "interval")
-}
-
-fn timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    optional_period(deserializer, "timeout")
-}
-
-fn optional_period<'de, D: Deserializer<'de>>(
-    deserializer: D,
-    key: &str,
-) -> Result<Option<Duration>, D::Error> {
-    let period: Option<Duration> = humantime_serde::deserialize(deserializer)?;
-    period
-        .map(check_period)
-        .transpose()
-        .map_err(|message| serde::de::Error::custom(format!("{key}: {message}")))
+    EXPORT_PERIOD.check(period)
 }
 
 fn headers<'de, D: Deserializer<'de>>(
@@ -252,8 +226,8 @@ pub struct Textfile {
     /// The file's name; default `heartwire.prom`. It must end in `.prom` (node_exporter reads
     /// only those) and name a file, not a path.
     pub file_name: PromFileName,
-    /// Time between writes; default `15s`.
-    #[serde(deserialize_with = "required_period")]
+    /// Time between writes; default `15s`, 10ms to 1d.
+    #[serde(with = "humantime_serde")]
     pub interval: Duration,
 }
 
@@ -266,11 +240,6 @@ impl Default for Textfile {
             interval: Duration::from_secs(15),
         }
     }
-}
-
-fn required_period<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let period: Duration = humantime_serde::deserialize(deserializer)?;
-    check_period(period).map_err(|message| serde::de::Error::custom(format!("interval: {message}")))
 }
 
 /// A file name that node_exporter's textfile collector reads: `*.prom`, no directory part, not
@@ -378,18 +347,35 @@ mod tests {
     #[test]
     fn bad_values_are_refused_at_load_naming_their_key() {
         for (text, key) in [
-            ("otlp:\n  interval: 0s\n", "otlp: interval"),
-            ("otlp:\n  timeout: 2d\n", "otlp: timeout"),
-            ("otlp:\n  endpoint: https://x\n", "otlp: endpoint"),
-            ("otlp:\n  headers: { \"bad name\": x }\n", "otlp: headers"),
-            ("textfile:\n  file_name: a.txt\n", "textfile: file_name"),
-            ("textfile:\n  interval: 0s\n", "textfile: interval"),
+            (
+                "otlp:\n  interval: 0s\n",
+                "t.yaml:2:13: otlp.interval: 0s is out of range",
+            ),
+            (
+                "otlp:\n  timeout: 2d\n",
+                "t.yaml:2:12: otlp.timeout: 2d is out of range",
+            ),
+            (
+                "otlp:\n  endpoint: https://x\n",
+                "t.yaml:2:3: otlp: endpoint",
+            ),
+            (
+                "otlp:\n  headers: { \"bad name\": x }\n",
+                "t.yaml:2:3: otlp: headers",
+            ),
+            (
+                "textfile:\n  file_name: a.txt\n",
+                "t.yaml:2:3: textfile: file_name",
+            ),
+            (
+                "textfile:\n  interval: 0s\n",
+                "t.yaml:2:13: textfile.interval: 0s is out of range",
+            ),
         ] {
             let error = crate::config::from_str(text, "t.yaml")
                 .unwrap_err()
                 .to_string();
-            assert!(error.contains(key), "{key}: {error}");
-            assert!(error.contains("t.yaml:2:3"), "{error}");
+            assert!(error.starts_with(key), "{key}: {error}");
         }
     }
 
@@ -402,9 +388,14 @@ mod tests {
     }
 
     #[test]
-    fn periods_must_be_positive_and_at_most_a_day() {
+    fn periods_must_be_10ms_to_a_day() {
         assert!(check_period(Duration::ZERO).is_err());
-        assert!(check_period(Duration::from_secs(90_000)).is_err());
+        assert!(check_period(Duration::from_millis(9)).is_err());
+        assert!(check_period(Duration::from_secs(86_400)).is_ok());
+        assert_eq!(
+            check_period(Duration::from_secs(90_000)).unwrap_err(),
+            "1d 1h is out of range: use 10ms to 1d"
+        );
         assert_eq!(
             check_period(Duration::from_secs(1)),
             Ok(Duration::from_secs(1))

@@ -1,8 +1,8 @@
 //! The `jobs:`, `workers:`, `defaults:` and `families:` sections: what heartwire watches and
 //! what the families it exports are called.
 //!
-//! A job is checked while it is read, so that a bad schedule is reported with the line and
-//! column of the job (serde_yaml places errors raised during deserialisation).
+//! A job is read as written and checked afterwards ([`Job::check`]), so that an error names the
+//! key at fault (`jobs.nightly.tz`) and the loader can place it at its line and column.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,122 +10,133 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use super::bounds::{FAILURES, SCHEDULE};
 use crate::aggregate::{self, FamilyNames};
 use crate::health::job::{JobSpec, default_late_after, default_max_runtime};
-use crate::health::schedule::Schedule;
+use crate::health::schedule::{Schedule, ScheduleError};
 
 /// A watched job: its schedule and thresholds. Exactly one of `every` and `cron`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "RawJob")]
+#[serde(deny_unknown_fields)]
 pub struct Job {
-    /// `every: 60s`: a run is due one period after the previous one.
+    /// `every: 60s`: a run is due one period after the previous one; 1s to 10y.
+    #[serde(default, with = "humantime_serde")]
     pub every: Option<Duration>,
     /// `cron: "22 4 * * *"`: five fields or a macro such as `@hourly`.
+    #[serde(default)]
     pub cron: Option<String>,
-    /// The IANA time zone the cron expression is read in (default `UTC`).
-    pub tz: String,
-    /// How long without a success before the job is stale. Default: the period plus
-    /// `min(4 × period, max(1 h, period / 4))` (60 s → 5 min, 1 h → 2 h, 24 h → 30 h).
+    /// The IANA time zone the cron expression is read in (default `UTC`); only with `cron`.
+    #[serde(default)]
+    pub tz: Option<String>,
+    /// How long without a success before the job is stale; at least the period, at most 10y.
+    /// Default: the period plus `min(4 × period, max(1 h, period / 4))` (60 s → 5 min,
+    /// 1 h → 2 h, 24 h → 30 h).
+    #[serde(default, with = "humantime_serde")]
     pub alert_after: Option<Duration>,
     /// How late a run may start before the job is `late` (default: a quarter of the period,
-    /// 10 s to 30 min).
+    /// 10 s to 30 min); 1s to 10y.
+    #[serde(default, with = "humantime_serde")]
     pub late_after: Option<Duration>,
-    /// How long a run may take before it counts as hung (default: one period, 1 min to 28 d).
+    /// How long a run may take before it counts as hung (default: one period, 1 min to 28 d);
+    /// 1s to 10y.
+    #[serde(default, with = "humantime_serde")]
     pub max_runtime: Option<Duration>,
     /// For progress jobs: how long without `job.progress` before the job is stalled (default:
-    /// never). For a job that sends `job.start`, only while a run is open, counted from the
-    /// later of its start and the last progress.
+    /// never; 1s to 10y). For a job that sends `job.start`, only while a run is open, counted
+    /// from the later of its start and the last progress.
+    #[serde(default, with = "humantime_serde")]
     pub stall_after: Option<Duration>,
-    /// Failed runs in a row that make the job `failing` (default 1).
+    /// Failed runs in a row that make the job `failing` (default 1; 1 to 1000000).
+    #[serde(default = "one")]
     pub failure_threshold: u32,
     /// Whether `/readyz` answers 503 while this job is stale (default false).
+    #[serde(default)]
     pub readiness: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJob {
-    #[serde(default, with = "humantime_serde")]
-    every: Option<Duration>,
-    #[serde(default)]
-    cron: Option<String>,
-    #[serde(default)]
-    tz: Option<String>,
-    #[serde(default, with = "humantime_serde")]
-    alert_after: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    late_after: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    max_runtime: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    stall_after: Option<Duration>,
-    #[serde(default)]
-    failure_threshold: Option<u32>,
-    #[serde(default)]
-    readiness: bool,
+fn one() -> u32 {
+    1
 }
 
-impl TryFrom<RawJob> for Job {
-    type Error = String;
-
-    fn try_from(raw: RawJob) -> Result<Job, String> {
-        let job = Job {
-            every: raw.every,
-            cron: raw.cron,
-            tz: raw.tz.clone().unwrap_or_else(|| "UTC".to_owned()),
-            alert_after: raw.alert_after,
-            late_after: raw.late_after,
-            max_runtime: raw.max_runtime,
-            stall_after: raw.stall_after,
-            failure_threshold: raw.failure_threshold.unwrap_or(1),
-            readiness: raw.readiness,
-        };
-        if raw.tz.is_some() && job.cron.is_none() {
-            return Err("`tz` only applies to a `cron` schedule: remove it, or give the job a cron expression".to_owned());
-        }
-        if job.failure_threshold == 0 {
-            return Err("`failure_threshold` is 1 or more".to_owned());
-        }
-        let schedule = job.schedule()?;
-        let period = schedule.period();
-        if let Some(alert_after) = job.alert_after
-            && alert_after < period
-        {
-            return Err(format!(
-                "`alert_after` ({}) is shorter than the schedule's period ({}): the job would be stale between any two runs; use at least {}",
-                humantime::format_duration(alert_after),
-                humantime::format_duration(period),
-                humantime::format_duration(schedule.default_alert_after()),
-            ));
-        }
-        for (key, value) in [
-            ("max_runtime", job.max_runtime),
-            ("stall_after", job.stall_after),
-            ("late_after", job.late_after),
-        ] {
-            if value == Some(Duration::ZERO) {
-                return Err(format!("`{key}` must be longer than 0s"));
-            }
-        }
-        Ok(job)
-    }
-}
+/// What is wrong with a job: the key at fault (`None`: the job as a whole) and the message.
+pub type JobProblem = (Option<&'static str>, String);
 
 impl Job {
-    fn schedule(&self) -> Result<Schedule, String> {
-        match (self.every, &self.cron) {
-            (Some(period), None) => Schedule::every(period).map_err(|e| e.to_string()),
-            (None, Some(expr)) => Schedule::cron(expr, &self.tz).map_err(|e| e.to_string()),
-            (Some(_), Some(_)) => Err("a job has `every` or `cron`, not both".to_owned()),
-            (None, None) => {
-                Err("a job needs a schedule: `every: 60s` or `cron: \"0 * * * *\"`".to_owned())
+    /// Checks what the types cannot: one schedule, a known zone, every duration and count in
+    /// range, `alert_after` no shorter than the period.
+    pub fn check(&self) -> Result<(), JobProblem> {
+        if self.tz.is_some() && self.cron.is_none() {
+            return Err((
+                Some("tz"),
+                "`tz` only applies to a `cron` schedule: remove it, or give the job a cron expression".to_owned(),
+            ));
+        }
+        if let Some(every) = self.every {
+            SCHEDULE
+                .check(every)
+                .map_err(|message| (Some("every"), message))?;
+        }
+        let schedule = self.schedule()?;
+        let period = schedule.period();
+        SCHEDULE
+            .check(period)
+            .map_err(|message| (Some("cron"), format!("the schedule's period: {message}")))?;
+        for (key, value) in [
+            ("alert_after", self.alert_after),
+            ("late_after", self.late_after),
+            ("max_runtime", self.max_runtime),
+            ("stall_after", self.stall_after),
+        ] {
+            if let Some(value) = value {
+                SCHEDULE
+                    .check(value)
+                    .map_err(|message| (Some(key), message))?;
             }
+        }
+        if let Some(alert_after) = self.alert_after
+            && alert_after < period
+        {
+            return Err((
+                Some("alert_after"),
+                format!(
+                    "{} is shorter than the schedule's period ({}): the job would be stale between any two runs; use at least {}",
+                    humantime::format_duration(alert_after),
+                    humantime::format_duration(period),
+                    humantime::format_duration(schedule.default_alert_after()),
+                ),
+            ));
+        }
+        FAILURES
+            .check(u64::from(self.failure_threshold))
+            .map_err(|message| (Some("failure_threshold"), message))?;
+        Ok(())
+    }
+
+    fn schedule(&self) -> Result<Schedule, JobProblem> {
+        let refused = |error: ScheduleError| {
+            let key = match error {
+                ScheduleError::UnknownZone(_) => "tz",
+                ScheduleError::TooShort(_) => "every",
+                _ => "cron",
+            };
+            (Some(key), error.to_string())
+        };
+        match (self.every, &self.cron) {
+            (Some(period), None) => Schedule::every(period).map_err(refused),
+            (None, Some(expr)) => {
+                Schedule::cron(expr, self.tz.as_deref().unwrap_or("UTC")).map_err(refused)
+            }
+            (Some(_), Some(_)) => Err((None, "a job has `every` or `cron`, not both".to_owned())),
+            (None, None) => Err((
+                None,
+                "a job needs a schedule: `every: 60s` or `cron: \"0 * * * *\"`".to_owned(),
+            )),
         }
     }
 
     /// The health spec, with every default filled in.
     pub fn spec(&self) -> Result<JobSpec, String> {
-        let mut spec = JobSpec::new(self.schedule()?);
+        let mut spec = JobSpec::new(self.schedule().map_err(|(_, message)| message)?);
         let period = spec.schedule.period();
         spec.alert_after = self.alert_after.unwrap_or(spec.alert_after);
         spec.late_after = self
@@ -178,8 +189,8 @@ impl<'de> Deserialize<'de> for Jobs {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Worker {
-    /// How long one heartbeat keeps the worker up (default `defaults.worker_ttl`). A heartbeat's
-    /// own `ttl=` overrides it.
+    /// How long one heartbeat keeps the worker up (default `defaults.worker_ttl`; 1s to 1y). A
+    /// heartbeat's own `ttl=` overrides it.
     #[serde(default, with = "humantime_serde")]
     pub ttl: Option<Duration>,
 }
@@ -188,7 +199,8 @@ pub struct Worker {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Defaults {
-    /// The ttl of workers without their own (default 90s: three missed 30 s heartbeats).
+    /// The ttl of workers without their own (default 90s: three missed 30 s heartbeats; 1s to
+    /// 1y).
     #[serde(with = "humantime_serde")]
     pub worker_ttl: Duration,
 }
@@ -236,6 +248,44 @@ pub enum NameOrLabels {
 }
 
 impl Families {
+    fn groups(&self) -> [(&'static str, &BTreeMap<String, NameOrLabels>); 5] {
+        [
+            ("jobs", &self.jobs),
+            ("http", &self.http),
+            ("workers", &self.workers),
+            ("checks", &self.checks),
+            ("events", &self.events),
+        ]
+    }
+
+    /// The key that gives the family name `name` (`families.jobs.runs`), if one does.
+    pub fn key_naming(&self, name: &str) -> Option<String> {
+        self.groups().into_iter().find_map(|(group, given)| {
+            given.iter().find_map(|(key, value)| match value {
+                NameOrLabels::Name(given) if given == name => {
+                    Some(format!("families.{group}.{key}"))
+                }
+                _ => None,
+            })
+        })
+    }
+
+    /// The key that gives the label name `label`: a constant label
+    /// (`families.jobs.labels.service`) or a group's `label`.
+    pub fn key_of_label(&self, label: &str) -> Option<String> {
+        self.groups().into_iter().find_map(|(group, given)| {
+            given.iter().find_map(|(key, value)| match value {
+                NameOrLabels::Labels(labels) if key == "labels" && labels.contains_key(label) => {
+                    Some(format!("families.{group}.labels.{label}"))
+                }
+                NameOrLabels::Name(name) if key == "label" && name == label => {
+                    Some(format!("families.{group}.label"))
+                }
+                _ => None,
+            })
+        })
+    }
+
     /// The family names these settings give, over the defaults. Errors name the key.
     pub fn names(&self) -> Result<FamilyNames, (String, String)> {
         let mut names = FamilyNames::default();
@@ -341,127 +391,4 @@ impl Families {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::from_str;
-    use super::*;
-
-    #[track_caller]
-    fn refused(yaml: &str) -> String {
-        from_str(yaml, "agent.yaml").unwrap_err().to_string()
-    }
-
-    #[test]
-    fn jobs_workers_and_families_reach_the_aggregator() {
-        let config = from_str(
-            "jobs:\n  viewer-poll:\n    cron: \"* * * * *\"\n    readiness: true\n  chat-export:\n    cron: \"0 * * * *\"\n    tz: Europe/Berlin\n  crawl:\n    every: 15m\n    stall_after: 15m\n    alert_after: 1h\nworkers:\n  email_queue: { ttl: 45s }\n  blockchain_sync: {}\ndefaults:\n  worker_ttl: 2m\nfamilies:\n  jobs:\n    runs: vf_worker_poll_runs_total\n    labels: { service: worker }\n  workers:\n    status: worker_status\n    label: name\n",
-            "agent.yaml",
-        )
-        .unwrap();
-        let settings = config.aggregate_settings();
-        let jobs: Vec<(&str, u64)> = settings
-            .jobs
-            .iter()
-            .map(|(n, s)| (n.as_str(), s.alert_after.as_secs()))
-            .collect();
-        assert_eq!(
-            jobs,
-            [("viewer-poll", 300), ("chat-export", 7200), ("crawl", 3600)],
-            "config order, derived thresholds"
-        );
-        assert!(settings.jobs[0].1.readiness);
-        assert_eq!(
-            settings.jobs[2].1.stall_after,
-            Some(Duration::from_secs(900))
-        );
-        assert_eq!(settings.jobs[1].1.schedule.zone(), "Europe/Berlin");
-        let workers: Vec<(&str, u64)> = settings
-            .workers
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.as_secs()))
-            .collect();
-        assert_eq!(workers, [("email_queue", 45), ("blockchain_sync", 120)]);
-        assert_eq!(settings.names.jobs.runs, "vf_worker_poll_runs_total");
-        assert_eq!(
-            settings.names.jobs.labels,
-            vec![("service".to_owned(), "worker".to_owned())]
-        );
-        assert_eq!(
-            (
-                settings.names.workers.status.as_str(),
-                settings.names.workers.label.as_str()
-            ),
-            ("worker_status", "name")
-        );
-        settings.validate().unwrap();
-    }
-
-    #[test]
-    fn a_bad_schedule_names_the_file_the_place_the_job_and_the_fix() {
-        let message = refused("jobs:\n  nightly:\n    cron: \"0 3 * * *\"\n    tz: Mars/Olympus\n");
-        assert!(
-            message.starts_with("agent.yaml:2:3: jobs: nightly: unknown time zone \"Mars/Olympus\": use an IANA name"),
-            "{message}"
-        );
-        let message = refused("jobs:\n  nightly:\n    cron: \"0 0 3 * * *\"\n");
-        assert!(
-            message.contains(
-                "jobs: nightly: cron expression \"0 0 3 * * *\" has 6 fields: write five"
-            ),
-            "{message}"
-        );
-        let message = refused("jobs:\n  poll:\n    every: 60\n");
-        assert!(
-            message.starts_with("agent.yaml:3:12: jobs.poll.every: invalid value: string \"60\", expected a duration"),
-            "a duration without a unit: {message}"
-        );
-        let message = refused("jobs:\n  poll:\n    every: 60s\n    alert_after: 30s\n");
-        assert!(
-            message.contains("`alert_after` (30s) is shorter than the schedule's period (1m)"),
-            "{message}"
-        );
-        assert!(message.contains("use at least 5m"), "{message}");
-        let message = refused("jobs:\n  poll:\n    every: 1m\n    cron: \"* * * * *\"\n");
-        assert!(
-            message.contains("a job has `every` or `cron`, not both"),
-            "{message}"
-        );
-        let message = refused("jobs:\n  poll: {}\n");
-        assert!(message.contains("a job needs a schedule"), "{message}");
-        let message = refused("jobs:\n  poll:\n    every: 1m\n    tz: UTC\n");
-        assert!(
-            message.contains("`tz` only applies to a `cron` schedule"),
-            "{message}"
-        );
-        let message = refused("jobs:\n  poll:\n    every: 1m\n    retries: 3\n");
-        assert!(message.contains("unknown field `retries`"), "{message}");
-    }
-
-    #[test]
-    fn names_and_families_are_checked() {
-        let message = refused("jobs:\n  \"bad name\":\n    every: 1m\n");
-        assert!(
-            message.contains("`jobs.bad name`: a name is 1 to 128 characters"),
-            "{message}"
-        );
-        let message = refused("families:\n  jobs:\n    runz: x_total\n");
-        assert!(
-            message.contains("`families.jobs.runz`: unknown key: use one of runs, duration"),
-            "{message}"
-        );
-        let message = refused("families:\n  jobs:\n    runs: 9lives\n");
-        assert!(
-            message.contains("family name \"9lives\" is not a metric name"),
-            "{message}"
-        );
-        let message = refused("families:\n  http:\n    labels: { service: worker }\n");
-        assert!(
-            message.contains("constant label \"service\""),
-            "a constant label cannot shadow a variable one: {message}"
-        );
-        let message = refused("workers:\n  w:\n    ttl: 0s\n");
-        assert!(
-            message.contains("`workers.w.ttl`: must be longer than 0s"),
-            "{message}"
-        );
-    }
-}
+mod tests;

@@ -17,6 +17,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use super::bounds::SERIES_TTL;
+use super::limits::check_buckets;
 use crate::aggregate::Expiry;
 use crate::aggregate::mapping::{
     DefaultsSpec, Mapping, MappingError, MatchType, MetricType, RuleSpec,
@@ -31,12 +33,12 @@ pub struct Statsd {
     pub mapping_file: Option<PathBuf>,
     /// Mapping rules inline, in the same format (default: none).
     pub mapping: MappingDocument,
-    /// Gauges and sets without samples for this long are removed; default `0s`, never. A mapping
-    /// rule's `ttl` (or its document's `defaults.ttl`) takes precedence.
+    /// Gauges and sets without samples for this long are removed; default `0s`, never; else 1s
+    /// to 1y. A mapping rule's `ttl` (or its document's `defaults.ttl`) takes precedence.
     #[serde(with = "humantime_serde")]
     pub gauge_ttl: Duration,
     /// Counters and histograms without samples for this long are removed; default `0s`, never.
-    /// Otherwise at least `1h`: one that comes back restarts from 0.
+    /// Otherwise `1h` to `1y`: one that comes back restarts from 0.
     #[serde(with = "humantime_serde")]
     pub counter_ttl: Duration,
     /// The document of `mapping_file`, once the loader has read it.
@@ -76,6 +78,15 @@ pub struct Problem {
 impl Statsd {
     /// The compiled rules and default ttls.
     pub fn settings(&self) -> Result<(Mapping, Expiry), Problem> {
+        for (key, ttl) in [
+            ("statsd.gauge_ttl", self.gauge_ttl),
+            ("statsd.counter_ttl", self.counter_ttl),
+        ] {
+            SERIES_TTL.check(ttl).map_err(|message| Problem {
+                key: key.to_owned(),
+                message,
+            })?;
+        }
         let expiry = Expiry {
             gauges: self.gauge_ttl,
             counters: self.counter_ttl,
@@ -86,6 +97,10 @@ impl Statsd {
         })?;
         let inline = &self.mapping;
         let Some(file) = &self.mapping_file else {
+            bounded(inline).map_err(|(key, message)| Problem {
+                key: format!("statsd.mapping.{key}"),
+                message,
+            })?;
             let mapping = compile(inline).map_err(|error| Problem {
                 key: format!("statsd.mapping.{}", error.key),
                 message: error.message,
@@ -101,12 +116,39 @@ impl Statsd {
             });
         }
         let document = self.loaded_file.clone().unwrap_or_default();
+        bounded(&document).map_err(|(key, message)| Problem {
+            key: "statsd.mapping_file".to_owned(),
+            message: format!("{}: `{key}`: {message}", file.display()),
+        })?;
         let mapping = compile(&document).map_err(|error| Problem {
             key: "statsd.mapping_file".to_owned(),
             message: format!("{}: `{}`: {}", file.display(), error.key, error.message),
         })?;
         Ok((mapping, expiry))
     }
+}
+
+/// Checks the ttls and bucket lists of a mapping document against their ranges; an error names
+/// the key in the document (`mappings[2].ttl`).
+fn bounded(document: &MappingDocument) -> Result<(), (String, String)> {
+    let defaults = &document.defaults.0;
+    let rules = document
+        .mappings
+        .iter()
+        .enumerate()
+        .map(|(index, rule)| (format!("mappings[{index}]."), &rule.0.ttl, &rule.0.buckets));
+    let all = std::iter::once(("defaults.".to_owned(), &defaults.ttl, &defaults.buckets));
+    for (at, ttl, buckets) in all.chain(rules) {
+        if let Some(ttl) = ttl {
+            SERIES_TTL
+                .check(*ttl)
+                .map_err(|message| (format!("{at}ttl"), message))?;
+        }
+        if let Some(buckets) = buckets {
+            check_buckets(buckets).map_err(|message| (format!("{at}buckets"), message))?;
+        }
+    }
+    Ok(())
 }
 
 fn compile(document: &MappingDocument) -> Result<Mapping, MappingError> {

@@ -4,6 +4,7 @@
 //! embedded `default.yaml` spells out the same defaults as the [`Default`] impls here (a test
 //! holds them equal), so that file doubles as the reference for users.
 
+mod bounds;
 mod export;
 mod health;
 mod limits;
@@ -86,7 +87,8 @@ impl Config {
     }
 }
 
-/// The listeners. Each can be turned off; all feed the same bounded queue.
+/// The listeners. Each can be turned off; datagram listeners feed one bounded queue (which drops
+/// when full), stream listeners another (whose readers wait for room).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
@@ -144,6 +146,11 @@ pub struct Tcp {
     /// A connection whose unfinished line grows past this is closed; default 16384 (twice the
     /// protocol's line limit, so a merely overlong line is counted as `too_long`, not fatal).
     pub max_line_bytes: usize,
+    /// A connection that sends nothing for this long is closed; default `10m`, 1s to 7d. A
+    /// session (a connection whose first line is `hello`) is exempt: it stays open as long as
+    /// the app lives.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for Tcp {
@@ -153,6 +160,7 @@ impl Default for Tcp {
             address: SocketAddr::from(([127, 0, 0, 1], 8125)),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_line_bytes: DEFAULT_MAX_LINE,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -209,6 +217,11 @@ pub struct UnixStream {
     /// Length-prefix framing: a connection that announces a longer frame is closed; default
     /// 65536.
     pub max_frame_bytes: usize,
+    /// A connection that sends nothing for this long is closed; default `10m`, 1s to 7d. A
+    /// session (a connection whose first line is `hello`) is exempt: it stays open as long as
+    /// the app lives.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for UnixStream {
@@ -220,6 +233,7 @@ impl Default for UnixStream {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_line_bytes: DEFAULT_MAX_LINE,
             max_frame_bytes: 65536,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -263,14 +277,16 @@ impl Default for Http {
     }
 }
 
-/// The bounded queue between the listeners and the aggregator.
+/// The bounded queues between the listeners and the aggregator.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pipeline {
-    /// Batches that may wait; default 256. When full, the newest batch is dropped and counted,
-    /// so a slow aggregator never blocks a socket. Memory held at worst is this times the largest
-    /// batch (`batch_datagrams × max_datagram_bytes`, 512 KiB by default); a typical batch of
-    /// 1400-byte datagrams is a fifth of that.
+    /// Batches that may wait in each queue; default 256. When the datagram queue is full, the
+    /// newest batch is dropped and counted, so a slow aggregator never blocks a socket; when the
+    /// stream queue is full, stream readers wait (backpressure). Memory held at worst is this
+    /// times the largest datagram batch (`batch_datagrams × max_datagram_bytes`, 512 KiB by
+    /// default; a typical batch of 1400-byte datagrams is a fifth of that), plus this times
+    /// 16 KiB for streams.
     pub queue_batches: usize,
 }
 
@@ -343,6 +359,7 @@ const DEFAULT_MAX_DATAGRAM: usize = 8192;
 const DEFAULT_BATCH_DATAGRAMS: usize = 64;
 const DEFAULT_MAX_CONNECTIONS: usize = 256;
 const DEFAULT_MAX_LINE: usize = 16384;
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {

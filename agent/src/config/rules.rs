@@ -21,6 +21,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+use super::bounds::{ALERT_FOR, ALERT_WINDOW};
 use crate::expose::names::{is_label_name, is_metric_name};
 
 /// The `alerts:` map, by alert name, in config order.
@@ -35,7 +36,7 @@ pub struct Alert {
     pub failure_ratio: FailureRatio,
     /// The alert fires while the ratio is above this, between 0 and 1 (`0.2` is 20 %).
     pub above: f64,
-    /// How long the ratio must stay above before the alert fires; default `5m`.
+    /// How long the ratio must stay above before the alert fires; default `5m`, 0s to 1y.
     pub for_: Duration,
     /// The `severity` label; default `warning`.
     pub severity: String,
@@ -58,7 +59,7 @@ pub struct FailureRatio {
     pub failures: IndexMap<String, Vec<String>>,
     /// One ratio per value of these labels; default none: one ratio over all series.
     pub by: Vec<String>,
-    /// The rate window; default `5m`.
+    /// The rate window; default `5m`, 1s to 1y.
     pub window: Duration,
 }
 
@@ -124,10 +125,12 @@ impl TryFrom<RawAlert> for Alert {
                 raw.above
             ));
         }
-        let window = ratio.window.unwrap_or(DEFAULT_WINDOW);
-        if window < Duration::from_secs(1) {
-            return Err("`failure_ratio.window` is 1s or longer".to_owned());
-        }
+        let window = ALERT_WINDOW
+            .check(ratio.window.unwrap_or(DEFAULT_WINDOW))
+            .map_err(|message| format!("`failure_ratio.window`: {message}"))?;
+        let for_ = ALERT_FOR
+            .check(raw.for_.unwrap_or(DEFAULT_WINDOW))
+            .map_err(|message| format!("`for`: {message}"))?;
         let severity = raw.severity.unwrap_or_else(|| "warning".to_owned());
         if severity.trim().is_empty() {
             return Err("`severity` is a word such as `warning` or `critical`".to_owned());
@@ -140,7 +143,7 @@ impl TryFrom<RawAlert> for Alert {
                 window,
             },
             above: raw.above,
-            for_: raw.for_.unwrap_or(DEFAULT_WINDOW),
+            for_,
             severity,
             summary: raw.summary,
             description: raw.description,

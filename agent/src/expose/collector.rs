@@ -6,9 +6,13 @@
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
 
+use heartwire_proto::ErrorKind;
+
+use crate::aggregate::Tally;
 use crate::aggregate::snapshot::{
     Family, FamilyAccount, HistogramSnapshot, Kind, Series, Snapshot, Value,
 };
+use crate::batch::Transport;
 use crate::telemetry::names;
 
 /// Collects one snapshot. It is not registered: a registry collects without arguments, while
@@ -34,6 +38,7 @@ impl Collector for SnapshotCollector<'_> {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let mut families: Vec<MetricFamily> = self.snapshot.families.iter().map(family).collect();
+        families.extend(lines(&self.snapshot.lines));
         families.extend(accounts(&self.snapshot.accounts));
         families
     }
@@ -172,4 +177,91 @@ fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 4] {
             |a| a.expired,
         ),
     ]
+}
+
+/// The aggregator's counts of lines and samples. Every transport and reason is listed, at 0
+/// before anything happens, so that alerts on them have a series from the start.
+fn lines(tally: &Tally) -> [MetricFamily; 8] {
+    let labelled = |name: &str, help: &str, label: &str, values: Vec<(&str, u64)>| {
+        counter_family(
+            name,
+            help,
+            values
+                .into_iter()
+                .map(|(value, count)| (vec![self::label(label, value)], count))
+                .collect(),
+        )
+    };
+    let single =
+        |name: &str, help: &str, count: u64| counter_family(name, help, vec![(vec![], count)]);
+    [
+        labelled(
+            names::LINES_RECEIVED,
+            "Lines read (accepted or rejected), by transport.",
+            "transport",
+            Transport::ALL
+                .iter()
+                .map(|transport| (transport.as_str(), tally.received[transport.index()]))
+                .collect(),
+        ),
+        labelled(
+            names::LINES_REJECTED,
+            "Lines rejected, by reason.",
+            "reason",
+            ErrorKind::ALL
+                .iter()
+                .map(|kind| (kind.as_str(), tally.rejected[kind.index()]))
+                .collect(),
+        ),
+        single(
+            names::LINES_UNKNOWN_FIELDS,
+            "Accepted lines that carried fields this version does not know (a newer client).",
+            tally.unknown_fields,
+        ),
+        single(
+            names::SAMPLE_RATES_CLAMPED,
+            "Metric lines whose sample rate was above 1 or below the smallest honoured rate, and was clamped.",
+            tally.rates_clamped,
+        ),
+        single(
+            names::SAMPLES_NON_FINITE,
+            "Samples ignored because applying them would leave a value that is not a finite number.",
+            tally.non_finite,
+        ),
+        single(
+            names::OPEN_STARTS_EVICTED,
+            "Open job starts dropped at the per-job or global bound before a matching end arrived.",
+            tally.starts_evicted,
+        ),
+        single(
+            names::SET_MEMBERS_DROPPED,
+            "Set members not counted because their series already held the most distinct members allowed.",
+            tally.set_members_dropped,
+        ),
+        single(
+            names::LINES_DROPPED_BY_MAPPING,
+            "StatsD lines discarded by a mapping rule with `action: drop`.",
+            tally.mapping_dropped,
+        ),
+    ]
+}
+
+fn counter_family(name: &str, help: &str, series: Vec<(Vec<LabelPair>, u64)>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(MetricType::COUNTER);
+    family.set_metric(
+        series
+            .into_iter()
+            .map(|(labels, count)| {
+                let mut metric = proto::Metric::from_label(labels);
+                let mut counter = proto::Counter::default();
+                counter.set_value(count as f64);
+                metric.set_counter(counter);
+                metric
+            })
+            .collect(),
+    );
+    family
 }

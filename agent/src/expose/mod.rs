@@ -7,8 +7,9 @@
 //!
 //! A page is the snapshot's stored families (rendered once per published snapshot and shared
 //! by its readers, see [`page`]), then its verdicts evaluated at the time of the read, then the
-//! self-metrics, gathered last: a line counted there always shows its effect in the snapshot
-//! (the aggregator moves the counters only after it published what they count).
+//! registry's self-metrics. The aggregator's own counts (lines read and rejected, series held)
+//! are part of the snapshot and rendered with it, so a scrape counts exactly the lines whose
+//! effect it shows.
 
 pub mod collector;
 pub mod names;
@@ -39,9 +40,6 @@ pub struct Exposition {
     registry: Registry,
     pages: Arc<Pages>,
 }
-
-/// How often a page is read again when the aggregator publishes while it is being read.
-const PAGE_ATTEMPTS: usize = 3;
 
 /// A rendered `/metrics` response body.
 #[derive(Debug)]
@@ -98,38 +96,23 @@ impl Exposition {
     /// The stored families are rendered (and compressed) once per snapshot, whatever the number
     /// of readers. `None` once the aggregator has failed.
     pub async fn page(&self, handle: &Handle, gzip: bool) -> Option<io::Result<Body>> {
-        for attempt in 1..=PAGE_ATTEMPTS {
-            let snapshot = handle.snapshot()?;
-            let stored = self.pages.stored(snapshot.clone());
-            let registry = self.registry.clone();
-            let text = stored.text(move |snapshot| {
-                let mut text = Vec::with_capacity(64 * 1024);
-                let families = stored_families(&registry, snapshot);
-                TextEncoder::new()
-                    .encode(&families, &mut text)
-                    .map_err(io::Error::other)?;
-                Ok(text)
-            });
-            let text = match text.await {
-                Ok(text) => text,
-                Err(error) => return Some(Err(error)),
-            };
-            let live = match self.live(&snapshot, Now::read()) {
-                Ok(live) => live,
-                Err(error) => return Some(Err(error)),
-            };
-            // The self-metrics were gathered after the snapshot was taken. If the aggregator
-            // published again meanwhile, they may count lines this snapshot does not show yet:
-            // read the newer one instead.
-            let newer = handle
-                .snapshot()
-                .is_some_and(|latest| latest.epoch != snapshot.epoch);
-            if newer && attempt < PAGE_ATTEMPTS {
-                continue;
-            }
-            return Some(self.body(&stored, text, &live, gzip).await);
-        }
-        None
+        let snapshot = handle.snapshot()?;
+        let stored = self.pages.stored(snapshot.clone());
+        let registry = self.registry.clone();
+        let text = stored.text(move |snapshot| {
+            let mut text = Vec::with_capacity(64 * 1024);
+            let families = stored_families(&registry, snapshot);
+            TextEncoder::new()
+                .encode(&families, &mut text)
+                .map_err(io::Error::other)?;
+            Ok(text)
+        });
+        let page = async {
+            let text = text.await?;
+            let live = self.live(&snapshot, Now::read())?;
+            self.body(&stored, text, &live, gzip).await
+        };
+        Some(page.await)
     }
 
     async fn body(

@@ -15,11 +15,10 @@ use crate::clock::Now;
 const T0: f64 = 1_700_000_000.0;
 
 fn render_lines(settings: Settings, lines: &str) -> String {
-    let (exposition, telemetry) = Exposition::new().unwrap();
-    let mut aggregator = Aggregator::new(settings, telemetry);
+    let (exposition, _telemetry) = Exposition::new().unwrap();
+    let mut aggregator = Aggregator::new(settings);
     let now = Now::at_unix_seconds(T0);
     aggregator.ingest(&Batch::new(Transport::Udp, lines.as_bytes().to_vec()), now);
-    aggregator.report();
     let mut out = Vec::new();
     exposition
         .render(&aggregator.snapshot(now), now, &mut out)
@@ -293,6 +292,51 @@ fn self_metrics_are_in_the_same_exposition() {
     assert!(
         text.contains("\nprocess_resident_memory_bytes "),
         "process collector missing:\n{text}"
+    );
+}
+
+#[test]
+fn every_rejection_reason_and_transport_shows_zero_before_any_traffic() {
+    let text = render("");
+    for kind in heartwire_proto::ErrorKind::ALL {
+        assert_lines(
+            &text,
+            &[&format!(
+                "heartwire_lines_rejected_total{{reason=\"{}\"}} 0",
+                kind.as_str()
+            )],
+        );
+    }
+    for transport in Transport::ALL {
+        assert_lines(
+            &text,
+            &[&format!(
+                "heartwire_lines_received_total{{transport=\"{}\"}} 0",
+                transport.as_str()
+            )],
+        );
+    }
+}
+
+#[test]
+fn lines_cut_by_the_receive_buffer_are_counted_as_read_and_too_long() {
+    let (exposition, _telemetry) = Exposition::new().unwrap();
+    let mut aggregator = Aggregator::new(Settings::default());
+    let now = Now::at_unix_seconds(T0);
+    let mut batch = Batch::new(Transport::UnixDatagram, b"a:1|c\n".to_vec());
+    batch.cut = 2;
+    aggregator.ingest(&batch, now);
+    let mut out = Vec::new();
+    exposition
+        .render(&aggregator.snapshot(now), now, &mut out)
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_lines(
+        &text,
+        &[
+            "heartwire_lines_received_total{transport=\"unixgram\"} 3",
+            "heartwire_lines_rejected_total{reason=\"too_long\"} 2",
+        ],
     );
 }
 

@@ -5,10 +5,15 @@
 //! for interval jobs, and for cron jobs the first slot after the anchor plus the headroom
 //! `alert_after − P`, so a weekday-only job is not stale on Sunday. Deadlines are held on the
 //! monotonic clock: a wall-clock step moves no deadline.
+//!
+//! No arithmetic here can overflow or panic, whatever the spec and the clocks say: deadlines are
+//! offsets from the anchor (a slot's distance plus a duration, in `f64` seconds), never a date
+//! plus a duration, and a wall clock beyond what chrono can represent reads as its last instant
+//! (such a moment has no cron slot, so the interval rule applies).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::schedule::Schedule;
 use crate::clock::Now;
@@ -106,9 +111,25 @@ struct Stamp {
 impl Stamp {
     fn of(now: Now) -> Stamp {
         Stamp {
-            wall: DateTime::<Utc>::from(now.wall),
+            wall: utc(now.wall),
             now,
         }
+    }
+}
+
+/// The wall clock as a chrono instant, saturating at chrono's range (chrono's own conversion
+/// panics beyond it).
+fn utc(wall: SystemTime) -> DateTime<Utc> {
+    let epoch = DateTime::<Utc>::UNIX_EPOCH;
+    match wall.duration_since(UNIX_EPOCH) {
+        Ok(after) => TimeDelta::from_std(after)
+            .ok()
+            .and_then(|after| epoch.checked_add_signed(after))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+        Err(before) => TimeDelta::from_std(before.duration())
+            .ok()
+            .and_then(|before| epoch.checked_sub_signed(before))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
     }
 }
 
@@ -180,8 +201,7 @@ impl JobHealth {
         let anchor = self.last_success.unwrap_or(self.baseline);
         let deadline = project(anchor, deadline_after(spec, anchor.wall), now);
         let signal = self.last_signal.unwrap_or(self.baseline);
-        let next = next_expected(spec, signal.wall);
-        let next_expected = project(signal, next, now);
+        let next_expected = project(signal, next_expected_after(spec, signal.wall), now);
         let now_unix = now.unix_seconds();
         let stale = now_unix >= deadline;
         let state = if stale {
@@ -217,27 +237,31 @@ pub fn stalled(stall_after: Duration, last_progress: Option<Now>, since: Now, no
     now.mono.saturating_duration_since(from.mono) >= stall_after
 }
 
-/// The stale deadline for a job whose anchor is `anchor` (wall clock).
-fn deadline_after(spec: &JobSpec, anchor: DateTime<Utc>) -> DateTime<Utc> {
+/// How long after `anchor` (wall clock) the job goes stale, in seconds.
+fn deadline_after(spec: &JobSpec, anchor: DateTime<Utc>) -> f64 {
     let headroom = spec.alert_after.saturating_sub(spec.schedule.period());
     match spec.schedule.next_slot_after(anchor) {
-        Some(slot) => slot + headroom,
-        None => anchor + spec.alert_after,
+        Some(slot) => seconds_between(anchor, slot) + headroom.as_secs_f64(),
+        None => spec.alert_after.as_secs_f64(),
     }
 }
 
-/// When the run after one signalled at `last` is due.
-fn next_expected(spec: &JobSpec, last: DateTime<Utc>) -> DateTime<Utc> {
+/// How long after a run signalled at `last` (wall clock) the next one is due, in seconds.
+fn next_expected_after(spec: &JobSpec, last: DateTime<Utc>) -> f64 {
     match spec.schedule.next_slot_after(last) {
-        Some(slot) => slot,
-        None => last + spec.schedule.period(),
+        Some(slot) => seconds_between(last, slot),
+        None => spec.schedule.period().as_secs_f64(),
     }
 }
 
-/// Maps a wall-clock instant computed from `from` onto the monotonic clock and back to a unix
+/// Seconds from `from` to `to`; chrono's difference of two instants is always in range.
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    to.signed_duration_since(from).as_seconds_f64()
+}
+
+/// Maps a moment `offset` seconds after `from` onto the monotonic clock and back to a unix
 /// timestamp at `now`, so that a wall-clock step since `from` moves nothing.
-fn project(from: Stamp, target: DateTime<Utc>, now: Now) -> f64 {
-    let offset = (target - from.wall).as_seconds_f64();
+fn project(from: Stamp, offset: f64, now: Now) -> f64 {
     let elapsed = now
         .mono
         .saturating_duration_since(from.now.mono)
@@ -471,6 +495,48 @@ mod tests {
         let progress = t0.advance(10 * MINUTE);
         assert!(!stalled(quiet, Some(progress), t0, t0.advance(20 * MINUTE)));
         assert!(stalled(quiet, Some(progress), t0, t0.advance(25 * MINUTE)));
+    }
+
+    /// Issue 11: `every: 300000y` panicked the aggregating task on a chrono date overflow. The
+    /// loader refuses such specs now; the verdict must not panic on them anyway.
+    #[test]
+    fn verdicts_on_absurd_specs_and_clocks_are_finite_and_do_not_panic() {
+        let absurd = JobSpec::new(Schedule::every(Duration::MAX).unwrap());
+        assert_eq!(absurd.alert_after, Duration::MAX, "the default saturates");
+        let mut cron = cron("0 0 29 2 *", "Pacific/Kiritimati");
+        cron.alert_after = Duration::MAX;
+        let far = [
+            UNIX_EPOCH,
+            UNIX_EPOCH - Duration::from_secs(100 * 365 * 86_400),
+            UNIX_EPOCH + Duration::from_secs(4999 * 31_557_600),
+            UNIX_EPOCH + Duration::from_secs(300_000 * 31_557_600),
+        ];
+        for spec in [&absurd, &cron, &every(MINUTE)] {
+            for wall in far {
+                let t0 = Now {
+                    wall,
+                    mono: tokio::time::Instant::now(),
+                };
+                let mut job = JobHealth::new(t0);
+                let never = job.verdict(spec, t0.advance(HOUR));
+                assert!(never.deadline.is_finite() && never.next_expected.is_finite());
+                job.succeeded(t0);
+                let fresh = job.verdict(spec, t0);
+                assert!(!fresh.stale, "{spec:?} at {wall:?}: {fresh:?}");
+                assert!(fresh.deadline.is_finite() && fresh.next_expected.is_finite());
+            }
+        }
+    }
+
+    #[test]
+    fn a_wall_clock_beyond_chronos_range_saturates() {
+        let beyond = UNIX_EPOCH + Duration::from_secs(300_000 * 31_557_600);
+        assert_eq!(utc(beyond), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(utc(UNIX_EPOCH).timestamp(), 0);
+        assert_eq!(
+            utc(UNIX_EPOCH - Duration::from_millis(1500)).timestamp_millis(),
+            -1500
+        );
     }
 
     #[test]

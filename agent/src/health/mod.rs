@@ -7,3 +7,6 @@ pub mod job;
 pub mod runs;
 pub mod schedule;
 pub mod worker;
+
+#[cfg(test)]
+mod proptests;

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -34,6 +34,8 @@ pub struct CronSchedule {
     /// Minute and hour are fixed (no `*`, no step): Vixie cron runs such a job once when the
     /// clock falls back over its time, where stepped jobs run by instant, twice.
     fixed_time: bool,
+    /// The nominal period, computed once: it takes 512 slot lookups.
+    period: Duration,
 }
 
 impl fmt::Debug for CronSchedule {
@@ -103,16 +105,18 @@ impl Schedule {
                 expr: expr.to_string(),
                 reason: e.to_string(),
             })?;
-        let schedule = CronSchedule {
+        let mut schedule = CronSchedule {
             expr: trimmed.to_string(),
             cron,
             tz,
             fixed_time: is_fixed_time(trimmed),
+            period: Duration::ZERO,
         };
         let probe = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).single();
         if probe.and_then(|t| schedule.next_after(t)).is_none() {
             return Err(ScheduleError::NeverMatches(expr.to_string()));
         }
+        schedule.period = schedule.modal_gap();
         Ok(Schedule::Cron(Box::new(schedule)))
     }
 
@@ -121,7 +125,7 @@ impl Schedule {
     pub fn period(&self) -> Duration {
         match self {
             Schedule::Every(period) => *period,
-            Schedule::Cron(cron) => cron.modal_gap(),
+            Schedule::Cron(cron) => cron.period,
         }
     }
 
@@ -178,14 +182,19 @@ fn is_second_pass(local: &DateTime<Tz>) -> bool {
     }
 }
 
-/// `P + min(4·P, max(1 h, P/4))`.
+/// `P + min(4·P, max(1 h, P/4))`, saturating: no period makes it overflow.
 pub fn default_alert_after(period: Duration) -> Duration {
     let hour = Duration::from_secs(3600);
-    period + (period * 4).min(hour.max(period / 4))
+    period.saturating_add(period.saturating_mul(4).min(hour.max(period / 4)))
 }
 
 impl CronSchedule {
     fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // croner searches years 1 to 5000; nearer chrono's own limits a local time could
+        // overflow, so such instants have no slot (the caller falls back to the period).
+        if !(1..croner::YEAR_UPPER_LIMIT).contains(&t.year()) {
+            return None;
+        }
         let mut local = t.with_timezone(&self.tz);
         // A fixed-time job skips the second pass through a repeated hour; at most one such slot
         // in a row can be skipped per fold, so a handful of rounds always suffices.
@@ -271,6 +280,20 @@ mod tests {
             default_alert_after(minutes(7 * 24 * 60)),
             minutes(7 * 24 * 60 + 7 * 6 * 60)
         );
+    }
+
+    #[test]
+    fn thresholds_saturate_instead_of_overflowing() {
+        assert_eq!(default_alert_after(Duration::MAX), Duration::MAX);
+        let leap_day = Schedule::cron("0 0 29 2 *", "UTC").unwrap();
+        assert_eq!(leap_day.period(), Duration::from_secs(1461 * 86_400));
+        let year_5000 = Utc
+            .with_ymd_and_hms(4999, 12, 31, 0, 0, 0)
+            .single()
+            .unwrap();
+        assert_eq!(leap_day.next_slot_after(year_5000), None);
+        assert_eq!(leap_day.next_slot_after(DateTime::<Utc>::MAX_UTC), None);
+        assert_eq!(leap_day.next_slot_after(DateTime::<Utc>::MIN_UTC), None);
     }
 
     #[test]

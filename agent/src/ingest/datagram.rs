@@ -9,13 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use heartwire_proto::ErrorKind;
 use socket2::Socket;
 
 use super::Sink;
 use super::recvmmsg::BatchReceiver;
 
-use crate::batch::Transport;
+use crate::batch::{Batch, Transport};
 use crate::supervise::{Finished, Supervisor, fault};
 use crate::telemetry::Telemetry;
 
@@ -76,14 +75,6 @@ impl Receiver {
                 joined.push(datagram.data, datagram.truncated);
                 counter = datagram.drops.or(counter);
             }
-            if joined.truncated > 0 {
-                // The cut last line of each truncated datagram is a line over the length limit:
-                // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
-                let mut rejected = [0; ErrorKind::ALL.len()];
-                rejected[ErrorKind::TooLong.index()] = joined.truncated as u64;
-                sink.telemetry()
-                    .lines_read(self.transport, joined.truncated as u64, &rejected);
-            }
             if joined.truncated > 0 && !truncated_seen {
                 truncated_seen = true;
                 tracing::warn!(
@@ -95,7 +86,11 @@ impl Receiver {
             if let Some(total) = counter.and_then(|counter| drops.update(counter)) {
                 self.report_drops(sink.telemetry(), total);
             }
-            sink.send(self.transport, count as u64, joined.bytes, joined.data);
+            let mut batch = Batch::new(self.transport, joined.data);
+            // The cut last line of each truncated datagram is a line over the length limit:
+            // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
+            batch.cut = joined.truncated as u64;
+            sink.send(batch, count as u64, joined.bytes);
         }
     }
 

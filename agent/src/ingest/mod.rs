@@ -71,16 +71,17 @@ impl Sink {
         &self.telemetry
     }
 
-    /// Counts `datagrams` datagrams of `bytes` bytes as received and queues their lines. Never
+    /// Counts `datagrams` datagrams of `bytes` bytes as received and queues `batch`. Never
     /// waits: returns `false`, and counts the drop, when the datagram queue is full or the
     /// aggregator is gone.
-    pub fn send(&self, transport: Transport, datagrams: u64, bytes: u64, data: Vec<u8>) -> bool {
+    pub fn send(&self, batch: Batch, datagrams: u64, bytes: u64) -> bool {
+        let transport = batch.transport;
         self.telemetry
             .datagrams_received(transport, datagrams, bytes);
-        if data.is_empty() {
+        if batch.data.is_empty() && batch.cut == 0 {
             return true;
         }
-        match self.datagrams.try_send(Batch::new(transport, data)) {
+        match self.datagrams.try_send(batch) {
             Ok(()) => true,
             Err(_) => {
                 self.telemetry.batch_dropped(transport, datagrams, bytes);

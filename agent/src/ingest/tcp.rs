@@ -42,7 +42,7 @@ pub(super) fn start(
         max_connections: config.max_connections,
         max_line_bytes: config.max_line_bytes,
         max_frame_bytes: 0,
-        idle_timeout: std::time::Duration::from_secs(600), // PENDING-IDLE-KEY
+        idle_timeout: config.idle_timeout,
         listener: "tcp",
     };
     let task = supervisor.spawn(

@@ -83,7 +83,7 @@ pub(super) fn start_stream(
         max_connections: config.max_connections,
         max_line_bytes: config.max_line_bytes,
         max_frame_bytes: config.max_frame_bytes,
-        idle_timeout: std::time::Duration::from_secs(600), // PENDING-IDLE-KEY
+        idle_timeout: config.idle_timeout,
         listener: "unix_stream",
     };
     let task = supervisor.spawn(

@@ -8,8 +8,6 @@ mod statsd;
 
 use std::time::Duration;
 
-use prometheus::Registry;
-
 use super::snapshot::{HistogramSnapshot, Value};
 use super::*;
 use crate::batch::Transport;
@@ -18,7 +16,6 @@ const T0: f64 = 1_700_000_000.0;
 
 struct Harness {
     aggregator: Aggregator,
-    registry: Registry,
     now: Now,
 }
 
@@ -28,12 +25,9 @@ impl Harness {
     }
 
     fn with(settings: Settings) -> Harness {
-        let registry = Registry::new();
-        let telemetry = Arc::new(Telemetry::new(&registry).unwrap());
         let now = Now::at_unix_seconds(T0);
         Harness {
-            aggregator: Aggregator::starting_at(settings, telemetry, now),
-            registry,
+            aggregator: Aggregator::starting_at(settings, now),
             now,
         }
     }
@@ -41,15 +35,12 @@ impl Harness {
     fn send(&mut self, lines: &str) {
         let batch = Batch::new(Transport::Udp, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
-        // As the aggregating thread does when it publishes.
-        self.aggregator.report();
     }
 
     /// Lines on the stream connection `connection`.
     fn send_on(&mut self, connection: u64, lines: &str) {
         let batch = Batch::on(connection, Transport::UnixStream, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
-        self.aggregator.report();
     }
 
     /// The peer closes `connection`.
@@ -105,22 +96,29 @@ impl Harness {
         }
     }
 
+    /// A count of the published [`Tally`], by the name of its family (and its label value).
     fn telemetry(&self, name: &str, label: Option<&str>) -> f64 {
-        let family = self
-            .registry
-            .gather()
-            .into_iter()
-            .find(|family| family.name() == name)
-            .unwrap();
-        let metric = family
-            .get_metric()
-            .iter()
-            .find(|metric| {
-                label
-                    .is_none_or(|label| metric.get_label().iter().any(|pair| pair.value() == label))
-            })
-            .unwrap();
-        metric.get_counter().get_value()
+        let lines = self.snapshot().lines;
+        let index = |values: &[&str]| {
+            let label = label.expect("a label value");
+            values.iter().position(|value| *value == label).unwrap()
+        };
+        let count = match name {
+            "heartwire_lines_received_total" => {
+                lines.received[index(&Transport::ALL.map(|t| t.as_str()))]
+            }
+            "heartwire_lines_rejected_total" => {
+                lines.rejected[index(&ErrorKind::ALL.map(|k| k.as_str()))]
+            }
+            "heartwire_lines_unknown_fields_total" => lines.unknown_fields,
+            "heartwire_sample_rates_clamped_total" => lines.rates_clamped,
+            "heartwire_samples_non_finite_total" => lines.non_finite,
+            "heartwire_open_starts_evicted_total" => lines.starts_evicted,
+            "heartwire_set_members_dropped_total" => lines.set_members_dropped,
+            "heartwire_lines_dropped_by_mapping_total" => lines.mapping_dropped,
+            other => panic!("{other} is not counted by the aggregator"),
+        };
+        count as f64
     }
 
     fn account(&self, family: &str) -> FamilyAccountView {
