@@ -45,8 +45,6 @@ pub mod names {
     pub const RECEIVE_BUFFER: &str = "heartwire_receive_buffer_bytes";
     /// Stream connections opened, by transport.
     pub const CONNECTIONS_OPENED: &str = "heartwire_connections_opened_total";
-    /// Stream connections closed on accept because the listener held its most, by transport.
-    pub const CONNECTIONS_REFUSED: &str = "heartwire_connections_refused_total";
     /// Stream connections closed, by transport and reason.
     pub const CONNECTIONS_CLOSED: &str = "heartwire_connections_closed_total";
     /// Stream connections open now, by transport.
@@ -105,7 +103,6 @@ pub mod names {
         KERNEL_DROPS,
         RECEIVE_BUFFER,
         CONNECTIONS_OPENED,
-        CONNECTIONS_REFUSED,
         CONNECTIONS_CLOSED,
         CONNECTIONS_OPEN,
         OPEN_STARTS_EVICTED,
@@ -201,7 +198,6 @@ struct Traffic {
 #[derive(Debug)]
 struct Connections {
     opened: [IntCounter; TRANSPORTS],
-    refused: [IntCounter; TRANSPORTS],
     closed: [[IntCounter; CLOSE_REASONS]; TRANSPORTS],
     open: [IntGauge; TRANSPORTS],
 }
@@ -252,11 +248,6 @@ impl Telemetry {
         {
             gauge.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
-    }
-
-    /// A stream connection was closed on accept: the listener held its most.
-    pub fn connection_refused(&self, transport: Transport) {
-        self.connections.refused[transport.index()].inc();
     }
 
     /// A stream connection was accepted.
@@ -343,12 +334,6 @@ impl Connections {
             opened: make.counters(
                 names::CONNECTIONS_OPENED,
                 "Stream connections opened, by transport.",
-                "transport",
-                transports,
-            )?,
-            refused: make.counters(
-                names::CONNECTIONS_REFUSED,
-                "Stream connections closed on accept because the listener held max_connections, by transport.",
                 "transport",
                 transports,
             )?,

@@ -1,12 +1,20 @@
 //! The load benchmark: drives the real agent over UDP and a Unix datagram socket with 1400-byte
 //! multi-line datagrams at fixed offered rates and at maximum, then reads `/metrics` to count
 //! what arrived. Also reports agent CPU at 100 k lines/s, RSS idle and with 10 k and 100 k
-//! series, and the time of a `/metrics` scrape with 10 k series.
+//! series, and the time of a `/metrics` scrape with 10 k series. The `readers` case sends UDP at
+//! 1 M lines/s to an agent holding a 10 k-series page (5 k counters, 5 k tagged timers with 11
+//! buckets each) while 0, then 16, threads scrape `/metrics` in a loop as Prometheus does
+//! (`Accept-Encoding: gzip`), and compares the loss (issue 11).
 //!
 //! ```sh
 //! cargo bench -p heartwire-tests --bench load            # the full run (about two minutes)
 //! HEARTWIRE_LOAD_SECONDS=1 cargo bench -p heartwire-tests --bench load   # a quick one
+//! HEARTWIRE_LOAD_ONLY=readers cargo bench -p heartwire-tests --bench load   # one case
 //! ```
+//!
+//! `HEARTWIRE_LOAD_ONLY` takes a comma-separated list of the cases `udp`, `unix`, `memory` and
+//! `readers`; without it every case runs. The first three share one agent, `readers` has its
+//! own.
 //!
 //! As in the comparison with other receivers (INGEST.md section 0), the agent is pinned to one
 //! core and the generator to the other, so the figures say what one core of agent does.
@@ -16,11 +24,12 @@
 use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use heartwire_tests::agent::{Agent, Scrape};
-use nix::sched::{CpuSet, sched_setaffinity};
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::unistd::Pid;
 
 /// Tagged lines spread over this many series (`shard` tag values).
@@ -28,6 +37,10 @@ const SHARDS: usize = 64;
 /// The families the benchmark's lines land in: their sum is the count of accepted lines.
 const FAMILIES: [&str; 2] = ["loadgen_plain_total", "loadgen_hits_total"];
 const HEADER: &str = "| offered lines/s | sent lines/s | accepted lines | loss | kernel drops (datagrams) | queue drops (datagrams) | agent CPU (1 core) |\n|---|---|---|---|---|---|---|";
+/// The cases `HEARTWIRE_LOAD_ONLY` may name.
+const CASES: [&str; 4] = ["udp", "unix", "memory", "readers"];
+/// Limits high enough for every case's series.
+const LIMITS: &str = "limits:\n  max_series: 300000\n  max_series_per_family: 200000\n";
 
 fn main() {
     // `cargo bench` passes `--bench`; any other argument filters nothing here.
@@ -35,19 +48,72 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
+    let only: Option<Vec<String>> = std::env::var("HEARTWIRE_LOAD_ONLY").ok().map(|list| {
+        list.split(',')
+            .map(|case| case.trim().to_owned())
+            .filter(|case| !case.is_empty())
+            .collect()
+    });
+    if let Some(unknown) = only
+        .iter()
+        .flatten()
+        .find(|case| !CASES.contains(&case.as_str()))
+    {
+        panic!("HEARTWIRE_LOAD_ONLY: no case `{unknown}`; the cases are {CASES:?}");
+    }
+    let wanted = |case: &str| {
+        only.as_ref()
+            .is_none_or(|only| only.iter().any(|c| c == case))
+    };
     let period = Duration::from_secs_f64(seconds);
     let (datagram, lines_per_datagram) = datagram();
     println!(
         "heartwire load benchmark: {}-byte datagrams of {lines_per_datagram} lines, {seconds} s per step",
         datagram.len()
     );
+    let everywhere = sched_getaffinity(Pid::from_raw(0)).expect("the benchmark's CPUs");
+    if wanted("udp") || wanted("unix") || wanted("memory") {
+        let agent = start_pinned(&everywhere);
+        one_agent(&agent, period, &datagram, lines_per_datagram, &wanted);
+    }
+    if wanted("readers") {
+        let agent = start_pinned(&everywhere);
+        readers(&agent, period, &datagram, lines_per_datagram);
+    }
+}
 
-    let agent =
-        Agent::start_with("limits:\n  max_series: 300000\n  max_series_per_family: 200000\n");
+/// Starts an agent on every CPU the benchmark may use, so that its runtime sizes itself as it
+/// would in production, then pins the agent to CPU 0 and the benchmark to CPU 1.
+fn start_pinned(everywhere: &CpuSet) -> Agent {
+    set_affinity(std::process::id(), everywhere);
+    let agent = Agent::start_with(LIMITS);
     pin(agent.pid(), 0);
     pin(std::process::id(), 1);
-    let idle_rss = rss_kib(agent.pid());
+    agent
+}
 
+/// The cases that share one agent: UDP and Unix datagram rates, then memory and scrape time as
+/// the series grow.
+fn one_agent(
+    agent: &Agent,
+    period: Duration,
+    datagram: &[u8],
+    lines_per_datagram: u64,
+    wanted: &dyn Fn(&str) -> bool,
+) {
+    let idle_rss = rss_kib(agent.pid());
+    if wanted("udp") {
+        udp_rates(agent, period, datagram, lines_per_datagram);
+    }
+    if wanted("unix") {
+        unix_rates(agent, period, datagram, lines_per_datagram);
+    }
+    if wanted("memory") {
+        memory(agent, idle_rss);
+    }
+}
+
+fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagram: u64) {
     println!("\n## UDP: offered rate vs accepted");
     println!("{HEADER}");
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -66,8 +132,8 @@ fn main() {
         3_000_000.0,
         f64::INFINITY,
     ] {
-        let step = run_step(&agent, period, rate, lines_per_datagram, || {
-            send_udp(&udp, &datagram)
+        let step = run_step(agent, period, rate, lines_per_datagram, || {
+            send_udp(&udp, datagram)
         });
         if step.loss() < 0.001 {
             best_lossless = best_lossless.max(step.sent_rate);
@@ -75,7 +141,9 @@ fn main() {
         println!("{}", step.row(rate));
     }
     println!("\nmaximum UDP lines/s with < 0.1 % loss: {best_lossless:.0}");
+}
 
+fn unix_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagram: u64) {
     println!(
         "\n## Unix datagram: offered rate vs accepted (a full socket blocks the sender instead of dropping)"
     );
@@ -83,29 +151,198 @@ fn main() {
     let unix = UnixDatagram::unbound().unwrap();
     unix.connect(agent.unix_datagram()).unwrap();
     for rate in [100_000.0, 500_000.0, 1_000_000.0, f64::INFINITY] {
-        let step = run_step(&agent, period, rate, lines_per_datagram, || {
-            send_unix(&unix, &datagram)
+        let step = run_step(agent, period, rate, lines_per_datagram, || {
+            send_unix(&unix, datagram)
         });
         println!("{}", step.row(rate));
     }
+}
 
+fn memory(agent: &Agent, idle_rss: u64) {
     println!("\n## Memory and scrape time");
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
-    let rss_10k = grow_series(&agent, 10_000);
+    let rss_10k = grow_series(agent, 10_000);
     println!("RSS with 10 k series: {:.1} MiB", rss_10k as f64 / 1024.0);
-    let (p50, p90) = scrape_times(&agent, 21);
+    let (p50, p90) = scrape_times(agent, 21);
     println!(
         "/metrics with 10 k series: p50 {:.2} ms, p90 {:.2} ms",
         p50 * 1e3,
         p90 * 1e3
     );
-    let rss_100k = grow_series(&agent, 100_000);
+    let rss_100k = grow_series(agent, 100_000);
     println!("RSS with 100 k series: {:.1} MiB", rss_100k as f64 / 1024.0);
-    let (p50, p90) = scrape_times(&agent, 5);
+    let (p50, p90) = scrape_times(agent, 5);
     println!(
         "/metrics with 100 k series: p50 {:.2} ms, p90 {:.2} ms",
         p50 * 1e3,
         p90 * 1e3
+    );
+}
+
+/// `/metrics` readers scraping in a loop in the readers case: none (the baseline), then 16.
+const READER_COUNTS: [usize; 2] = [0, 16];
+/// The readers case's offered UDP rate, lines/s.
+const READERS_RATE: f64 = 1_000_000.0;
+/// Counters on the readers case's page, and as many tagged timers (histograms of 11 buckets).
+const PAGE_SERIES: usize = 5_000;
+const READERS_HEADER: &str = "| readers | offered lines/s | sent lines/s | accepted lines | loss | kernel drops (datagrams) | queue drops (datagrams) | agent CPU (1 core) | scrape p50 | scrape p99 | scrapes completed | scrape errors |\n|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+/// Issue 11's situation: UDP at 1 M lines/s of the usual datagrams while `/metrics` readers
+/// scrape a 10 k-series page in a loop, against the same without readers.
+fn readers(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagram: u64) {
+    println!(
+        "\n## UDP at 1 M lines/s while /metrics readers scrape a 10 k-series page in a loop (gzip)"
+    );
+    grow_page(agent);
+    let page = agent.scrape();
+    let gzipped = agent
+        .http()
+        .get(agent.metrics_url())
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .unwrap();
+    let encoding = gzipped
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("none")
+        .to_owned();
+    let compressed = gzipped.bytes().unwrap().len();
+    println!(
+        "the page: {} samples, {:.1} MiB, {:.2} MiB as sent with Accept-Encoding: gzip (Content-Encoding: {encoding})",
+        page.samples.len(),
+        page.text.len() as f64 / (1024.0 * 1024.0),
+        compressed as f64 / (1024.0 * 1024.0),
+    );
+    println!("{READERS_HEADER}");
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.connect(agent.udp()).unwrap();
+    let url = agent.metrics_url();
+    for readers in READER_COUNTS {
+        let stop = AtomicBool::new(false);
+        let mut scrapes = Scrapes::default();
+        thread::scope(|scope| {
+            let threads: Vec<_> = (0..readers)
+                .map(|_| scope.spawn(|| read_in_a_loop(&url, &stop)))
+                .collect();
+            let step = run_step_with(
+                agent,
+                period,
+                READERS_RATE,
+                lines_per_datagram,
+                || send_udp(&udp, datagram),
+                // The readers stop with the sending, before the counting.
+                || {
+                    stop.store(true, Ordering::Relaxed);
+                    for thread in threads {
+                        scrapes.add(thread.join().unwrap());
+                    }
+                },
+            );
+            println!(
+                "| {readers} {}{}",
+                step.row(READERS_RATE),
+                scrapes.columns()
+            );
+        });
+    }
+}
+
+/// What the readers of one step saw: each completed scrape's latency, and the failures.
+#[derive(Default)]
+struct Scrapes {
+    latencies: Vec<f64>,
+    errors: u64,
+}
+
+impl Scrapes {
+    fn add(&mut self, other: Scrapes) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+    }
+
+    /// p50, p99, completed, errors, as table cells.
+    fn columns(&mut self) -> String {
+        if self.latencies.is_empty() {
+            return format!(" – | – | 0 | {} |", self.errors);
+        }
+        self.latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| self.latencies[((self.latencies.len() - 1) as f64 * q).round() as usize];
+        format!(
+            " {:.1} ms | {:.1} ms | {} | {} |",
+            at(0.5) * 1e3,
+            at(0.99) * 1e3,
+            self.latencies.len(),
+            self.errors
+        )
+    }
+}
+
+/// Scrapes `url` as Prometheus does (`Accept-Encoding: gzip`, one kept-alive connection) until
+/// `stop`; a scrape counts once its whole body has arrived.
+fn read_in_a_loop(url: &str, stop: &AtomicBool) -> Scrapes {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut scrapes = Scrapes::default();
+    while !stop.load(Ordering::Relaxed) {
+        let started = Instant::now();
+        let body = client
+            .get(url)
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .and_then(reqwest::blocking::Response::error_for_status)
+            .and_then(reqwest::blocking::Response::bytes);
+        match body {
+            Ok(body) if !body.is_empty() => {
+                scrapes.latencies.push(started.elapsed().as_secs_f64());
+            }
+            _ => scrapes.errors += 1,
+        }
+    }
+    scrapes
+}
+
+/// Puts the readers case's page in place: [`PAGE_SERIES`] counters and as many tagged timers,
+/// paced and sent again until all are there (a counter or timer sent twice is one series).
+fn grow_page(agent: &Agent) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(agent.udp()).unwrap();
+    let held =
+        |scrape: &Scrape, name: &str| scrape.samples.iter().filter(|s| s.name == name).count();
+    let complete = |scrape: &Scrape| {
+        held(scrape, "readers_requests_total") >= PAGE_SERIES
+            && held(scrape, "readers_latency_count") >= PAGE_SERIES
+    };
+    for _ in 0..5 {
+        let mut datagram = Vec::with_capacity(1400);
+        for id in 0..PAGE_SERIES {
+            let lines = format!(
+                "readers.requests:1|c|#id:{id},env:bench\nreaders.latency:{}|ms|#id:{id},env:bench\n",
+                1 + id % 900
+            );
+            if datagram.len() + lines.len() > 1400 {
+                socket.send(&datagram).unwrap();
+                datagram.clear();
+                if id.is_multiple_of(1_000) {
+                    thread::sleep(Duration::from_millis(5));
+                }
+            }
+            datagram.extend_from_slice(lines.as_bytes());
+        }
+        socket.send(&datagram).unwrap();
+        thread::sleep(Duration::from_millis(500));
+        if complete(&agent.scrape()) {
+            return;
+        }
+    }
+    let scrape = agent.scrape();
+    panic!(
+        "the agent holds {} counters and {} timers of {PAGE_SERIES} each after five rounds",
+        held(&scrape, "readers_requests_total"),
+        held(&scrape, "readers_latency_count")
     );
 }
 
@@ -169,7 +406,19 @@ fn run_step(
     period: Duration,
     rate: f64,
     lines_per_datagram: u64,
+    send: impl FnMut() -> bool,
+) -> Step {
+    run_step_with(agent, period, rate, lines_per_datagram, send, || {})
+}
+
+/// Like [`run_step`], calling `sent` once the sending stops, before the counting.
+fn run_step_with(
+    agent: &Agent,
+    period: Duration,
+    rate: f64,
+    lines_per_datagram: u64,
     mut send: impl FnMut() -> bool,
+    sent: impl FnOnce(),
 ) -> Step {
     let before = scrape_counts(agent);
     let cpu_before = cpu_seconds(agent.pid());
@@ -191,6 +440,7 @@ fn run_step(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = (cpu_seconds(agent.pid()) - cpu_before) / elapsed;
+    sent();
     let sent_lines = datagrams * lines_per_datagram;
     let after = settle(agent);
     Step {
@@ -326,6 +576,11 @@ fn pin(pid: u32, cpu: usize) {
     if set.set(cpu).is_err() {
         return;
     }
+    set_affinity(pid, &set);
+}
+
+/// Restricts every thread of `pid` to the CPUs of `set`.
+fn set_affinity(pid: u32, set: &CpuSet) {
     // Every thread of the process: /proc/<pid>/task lists them.
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|dir| {
@@ -335,8 +590,8 @@ fn pin(pid: u32, cpu: usize) {
         })
         .unwrap_or_default();
     for tid in tasks {
-        if let Err(error) = sched_setaffinity(Pid::from_raw(tid), &set) {
-            eprintln!("could not pin thread {tid} to CPU {cpu}: {error}");
+        if let Err(error) = sched_setaffinity(Pid::from_raw(tid), set) {
+            eprintln!("could not set the CPUs of thread {tid}: {error}");
         }
     }
 }

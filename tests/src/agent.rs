@@ -65,6 +65,9 @@ fn build_binary() -> PathBuf {
             "heartwire",
             "--bin",
             "heartwire",
+            // HEARTWIRE_FAULT, for the supervision tests; inert unless that variable is set.
+            "--features",
+            "heartwire/fault-injection",
             "--profile",
             profile,
             "--target-dir",
@@ -368,13 +371,25 @@ impl Agent {
     /// Polls `/metrics` until `condition` holds; returns that scrape.
     #[track_caller]
     pub fn wait_until(&self, what: &str, condition: impl Fn(&Scrape) -> bool) -> Scrape {
+        self.wait_until_within(DEADLINE, what, condition)
+    }
+
+    /// Like [`Agent::wait_until`], with `deadline` instead of [`DEADLINE`]: for work that takes
+    /// longer in a debug build (a million lines, say).
+    #[track_caller]
+    pub fn wait_until_within(
+        &self,
+        deadline: Duration,
+        what: &str,
+        condition: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
         let started = Instant::now();
         loop {
             let scrape = self.scrape();
             if condition(&scrape) {
                 return scrape;
             }
-            if started.elapsed() > DEADLINE {
+            if started.elapsed() > deadline {
                 let names: Vec<&str> = what
                     .split(" and ")
                     .filter_map(|part| part.split(['{', '[', ' ']).next())
@@ -391,9 +406,79 @@ impl Agent {
         }
     }
 
+    /// Polls `/metrics` until `condition` holds or `deadline` passes: `Ok` with the scrape that
+    /// satisfied it, else `Err` with the last one, for a test that explains the failure itself.
+    pub fn scrape_until(
+        &self,
+        deadline: Duration,
+        condition: impl Fn(&Scrape) -> bool,
+    ) -> Result<Scrape, Scrape> {
+        let started = Instant::now();
+        loop {
+            let scrape = self.scrape();
+            if condition(&scrape) {
+                return Ok(scrape);
+            }
+            if started.elapsed() > deadline {
+                return Err(scrape);
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// `http://…/PATH` on the read-only HTTP listener (`/metrics`, `/readyz`, `/healthz`, …);
+    /// `path` starts with `/`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address("http"))
+    }
+
     /// What the agent has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Polls the agent's log until it holds `needle`. Panics with the log after [`DEADLINE`].
+    #[track_caller]
+    pub fn wait_for_log(&self, needle: &str) {
+        let started = Instant::now();
+        while !self.log().contains(needle) {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "timed out waiting for {needle:?} in the agent's log:\n{}",
+                self.log()
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Sends `signal` to the agent. An error means the process is gone (`ESRCH`).
+    pub fn signal(&self, signal: Signal) -> nix::Result<()> {
+        kill(
+            Pid::from_raw(i32::try_from(self.child.id()).expect("a pid")),
+            signal,
+        )
+    }
+
+    /// The exit status, if the agent has exited (without waiting).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("the agent's status")
+    }
+
+    /// Waits for the agent to exit on its own (after signals the test sent); returns its status
+    /// and log. Panics with the log if it is still running after [`DEADLINE`].
+    pub fn wait_exit(mut self) -> (ExitStatus, String) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.exited() {
+                return (status, self.log());
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the agent did not exit; its log:\n{}",
+                self.log()
+            );
+            thread::sleep(POLL);
+        }
     }
 
     /// Sends SIGTERM and waits for the agent to exit; returns its status and log.

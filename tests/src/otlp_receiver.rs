@@ -77,6 +77,8 @@ pub enum Behaviour {
     Reject,
     /// Never answers.
     Hang,
+    /// Waits this long, then keeps the request and answers success: a slow collector.
+    Delay(Duration),
 }
 
 /// One accepted export.
@@ -270,6 +272,12 @@ impl MetricsService for Grpc {
                 "the test collector refuses",
             )),
             Behaviour::Hang => std::future::pending().await,
+            Behaviour::Delay(delay) => {
+                tokio::time::sleep(delay).await;
+                let headers = request.metadata().clone().into_headers();
+                self.state.keep(&headers, request.into_inner());
+                Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+            }
         }
     }
 }
@@ -311,6 +319,7 @@ async fn http_export(
             return (StatusCode::BAD_REQUEST, "the test collector refuses").into_response();
         }
         Behaviour::Hang => std::future::pending().await,
+        Behaviour::Delay(delay) => tokio::time::sleep(delay).await,
     }
     if headers
         .get(header::CONTENT_TYPE)

@@ -280,7 +280,7 @@ fn a_garbage_stream_connection_is_closed_and_others_keep_working() {
 }
 
 #[test]
-fn connections_over_the_limit_are_closed_at_once() {
+fn connections_over_the_limit_wait_for_a_slot_and_lose_nothing() {
     let agent = Agent::start_config(|dir| {
         heartwire_tests::agent::all_listeners(dir).replace(
             "  tcp: { address: \"127.0.0.1:0\" }\n",
@@ -292,27 +292,39 @@ fn connections_over_the_limit_are_closed_at_once() {
     first.write_all(b"held.hits:1|c\n").unwrap();
     second.write_all(b"held.hits:1|c\n").unwrap();
     agent.wait_for("heartwire_connections", &transport("tcp"), 2.0);
+    agent.wait_for("held_hits_total", &[], 2.0);
 
+    // A third connection at the cap waits in the backlog, with what it wrote, and is not closed.
     let mut third = TcpStream::connect(agent.tcp()).unwrap();
+    third.write_all(b"held.hits:1|c\n").unwrap();
     third
-        .set_read_timeout(Some(Duration::from_millis(100)))
+        .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
+    let mut buffer = [0u8; 16];
     assert!(
-        closed_by_peer(&mut third),
-        "a third connection was kept with max_connections: 2"
+        matches!(third.read(&mut buffer), Err(error) if error.kind() == std::io::ErrorKind::WouldBlock),
+        "the waiting connection must stay open"
     );
-    agent.wait_for(
-        "heartwire_connections_refused_total",
-        &transport("tcp"),
-        1.0,
+    let scrape = agent.scrape();
+    assert_eq!(
+        scrape.value("held_hits_total", &[]),
+        Some(2.0),
+        "not read yet"
     );
-
-    first.write_all(b"held.hits:1|c\n").unwrap();
-    let scrape = agent.wait_for("held_hits_total", &[], 3.0);
     assert_eq!(
         scrape.value("heartwire_connections_opened_total", &transport("tcp")),
         Some(2.0)
     );
+
+    // A slot frees: the waiting connection is accepted and its line is counted.
+    drop(first);
+    let scrape = agent.wait_for("held_hits_total", &[], 3.0);
+    assert_eq!(
+        scrape.value("heartwire_connections_opened_total", &transport("tcp")),
+        Some(3.0)
+    );
+    second.write_all(b"held.hits:1|c\n").unwrap();
+    agent.wait_for("held_hits_total", &[], 4.0);
 }
 
 #[test]

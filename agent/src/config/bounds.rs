@@ -57,9 +57,9 @@ pub const SET_WINDOW: Durations = durations(Duration::from_secs(1), DAY);
 pub const IDLE_TIMEOUT: Durations = durations(Duration::from_secs(1), DAY.saturating_mul(7));
 /// `shutdown.drain_timeout`: 0s (do not wait) to 10m.
 pub const DRAIN: Durations = durations(Duration::ZERO, Duration::from_secs(600));
-/// `otlp.interval`, `otlp.timeout`, `textfile.interval` (and their OTEL_* variables): 10ms to
+/// `otlp.interval`, `otlp.timeout`, `textfile.interval` (and their OTEL_* variables): 1ms to
 /// 1d.
-pub const EXPORT_PERIOD: Durations = durations(Duration::from_millis(10), DAY);
+pub const EXPORT_PERIOD: Durations = durations(Duration::from_millis(1), DAY);
 /// `alerts.*.failure_ratio.window`: 1s to 1y.
 pub const ALERT_WINDOW: Durations = durations(Duration::from_secs(1), YEAR);
 /// `alerts.*.for`: 0s (fire at once) to 1y.

@@ -141,7 +141,8 @@ pub struct Tcp {
     pub enabled: bool,
     /// Default `127.0.0.1:8125`.
     pub address: SocketAddr,
-    /// Connections served at once; default 256. Further connections are closed on accept.
+    /// Connections served at once; default 256. Further connections wait in the kernel's backlog,
+    /// with what they wrote, until one closes.
     pub max_connections: usize,
     /// A connection whose unfinished line grows past this is closed; default 16384 (twice the
     /// protocol's line limit, so a merely overlong line is counted as `too_long`, not fatal).
@@ -209,7 +210,7 @@ pub struct UnixStream {
     pub path: PathBuf,
     /// Permissions of the socket file; default `"0660"`.
     pub mode: FileMode,
-    /// Connections served at once; default 256.
+    /// Connections served at once; default 256. Further connections wait, as for TCP.
     pub max_connections: usize,
     /// Newline framing: a connection whose unfinished line grows past this is closed; default
     /// 16384.

@@ -77,6 +77,11 @@ impl Accept for tokio::net::UnixListener {
 
 /// Accepts connections until shutdown, at most `max_connections` at once; then waits for the
 /// open ones to close (they see the same shutdown signal).
+///
+/// At the cap the listener stops accepting until a connection closes: new ones wait in the
+/// kernel's backlog with what they wrote, and are read in turn. That is backpressure, like a
+/// full queue: nothing a stream sender wrote is lost, where closing the connection would lose
+/// what it had already written.
 pub(crate) async fn accept_loop<L: Accept>(
     listener: L,
     settings: Settings,
@@ -87,6 +92,14 @@ pub(crate) async fn accept_loop<L: Accept>(
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let mut connections = JoinSet::new();
     loop {
+        let permit = tokio::select! {
+            _ = stopped(&mut shutdown) => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let accepted = tokio::select! {
             _ = stopped(&mut shutdown) => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
@@ -99,16 +112,6 @@ pub(crate) async fn accept_loop<L: Accept>(
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            sink.telemetry().connection_refused(settings.transport);
-            // Closing at once tells the client to retry; leaving it in the backlog would not.
-            tracing::warn!(
-                listener = settings.listener,
-                max_connections = settings.max_connections,
-                "connection refused: too many open connections"
-            );
-            continue;
         };
         sink.telemetry().connection_opened(settings.transport);
         let (settings, sink, shutdown) = (settings.clone(), sink.clone(), shutdown.clone());

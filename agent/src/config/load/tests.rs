@@ -249,11 +249,11 @@ fn every_remaining_duration_has_a_range() {
         ),
         (
             "otlp: { interval: 2d }\n",
-            "1:19: otlp.interval: 2d is out of range: use 10ms to 1d",
+            "1:19: otlp.interval: 2d is out of range: use 1ms to 1d",
         ),
         (
-            "textfile: { interval: 1ms }\n",
-            "1:23: textfile.interval: 1ms is out of range",
+            "textfile: { interval: 500us }\n",
+            "1:23: textfile.interval: 500us is out of range",
         ),
     ] {
         let error = from_str(yaml, "agent.yaml").unwrap_err().to_string();
