@@ -225,7 +225,9 @@ pub mod fault {
     mod enabled {
         use std::future::Future;
         use std::sync::OnceLock;
-        use std::time::{Duration, Instant};
+        use std::time::Duration;
+
+        use tokio::time::Instant;
 
         /// The component to fail and when, from `HEARTWIRE_FAULT=<component>@<delay>`.
         static FAULT: OnceLock<Option<(String, Instant)>> = OnceLock::new();
@@ -240,7 +242,7 @@ pub mod fault {
                     ?delay,
                     "HEARTWIRE_FAULT: a fault will be injected"
                 );
-                Some((component.to_owned(), Instant::now() + delay))
+                Some((component.to_owned(), crate::clock::Now::read().mono + delay))
             });
         }
 
@@ -253,7 +255,7 @@ pub mod fault {
 
         /// Panics if `component` is the one to fail and its time has come.
         pub fn check(component: &str) {
-            if planned(component).is_some_and(|at| Instant::now() >= at) {
+            if planned(component).is_some_and(|at| crate::clock::Now::read().mono >= at) {
                 panic!("fault injected into {component} (HEARTWIRE_FAULT)");
             }
         }
@@ -265,7 +267,7 @@ pub mod fault {
             };
             tokio::select! {
                 () = future => {}
-                () = tokio::time::sleep_until(at.into()) => {
+                () = tokio::time::sleep_until(at) => {
                     panic!("fault injected into {component} (HEARTWIRE_FAULT)")
                 }
             }

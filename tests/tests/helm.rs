@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use heartwire_tests::agent::{Agent, Scrape};
+use heartwire_tests::agent::Agent;
 use heartwire_tests::peers::{REQUIRE_PEERS, peers_required};
 
 /// The script that installs the chart tests' venv.
@@ -207,20 +207,6 @@ impl Drop for Demo {
     }
 }
 
-/// The sum of the samples of `name` that carry every label in `labels` (and maybe others).
-fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.name == name)
-        .filter(|sample| {
-            labels
-                .iter()
-                .all(|(key, value)| sample.labels.iter().any(|(k, v)| k == key && v == value))
-        })
-        .map(|sample| sample.value)
-        .sum()
-}
 
 #[test]
 fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
@@ -263,8 +249,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
     let _demo = Demo(demo);
 
     let scrape = agent.wait_until("five demo rounds", |scrape| {
-        total(
-            scrape,
+        scrape.total(
             "heartwire_job_runs_total",
             &[("job", "demo-report")],
         ) >= 5.0
@@ -281,7 +266,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
     );
     let payments = [("service", "payments"), ("endpoint", "charge")];
     assert!(
-        total(&scrape, "heartwire_external_http_total", &payments) >= 5.0,
+        scrape.total( "heartwire_external_http_total", &payments) >= 5.0,
         "too few payments calls:\n{}",
         scrape.lines_about("heartwire_external_http_total")
     );
@@ -293,7 +278,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
         scrape.lines_about("demo_requests_total")
     );
     assert_eq!(
-        total(&scrape, "heartwire_lines_rejected_total", &[]),
+        scrape.total( "heartwire_lines_rejected_total", &[]),
         0.0,
         "the agent rejected demo lines:\n{}",
         scrape.lines_about("heartwire_lines_rejected_total")

@@ -35,25 +35,10 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The sum of every sample of `name` whose labels include all of `labels` (0 if none).
-fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|sample| sample.name == name)
-        .filter(|sample| {
-            labels
-                .iter()
-                .all(|(key, value)| sample.labels.iter().any(|(k, v)| k == key && v == value))
-        })
-        .map(|sample| sample.value)
-        .sum()
-}
 
 /// `heartwire_job_runs_total{job, result}`, 0 when absent.
 fn runs(scrape: &Scrape, job: &str, result: &str) -> f64 {
-    total(
-        scrape,
+    scrape.total(
         "heartwire_job_runs_total",
         &[("job", job), ("result", result)],
     )
@@ -61,11 +46,10 @@ fn runs(scrape: &Scrape, job: &str, result: &str) -> f64 {
 
 /// What the agent had to drop of UDP: batches it could not queue plus what the kernel dropped.
 fn udp_overflow(scrape: &Scrape) -> f64 {
-    total(
-        scrape,
+    scrape.total(
         "heartwire_datagrams_dropped_total",
         &[("transport", "udp")],
-    ) + total(scrape, "heartwire_kernel_drops_total", &[])
+    ) + scrape.total( "heartwire_kernel_drops_total", &[])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -176,12 +160,11 @@ fn a_burst_of_sessions_past_max_connections_loses_no_run() {
     assert_eq!(runs(&scrape, "burst", "ok"), SESSIONS as f64);
     assert_eq!(runs(&scrape, "burst", "error"), 0.0);
     assert_eq!(
-        total(&scrape, "heartwire_job_crashes_total", &[("job", "burst")]),
+        scrape.total( "heartwire_job_crashes_total", &[("job", "burst")]),
         0.0
     );
     assert_eq!(
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_connections_opened_total",
             &[("transport", "unix")]
         ),
@@ -228,8 +211,7 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
     // Every session closed; once each close and each run is applied, ok reaches 300.
     let settled = agent.scrape_until(DEADLINE, |scrape| {
         runs(scrape, "stress", "ok") + runs(scrape, "stress", "error") >= SESSIONS as f64
-            && total(
-                scrape,
+            && scrape.total(
                 "heartwire_connections_closed_total",
                 &[("transport", "unix")],
             ) >= SESSIONS as f64
@@ -241,30 +223,26 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
          UDP: {flooded} datagrams sent, {} dropped at the queue, {} by the kernel",
         runs(&scrape, "stress", "ok"),
         runs(&scrape, "stress", "error"),
-        total(&scrape, "heartwire_job_crashes_total", &[("job", "stress")]),
-        total(&scrape, "heartwire_job_running", &[("job", "stress")]),
-        total(
-            &scrape,
+        scrape.total( "heartwire_job_crashes_total", &[("job", "stress")]),
+        scrape.total( "heartwire_job_running", &[("job", "stress")]),
+        scrape.total(
             "heartwire_connections_opened_total",
             &[("transport", "unix")]
         ),
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_connections_closed_total",
             &[("transport", "unix")]
         ),
-        total(&scrape, "heartwire_connections", &[("transport", "unix")]),
-        total(
-            &scrape,
+        scrape.total( "heartwire_connections", &[("transport", "unix")]),
+        scrape.total(
             "heartwire_datagrams_dropped_total",
             &[("transport", "unix")]
         ),
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_datagrams_dropped_total",
             &[("transport", "udp")]
         ),
-        total(&scrape, "heartwire_kernel_drops_total", &[]),
+        scrape.total( "heartwire_kernel_drops_total", &[]),
     );
     assert_eq!(
         runs(&scrape, "stress", "ok"),
@@ -272,19 +250,18 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
         "every ok run counts: {report}"
     );
     assert_eq!(
-        total(&scrape, "heartwire_job_crashes_total", &[("job", "stress")]),
+        scrape.total( "heartwire_job_crashes_total", &[("job", "stress")]),
         0.0,
         "no run ends as crashed: {report}"
     );
     assert_eq!(runs(&scrape, "stress", "error"), 0.0, "{report}");
     assert_eq!(
-        total(&scrape, "heartwire_job_running", &[("job", "stress")]),
+        scrape.total( "heartwire_job_running", &[("job", "stress")]),
         0.0,
         "no run is left open: {report}"
     );
     assert_eq!(
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_datagrams_dropped_total",
             &[("transport", "unix")]
         ),
@@ -338,8 +315,7 @@ fn a_million_line_tcp_burst_is_counted_exactly_through_a_small_queue() {
         }
     });
     let tcp_dropped = |scrape: &Scrape| {
-        total(
-            scrape,
+        scrape.total(
             "heartwire_datagrams_dropped_total",
             &[("transport", "tcp")],
         )
@@ -352,14 +328,12 @@ fn a_million_line_tcp_burst_is_counted_exactly_through_a_small_queue() {
     let report = format!(
         "burst_total {:?} of {BURST_LINES}; TCP lines received {}, reads dropped {} ({} bytes)",
         scrape.value("burst_total", &[]),
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_lines_received_total",
             &[("transport", "tcp")]
         ),
         tcp_dropped(&scrape),
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_bytes_dropped_total",
             &[("transport", "tcp")]
         ),
@@ -425,8 +399,7 @@ fn replace_file(path: &Path, text: &str) {
 }
 
 fn reloads(scrape: &Scrape, result: &str) -> f64 {
-    total(
-        scrape,
+    scrape.total(
         "heartwire_config_reloads_total",
         &[("result", result)],
     )
@@ -726,8 +699,7 @@ fn quiet_connections_are_closed_after_the_idle_timeout_and_hello_sessions_are_ex
         ("heartwire_connections", &[("transport", "unix")], 1.0),
     ]);
     assert_eq!(
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_job_crashes_total",
             &[("job", "idle-job")]
         ),
@@ -746,8 +718,7 @@ fn quiet_connections_are_closed_after_the_idle_timeout_and_hello_sessions_are_ex
         ("heartwire_job_running", &[("job", "idle-job")], 0.0),
     ]);
     assert_eq!(
-        total(
-            &scrape,
+        scrape.total(
             "heartwire_job_crashes_total",
             &[("job", "idle-job")]
         ),

@@ -54,6 +54,21 @@ impl Scrape {
             .map(|sample| sample.value)
     }
 
+    /// The sum of the samples of `name` that carry every label in `labels` (and maybe others);
+    /// 0 if there are none.
+    pub fn total(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples
+            .iter()
+            .filter(|sample| sample.name == name)
+            .filter(|sample| {
+                labels
+                    .iter()
+                    .all(|(key, value)| sample.labels.iter().any(|(k, v)| k == key && v == value))
+            })
+            .map(|sample| sample.value)
+            .sum()
+    }
+
     /// The lines of the exposition that mention `name`, for failure messages.
     pub fn lines_about(&self, name: &str) -> String {
         self.text
