@@ -207,7 +207,6 @@ impl Drop for Demo {
     }
 }
 
-
 #[test]
 fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
     let Some(python) = tool_or_skip(helm_python(), INSTALL_HELM_TOOLS) else {
@@ -249,10 +248,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
     let _demo = Demo(demo);
 
     let scrape = agent.wait_until("five demo rounds", |scrape| {
-        scrape.total(
-            "heartwire_job_runs_total",
-            &[("job", "demo-report")],
-        ) >= 5.0
+        scrape.total("heartwire_job_runs_total", &[("job", "demo-report")]) >= 5.0
     });
     assert!(
         scrape
@@ -266,7 +262,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
     );
     let payments = [("service", "payments"), ("endpoint", "charge")];
     assert!(
-        scrape.total( "heartwire_external_http_total", &payments) >= 5.0,
+        scrape.total("heartwire_external_http_total", &payments) >= 5.0,
         "too few payments calls:\n{}",
         scrape.lines_about("heartwire_external_http_total")
     );
@@ -278,7 +274,7 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
         scrape.lines_about("demo_requests_total")
     );
     assert_eq!(
-        scrape.total( "heartwire_lines_rejected_total", &[]),
+        scrape.total("heartwire_lines_rejected_total", &[]),
         0.0,
         "the agent rejected demo lines:\n{}",
         scrape.lines_about("heartwire_lines_rejected_total")

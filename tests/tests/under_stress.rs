@@ -35,7 +35,6 @@ fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-
 /// `heartwire_job_runs_total{job, result}`, 0 when absent.
 fn runs(scrape: &Scrape, job: &str, result: &str) -> f64 {
     scrape.total(
@@ -46,10 +45,8 @@ fn runs(scrape: &Scrape, job: &str, result: &str) -> f64 {
 
 /// What the agent had to drop of UDP: batches it could not queue plus what the kernel dropped.
 fn udp_overflow(scrape: &Scrape) -> f64 {
-    scrape.total(
-        "heartwire_datagrams_dropped_total",
-        &[("transport", "udp")],
-    ) + scrape.total( "heartwire_kernel_drops_total", &[])
+    scrape.total("heartwire_datagrams_dropped_total", &[("transport", "udp")])
+        + scrape.total("heartwire_kernel_drops_total", &[])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,7 +157,7 @@ fn a_burst_of_sessions_past_max_connections_loses_no_run() {
     assert_eq!(runs(&scrape, "burst", "ok"), SESSIONS as f64);
     assert_eq!(runs(&scrape, "burst", "error"), 0.0);
     assert_eq!(
-        scrape.total( "heartwire_job_crashes_total", &[("job", "burst")]),
+        scrape.total("heartwire_job_crashes_total", &[("job", "burst")]),
         0.0
     );
     assert_eq!(
@@ -223,8 +220,8 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
          UDP: {flooded} datagrams sent, {} dropped at the queue, {} by the kernel",
         runs(&scrape, "stress", "ok"),
         runs(&scrape, "stress", "error"),
-        scrape.total( "heartwire_job_crashes_total", &[("job", "stress")]),
-        scrape.total( "heartwire_job_running", &[("job", "stress")]),
+        scrape.total("heartwire_job_crashes_total", &[("job", "stress")]),
+        scrape.total("heartwire_job_running", &[("job", "stress")]),
         scrape.total(
             "heartwire_connections_opened_total",
             &[("transport", "unix")]
@@ -233,16 +230,13 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
             "heartwire_connections_closed_total",
             &[("transport", "unix")]
         ),
-        scrape.total( "heartwire_connections", &[("transport", "unix")]),
+        scrape.total("heartwire_connections", &[("transport", "unix")]),
         scrape.total(
             "heartwire_datagrams_dropped_total",
             &[("transport", "unix")]
         ),
-        scrape.total(
-            "heartwire_datagrams_dropped_total",
-            &[("transport", "udp")]
-        ),
-        scrape.total( "heartwire_kernel_drops_total", &[]),
+        scrape.total("heartwire_datagrams_dropped_total", &[("transport", "udp")]),
+        scrape.total("heartwire_kernel_drops_total", &[]),
     );
     assert_eq!(
         runs(&scrape, "stress", "ok"),
@@ -250,13 +244,13 @@ fn every_run_of_300_sessions_counts_ok_while_a_udp_flood_overflows_the_queue() {
         "every ok run counts: {report}"
     );
     assert_eq!(
-        scrape.total( "heartwire_job_crashes_total", &[("job", "stress")]),
+        scrape.total("heartwire_job_crashes_total", &[("job", "stress")]),
         0.0,
         "no run ends as crashed: {report}"
     );
     assert_eq!(runs(&scrape, "stress", "error"), 0.0, "{report}");
     assert_eq!(
-        scrape.total( "heartwire_job_running", &[("job", "stress")]),
+        scrape.total("heartwire_job_running", &[("job", "stress")]),
         0.0,
         "no run is left open: {report}"
     );
@@ -315,10 +309,7 @@ fn a_million_line_tcp_burst_is_counted_exactly_through_a_small_queue() {
         }
     });
     let tcp_dropped = |scrape: &Scrape| {
-        scrape.total(
-            "heartwire_datagrams_dropped_total",
-            &[("transport", "tcp")],
-        )
+        scrape.total("heartwire_datagrams_dropped_total", &[("transport", "tcp")])
     };
     // Any drop is final: stop waiting at the first one.
     let counted = agent.scrape_until(BURST_DEADLINE, |scrape| {
@@ -328,15 +319,9 @@ fn a_million_line_tcp_burst_is_counted_exactly_through_a_small_queue() {
     let report = format!(
         "burst_total {:?} of {BURST_LINES}; TCP lines received {}, reads dropped {} ({} bytes)",
         scrape.value("burst_total", &[]),
-        scrape.total(
-            "heartwire_lines_received_total",
-            &[("transport", "tcp")]
-        ),
+        scrape.total("heartwire_lines_received_total", &[("transport", "tcp")]),
         tcp_dropped(&scrape),
-        scrape.total(
-            "heartwire_bytes_dropped_total",
-            &[("transport", "tcp")]
-        ),
+        scrape.total("heartwire_bytes_dropped_total", &[("transport", "tcp")]),
     );
     assert_eq!(tcp_dropped(&scrape), 0.0, "TCP dropped lines: {report}");
     assert_eq!(
@@ -399,10 +384,7 @@ fn replace_file(path: &Path, text: &str) {
 }
 
 fn reloads(scrape: &Scrape, result: &str) -> f64 {
-    scrape.total(
-        "heartwire_config_reloads_total",
-        &[("result", result)],
-    )
+    scrape.total("heartwire_config_reloads_total", &[("result", result)])
 }
 
 /// `GET /metrics`, parsed; panics with the agent's log unless it answers 200.
@@ -699,10 +681,7 @@ fn quiet_connections_are_closed_after_the_idle_timeout_and_hello_sessions_are_ex
         ("heartwire_connections", &[("transport", "unix")], 1.0),
     ]);
     assert_eq!(
-        scrape.total(
-            "heartwire_job_crashes_total",
-            &[("job", "idle-job")]
-        ),
+        scrape.total("heartwire_job_crashes_total", &[("job", "idle-job")]),
         0.0,
         "the session's run did not crash"
     );
@@ -718,10 +697,7 @@ fn quiet_connections_are_closed_after_the_idle_timeout_and_hello_sessions_are_ex
         ("heartwire_job_running", &[("job", "idle-job")], 0.0),
     ]);
     assert_eq!(
-        scrape.total(
-            "heartwire_job_crashes_total",
-            &[("job", "idle-job")]
-        ),
+        scrape.total("heartwire_job_crashes_total", &[("job", "idle-job")]),
         0.0
     );
 }
