@@ -12,8 +12,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heartwire::aggregate::mapping::{DefaultsSpec, Mapping, RuleSpec};
 use heartwire::aggregate::{Aggregator, Expiry, Settings};
-use heartwire::batch::{Batch, Transport};
 use heartwire::clock::Now;
+use heartwire::ingest::batch::{Batch, Transport};
 
 const RULES: usize = 20;
 const LINES: usize = 1000;

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heartwire::aggregate::{Aggregator, Settings};
-use heartwire::batch::{Batch, Transport};
 use heartwire::clock::Now;
 use heartwire::expose::Exposition;
+use heartwire::ingest::batch::{Batch, Transport};
 
 /// Counts live heap bytes, to measure what the aggregation state holds.
 struct Counting;

@@ -25,14 +25,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::aggregate::{self, Aggregator};
-use crate::cli::ServeArgs;
 use crate::clock::Now;
+use crate::cmd::cli::ServeArgs;
+use crate::config::reload::{self, Reloader, Reloads, Trigger};
 use crate::config::{self, Config};
 use crate::export::{self, ExportError, Exporters};
 use crate::expose::Exposition;
+use crate::expose::http::{self, Endpoints};
 use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
-use crate::reload::{self, Reloader, Reloads, Trigger};
-use crate::server::{self, Endpoints};
 use crate::supervise::{Failure, Finished, Supervisor};
 
 /// Exit code for a configuration that cannot be used (`EX_USAGE`).
@@ -252,7 +252,7 @@ pub async fn run(
     let endpoints = {
         // Registered with the runtime that serves it.
         let _readers = readers.enter();
-        server::bind(config.http.address, "HTTP (/metrics)", "http.address")?
+        http::bind(config.http.address, "HTTP (/metrics)", "http.address")?
     };
     bound.push(Bound {
         name: "http",
@@ -263,12 +263,16 @@ pub async fn run(
         exposition: exposition.clone(),
     };
     let exporters = Exporters::start(&config, &outputs, started, &supervisor)?;
-    let router = server::router(Endpoints::new(
+    let router = http::router(Endpoints::new(
         handle.clone(),
         exposition,
         supervisor.clone(),
     ));
-    let endpoints = supervisor.spawn("http", server::serve(endpoints, router, endpoints_signal));
+    let endpoints = supervisor.spawn_on(
+        readers,
+        "http",
+        http::serve(endpoints, router, endpoints_signal),
+    );
 
     if let Some(path) = ready_file {
         write_ready_file(path, &bound).map_err(|source| AppError::ReadyFile {
@@ -336,7 +340,7 @@ fn start_ingest_http(
     if !settings.enabled {
         return Ok(None);
     }
-    let listener = server::bind(
+    let listener = http::bind(
         settings.address,
         "HTTP (POST /ingest)",
         "listen.http.address",
@@ -352,7 +356,7 @@ fn start_ingest_http(
         .merge(reload::router(reloads.clone()));
     Ok(Some(supervisor.spawn(
         "http_ingest",
-        server::serve(listener, router, signal),
+        http::serve(listener, router, signal),
     )))
 }
 

@@ -1,28 +1,24 @@
 //! The heartwire agent.
 //!
-//! The data path, in the order a line travels it:
-//! sockets ([`ingest`]) → [`batch::Batch`] over two bounded queues (datagrams may drop, streams
-//! wait) → parse and aggregate on one owning thread ([`aggregate`]) → a snapshot published at
-//! most every 100 ms → `/metrics` ([`expose`], [`server`]), verdicts evaluated at read time.
-//! [`telemetry`] counts what happens on the way; [`clock`] is the only place that reads the time;
-//! [`supervise`] watches every task and thread.
+//! The data path, in the order a line travels it (ARCHITECTURE.md draws it):
+//! sockets ([`ingest`]) → [`ingest::batch::Batch`] over two bounded queues (datagrams may drop,
+//! streams wait) → parse and aggregate on one owning thread ([`aggregate`], with the verdicts of
+//! [`health`]) → a snapshot published at most every 100 ms → `/metrics`, `/readyz`, `/status`
+//! ([`expose`], verdicts evaluated at read time) and the push outputs ([`export`]).
+//! [`config`] loads, validates and reloads the file; [`telemetry`] counts what happens on the
+//! way; [`clock`] is the only place that reads the time; [`app`] wires the tasks and
+//! [`supervise`] watches every one; [`cmd`] holds the other subcommands; [`rules`] derives alert
+//! rules and the dashboard from a config.
 
 pub mod aggregate;
 pub mod app;
-pub mod batch;
-pub mod check;
-pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod export;
 pub mod expose;
 pub mod health;
 pub mod ingest;
-pub mod reload;
 pub mod rules;
-pub mod run;
-pub mod send;
-pub mod server;
-pub mod status;
 pub mod supervise;
 pub mod telemetry;

@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use heartwire::cli::{Cli, Command, ConfigCommand};
-use heartwire::{app, check, rules, run, send};
+use heartwire::cmd::cli::{Cli, Command, ConfigCommand};
+use heartwire::cmd::{check, run, send};
+use heartwire::{app, rules};
 
 fn main() -> ExitCode {
     match Cli::parse().into_command() {

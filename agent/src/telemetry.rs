@@ -16,7 +16,7 @@
 use prometheus::core::Collector;
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-use crate::batch::Transport;
+use crate::ingest::batch::Transport;
 
 /// The names of every family heartwire exposes about itself. The aggregator reserves them, so
 /// that no StatsD metric can collide with them.

@@ -44,8 +44,8 @@ use self::jobs::{Jobs, Outcome};
 use self::limits::Accounting;
 use self::series::Statsd;
 use self::settings::claimed_names;
-use crate::batch::{Batch, ConnectionId, Transport};
 use crate::clock::Now;
+use crate::ingest::batch::{Batch, ConnectionId, Transport};
 use crate::telemetry;
 
 /// What the applied lines did since the agent started: lines read by transport, rejected by

@@ -29,8 +29,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
 use super::{Aggregator, Settings, Snapshot, expiry};
-use crate::batch::Batch;
 use crate::clock::Now;
+use crate::ingest::batch::Batch;
 use crate::supervise::{self, Finished, Supervisor};
 
 /// The shortest time between two published snapshots: how long at most a line applied waits
@@ -233,7 +233,7 @@ async fn run(
 mod tests {
     use super::*;
     use crate::aggregate::snapshot::Value;
-    use crate::batch::Transport;
+    use crate::ingest::batch::Transport;
 
     fn counter(snapshot: &Snapshot, name: &str) -> Option<f64> {
         match snapshot.family(name).map(|family| &family.series[0].value) {

@@ -10,6 +10,7 @@ mod health;
 mod limits;
 mod load;
 mod mapping;
+pub mod reload;
 mod rules;
 
 use std::net::SocketAddr;

@@ -12,7 +12,7 @@ use crate::aggregate::Tally;
 use crate::aggregate::snapshot::{
     Family, FamilyAccount, HistogramSnapshot, Kind, Series, Snapshot, Value,
 };
-use crate::batch::Transport;
+use crate::ingest::batch::Transport;
 use crate::telemetry::names;
 
 /// Collects one snapshot. It is not registered: a registry collects without arguments, while

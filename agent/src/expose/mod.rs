@@ -12,8 +12,10 @@
 //! effect it shows.
 
 pub mod collector;
+pub mod http;
 pub mod names;
 pub mod page;
+pub mod status;
 
 use std::collections::HashSet;
 use std::io;

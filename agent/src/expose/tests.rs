@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::aggregate::snapshot::{Family, Kind, Series, Value};
 use crate::aggregate::{Aggregator, Settings};
-use crate::batch::{Batch, Transport};
 use crate::clock::Now;
+use crate::ingest::batch::{Batch, Transport};
 
 const T0: f64 = 1_700_000_000.0;
 

@@ -1,5 +1,5 @@
 //! The receive loop shared by the UDP and Unix datagram listeners: a dedicated thread that reads
-//! batches with `recvmmsg`, joins each batch's datagrams into one [`Batch`](crate::batch::Batch)
+//! batches with `recvmmsg`, joins each batch's datagrams into one [`Batch`](crate::ingest::batch::Batch)
 //! and follows the kernel's drop counter.
 
 use std::io;
@@ -14,7 +14,7 @@ use socket2::Socket;
 use super::Sink;
 use super::recvmmsg::BatchReceiver;
 
-use crate::batch::{Batch, Transport};
+use crate::ingest::batch::{Batch, Transport};
 use crate::supervise::{Finished, Supervisor, fault};
 use crate::telemetry::Telemetry;
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::Sink;
-use crate::batch::{Batch, Transport};
+use crate::ingest::batch::{Batch, Transport};
 
 /// The router for the loopback ingest listener. Bodies over `max_body_bytes` get `413`.
 pub fn router(sink: Sink, max_body_bytes: usize) -> Router {

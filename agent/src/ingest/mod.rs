@@ -18,6 +18,7 @@
 //! sockets are read on dedicated threads with `recvmmsg`; stream connections are tokio tasks,
 //! each bounded in what it may buffer.
 
+pub mod batch;
 mod datagram;
 pub mod http;
 mod recvmmsg;
@@ -35,8 +36,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
 use crate::aggregate::task::Queues;
-use crate::batch::{Batch, ConnectionId, Transport};
 use crate::config::Listen;
+use crate::ingest::batch::{Batch, ConnectionId, Transport};
 use crate::supervise::{Finished, Supervisor};
 use crate::telemetry::Telemetry;
 

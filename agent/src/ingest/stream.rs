@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::{Sink, stopped};
-use crate::batch::{Batch, ConnectionId, Transport};
+use crate::ingest::batch::{Batch, ConnectionId, Transport};
 use crate::telemetry::CloseReason;
 
 /// Bytes read per `read` call at most.

@@ -5,8 +5,8 @@ use tokio::sync::watch;
 
 use super::stream::{self, Framing};
 use super::{Bound, ListenError, Sink};
-use crate::batch::Transport;
 use crate::config;
+use crate::ingest::batch::Transport;
 use crate::supervise::Supervisor;
 
 const KEY: &str = "listen.tcp.address";

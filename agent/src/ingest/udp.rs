@@ -6,8 +6,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::datagram::{self, POLL_INTERVAL};
 use super::{Bound, ListenError};
-use crate::batch::Transport;
 use crate::config;
+use crate::ingest::batch::Transport;
 use crate::telemetry::Telemetry;
 
 const KEY: &str = "listen.udp.address";

@@ -11,8 +11,8 @@ use super::datagram::{self, POLL_INTERVAL};
 use super::socket_file::{self, Kind, SocketFile};
 use super::stream::{self, Framing};
 use super::{ListenError, Sink, udp};
-use crate::batch::Transport;
 use crate::config;
+use crate::ingest::batch::Transport;
 use crate::supervise::Supervisor;
 use crate::telemetry::Telemetry;
 

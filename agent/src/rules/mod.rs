@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::aggregate::FamilyNames;
-use crate::cli::{DashboardArgs, RulesArgs, RulesFormat};
+use crate::cmd::cli::{DashboardArgs, RulesArgs, RulesFormat};
 use crate::config::{self, Alerts, Config};
 use crate::health::job::JobSpec;
 use crate::health::schedule::Schedule;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::snapshot::{HistogramSnapshot, Value};
 use super::*;
-use crate::batch::Transport;
+use crate::ingest::batch::Transport;
 
 const T0: f64 = 1_700_000_000.0;
 

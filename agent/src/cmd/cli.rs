@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::send::Target;
+use crate::cmd::send::Target;
 
 /// A sidecar agent that turns one-line job, heartbeat and outbound-call reports into health
 /// metrics. Without a subcommand it runs the agent (`serve`).
@@ -119,7 +119,7 @@ pub struct SendArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The job's name, as in `job.ok NAME`.
-    #[arg(long, value_name = "NAME", value_parser = crate::run::parse_name)]
+    #[arg(long, value_name = "NAME", value_parser = crate::cmd::run::parse_name)]
     pub job: String,
     /// Where the agent listens: unix:///PATH (a session for the whole run), udp://HOST:PORT,
     /// tcp://HOST:PORT or unixgram:///PATH. Defaults to the socket the Helm chart shares with
@@ -132,7 +132,7 @@ pub struct RunArgs {
     )]
     pub to: Target,
     /// The app name in the session's `hello` line; the job name if left out.
-    #[arg(long, value_name = "NAME", value_parser = crate::run::parse_name)]
+    #[arg(long, value_name = "NAME", value_parser = crate::cmd::run::parse_name)]
     pub app: Option<String>,
     /// The command and its arguments, after `--`.
     #[arg(value_name = "COMMAND", required = true, last = true)]

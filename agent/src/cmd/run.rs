@@ -28,9 +28,9 @@ use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
-use crate::cli::RunArgs;
 use crate::clock::Now;
-use crate::send::{self, Target};
+use crate::cmd::cli::RunArgs;
+use crate::cmd::send::{self, Target};
 
 /// Signals passed on to the command, as `cronitor exec` and container init processes do.
 pub const FORWARDED: [Signal; 6] = [

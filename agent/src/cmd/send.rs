@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cli::SendArgs;
+use crate::cmd::cli::SendArgs;
 
 /// UDP payload that fits a 1500-byte MTU with IP and UDP headers (DogStatsD's default too).
 const UDP_PAYLOAD: usize = 1432;

@@ -15,9 +15,9 @@ use tower_http::compression::CompressionLayer;
 
 use crate::aggregate::{Handle, Health};
 use crate::clock::Now;
+use crate::expose::status;
 use crate::expose::{self, Exposition};
 use crate::ingest::{ListenError, stopped};
-use crate::status;
 use crate::supervise::Supervisor;
 
 /// What the read-only endpoints read: the aggregator's published snapshot, the encoder, and

@@ -1,0 +1,11 @@
+//! The subcommands other than `serve` (which is [`crate::app`]), and the command line itself.
+//!
+//! - [`cli`]: the arguments of every subcommand (clap).
+//! - [`check`]: `heartwire check` and `heartwire config print-default`.
+//! - [`send`]: `heartwire send`, lines to a running agent.
+//! - [`run`]: `heartwire run`, a command watched as a job.
+
+pub mod check;
+pub mod cli;
+pub mod run;
+pub mod send;
