@@ -18,14 +18,14 @@ use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
-use prometheus::{Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aggregate::Handle;
 use crate::clock::Now;
 use crate::config::{self, Config};
 use crate::supervise::Supervisor;
-use crate::telemetry::names;
+use crate::telemetry::reload::ReloadTelemetry;
 
 /// How long the watcher waits for a burst of file events to settle.
 const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -73,66 +73,6 @@ impl Reloads {
         outcome
             .await
             .map_err(|_| "the agent is shutting down".to_owned())?
-    }
-}
-
-/// Counts reloads and shows the active config.
-#[derive(Debug)]
-struct ReloadTelemetry {
-    reloads: IntCounterVec,
-    last_success: Gauge,
-    last_successful: IntGauge,
-    info: IntGaugeVec,
-    restart_required: IntGauge,
-}
-
-impl ReloadTelemetry {
-    fn new(registry: &Registry) -> Result<ReloadTelemetry, prometheus::Error> {
-        let reloads = IntCounterVec::new(
-            Opts::new(
-                names::CONFIG_RELOADS,
-                "Config reloads by result: success, failure.",
-            ),
-            &["result"],
-        )?;
-        for result in ["success", "failure"] {
-            reloads.with_label_values(&[result]);
-        }
-        let telemetry = ReloadTelemetry {
-            reloads,
-            last_success: Gauge::new(
-                names::CONFIG_LAST_SUCCESS,
-                "Unix time the config in force was loaded.",
-            )?,
-            last_successful: IntGauge::new(
-                names::CONFIG_LAST_SUCCESSFUL,
-                "1 when the last reload attempt succeeded.",
-            )?,
-            info: IntGaugeVec::new(
-                Opts::new(
-                    names::CONFIG_INFO,
-                    "The config in force, as 1 labelled with a hash of its text.",
-                ),
-                &["hash"],
-            )?,
-            restart_required: IntGauge::new(
-                names::CONFIG_RESTART_REQUIRED,
-                "1 when the config file changes a part (listeners, limits, names) that only a restart applies.",
-            )?,
-        };
-        registry.register(Box::new(telemetry.reloads.clone()))?;
-        registry.register(Box::new(telemetry.last_success.clone()))?;
-        registry.register(Box::new(telemetry.last_successful.clone()))?;
-        registry.register(Box::new(telemetry.info.clone()))?;
-        registry.register(Box::new(telemetry.restart_required.clone()))?;
-        Ok(telemetry)
-    }
-
-    fn loaded(&self, hash: &str, now: Now) {
-        self.info.reset();
-        self.info.with_label_values(&[hash]).set(1);
-        self.last_success.set(now.unix_seconds());
-        self.last_successful.set(1);
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use prometheus::{Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -35,110 +35,18 @@ use super::convert::{self, Starts};
 use super::settings::OtlpSettings;
 use super::transport::{Failure, Transport};
 use crate::clock::Now;
-use crate::telemetry::names;
+use crate::telemetry::export::{OtlpCounters as Counters, Outcome};
 
 /// The first retry waits this long; each next one twice as long, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// How an export ended, for `heartwire_otlp_exports_total{result}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The collector accepted it.
-    Success,
-    /// The collector refused it for good.
-    Rejected,
-    /// Unreachable or failing, until the next export was due.
-    Unavailable,
-    /// The last attempt got no answer in time.
-    Timeout,
-}
-
-impl Outcome {
-    const ALL: [Outcome; 4] = [
-        Outcome::Success,
-        Outcome::Rejected,
-        Outcome::Unavailable,
-        Outcome::Timeout,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Rejected => "rejected",
-            Outcome::Unavailable => "unavailable",
-            Outcome::Timeout => "timeout",
-        }
-    }
-
-    fn of(failure: &Failure) -> Outcome {
-        match failure {
-            Failure::Rejected(_) => Outcome::Rejected,
-            Failure::Unavailable { .. } => Outcome::Unavailable,
-            Failure::Timeout => Outcome::Timeout,
-        }
-    }
-}
-
-/// The exporter's self-metrics, on the agent's registry.
-#[derive(Debug, Clone)]
-struct Counters {
-    exports: [IntCounter; 4],
-    retries: IntCounter,
-    last_success: Gauge,
-    duration: Histogram,
-}
-
-impl Counters {
-    fn register(registry: &Registry) -> Result<Counters, prometheus::Error> {
-        let exports = IntCounterVec::new(
-            Opts::new(
-                names::OTLP_EXPORTS,
-                "OTLP exports, by result: success, rejected (refused for good), unavailable (unreachable or failing until the next export was due), timeout.",
-            ),
-            &["result"],
-        )?;
-        let retries = IntCounter::new(
-            names::OTLP_RETRIES,
-            "OTLP requests repeated after a transient failure.",
-        )?;
-        let last_success = Gauge::new(
-            names::OTLP_LAST_SUCCESS,
-            "Unix time of the last OTLP export the collector accepted (0: none yet).",
-        )?;
-        let duration = Histogram::with_opts(
-            HistogramOpts::new(
-                names::OTLP_DURATION,
-                "How long OTLP requests took, whatever their result.",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-        )?;
-        registry.register(Box::new(exports.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        let child = |outcome: Outcome| exports.get_metric_with_label_values(&[outcome.as_str()]);
-        Ok(Counters {
-            exports: [
-                child(Outcome::ALL[0])?,
-                child(Outcome::ALL[1])?,
-                child(Outcome::ALL[2])?,
-                child(Outcome::ALL[3])?,
-            ],
-            retries,
-            last_success,
-            duration,
-        })
-    }
-
-    fn count(&self, outcome: Outcome, now: &Now) {
-        let index = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
-        self.exports[index].inc();
-        if outcome == Outcome::Success {
-            self.last_success.set(now.unix_seconds());
-        }
+/// The [`Outcome`] of a failed export.
+fn outcome_of(failure: &Failure) -> Outcome {
+    match failure {
+        Failure::Rejected(_) => Outcome::Rejected,
+        Failure::Unavailable { .. } => Outcome::Unavailable,
+        Failure::Timeout => Outcome::Timeout,
     }
 }
 
@@ -281,7 +189,7 @@ impl OtlpExporter {
     }
 
     fn failed(&mut self, failure: &Failure) {
-        self.counters.count(Outcome::of(failure), &Now::read());
+        self.counters.count(outcome_of(failure), &Now::read());
         if self.failing {
             tracing::debug!(%failure, "OTLP export failed again");
         } else {

@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use prometheus::{Gauge, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
@@ -23,7 +23,7 @@ use super::{ExportError, Source};
 use crate::clock::Now;
 use crate::config::Textfile;
 use crate::expose::Exposition;
-use crate::telemetry::names;
+use crate::telemetry::export::TextfileCounters;
 
 /// Name prefix of the temporary files.
 const TEMPORARY_PREFIX: &str = ".heartwire-";
@@ -36,15 +36,8 @@ pub struct TextfileWriter {
     path: PathBuf,
     interval: Duration,
     source: Source,
-    counters: Counters,
+    counters: TextfileCounters,
     failing: bool,
-}
-
-#[derive(Debug)]
-struct Counters {
-    success: IntCounter,
-    failure: IntCounter,
-    last_success: Gauge,
 }
 
 impl TextfileWriter {
@@ -61,29 +54,13 @@ impl TextfileWriter {
             directory: directory.clone(),
             source,
         })?;
-        let writes = IntCounterVec::new(
-            Opts::new(
-                names::TEXTFILE_WRITES,
-                "Textfile writes, by result (success, failure).",
-            ),
-            &["result"],
-        )?;
-        let last_success = Gauge::new(
-            names::TEXTFILE_LAST_SUCCESS,
-            "Unix time of the last complete textfile write (0: none yet).",
-        )?;
-        registry.register(Box::new(writes.clone()))?;
-        registry.register(Box::new(last_success.clone()))?;
+        let counters = TextfileCounters::register(registry)?;
         Ok(TextfileWriter {
             path: directory.join(config.file_name.as_str()),
             directory,
             interval: config.interval,
             source,
-            counters: Counters {
-                success: writes.get_metric_with_label_values(&["success"])?,
-                failure: writes.get_metric_with_label_values(&["failure"])?,
-                last_success,
-            },
+            counters,
             failing: false,
         })
     }

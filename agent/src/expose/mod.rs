@@ -1,7 +1,7 @@
 //! `/metrics`: a snapshot and the self-metrics, in the Prometheus text format 0.0.4.
 //!
 //! The only module that knows Prometheus types. The [`Exposition`] owns the agent's registry
-//! (self-metrics, the process collector, build info; never the global default registry) and
+//! (the self-metrics of [`crate::telemetry`]; never the global default registry) and
 //! renders it together with a snapshot through the `prometheus` crate's `TextEncoder`, which
 //! escapes label values (`\`, `"`, newline) so that no input breaks the exposition.
 //!
@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, Gauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aggregate::{Handle, Snapshot};
 use crate::clock::Now;
@@ -57,19 +57,7 @@ impl Exposition {
     pub fn new() -> Result<(Exposition, Arc<Telemetry>), prometheus::Error> {
         let registry = Registry::new();
         let telemetry = Arc::new(Telemetry::new(&registry)?);
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
-        let build = Gauge::with_opts(
-            Opts::new(
-                telemetry::names::BUILD_INFO,
-                "heartwire build, as a constant 1 labelled with the version.",
-            )
-            .const_label("version", env!("CARGO_PKG_VERSION")),
-        )?;
-        build.set(1.0);
-        registry.register(Box::new(build))?;
+        telemetry::register_process(&registry)?;
         Ok((
             Exposition {
                 registry,
