@@ -8,7 +8,8 @@
 //! [`config`] loads, validates and reloads the file; [`telemetry`] counts what happens on the
 //! way; [`clock`] is the only place that reads the time; [`app`] wires the tasks and
 //! [`supervise`] watches every one; [`cmd`] holds the other subcommands; [`rules`] derives alert
-//! rules and the dashboard from a config.
+//! rules and the dashboard from a config; [`naming`] turns what senders wrote into Prometheus
+//! names, for both the aggregator and the config.
 
 pub mod aggregate;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod export;
 pub mod expose;
 pub mod health;
 pub mod ingest;
+pub mod naming;
 pub mod rules;
 pub mod supervise;
 pub mod telemetry;

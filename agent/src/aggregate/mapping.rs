@@ -31,7 +31,7 @@ use regex::Regex;
 
 use super::expiry::check_counter_ttl;
 use super::histogram::Bounds;
-use crate::expose::names::is_label_name;
+use crate::naming::is_label_name;
 
 /// The StatsD types a rule matches (`match_metric_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use super::expiry::Expiry;
 use super::mapping::Mapping;
-use crate::expose::names::{is_label_name, is_metric_name};
 use crate::health::job::JobSpec;
+use crate::naming::{is_label_name, is_metric_name};
 use crate::telemetry;
 
 /// Everything the aggregator needs to know. [`Settings::default`] holds the documented defaults.

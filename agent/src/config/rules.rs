@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::bounds::{ALERT_FOR, ALERT_WINDOW};
-use crate::expose::names::{is_label_name, is_metric_name};
+use crate::naming::{is_label_name, is_metric_name};
 
 /// The `alerts:` map, by alert name, in config order.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -13,7 +13,6 @@
 
 pub mod collector;
 pub mod http;
-pub mod names;
 pub mod page;
 pub mod status;
 

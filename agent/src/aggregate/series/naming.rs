@@ -10,7 +10,7 @@ use heartwire_proto::{Metric, MetricKind, Tags};
 use super::{FamilyType, Mapped, Statsd};
 use crate::aggregate::histogram::Bounds;
 use crate::aggregate::set::SetLimits;
-use crate::expose::names::{label_name, metric_name};
+use crate::naming::{label_name, metric_name};
 
 /// A raw key's family and labels, before the family is looked up.
 #[derive(Debug)]
