@@ -210,7 +210,7 @@ pub async fn run(
     let supervisor = Supervisor::new();
     let started = Now::read().wall;
     let (exposition, telemetry) = Exposition::new()?;
-    let (sink, queues) = ingest::queues(config.pipeline.queue_batches, telemetry.clone());
+    let (sink, queues) = ingest::queues(config.fixed.pipeline.queue_batches, telemetry.clone());
     // Keeps the aggregator running at shutdown until the push outputs have read the final state.
     let held_open = sink.clone();
     let aggregator = Aggregator::new(config.aggregate_settings());
@@ -236,7 +236,7 @@ pub async fn run(
         None => None,
     };
 
-    let listeners = Listeners::start(&config.listen, &sink, &supervisor)?;
+    let listeners = Listeners::start(&config.fixed.listen, &sink, &supervisor)?;
     let mut bound = listeners.bound().to_vec();
     let (stop_ingest, ingest_signal) = watch::channel(false);
     let (stop_endpoints, endpoints_signal) = watch::channel(false);
@@ -252,11 +252,11 @@ pub async fn run(
     let endpoints = {
         // Registered with the runtime that serves it.
         let _readers = readers.enter();
-        http::bind(config.http.address, "HTTP (/metrics)", "http.address")?
+        http::bind(config.fixed.http.address, "HTTP (/metrics)", "http.address")?
     };
     bound.push(Bound {
         name: "http",
-        address: local_address(&endpoints, config.http.address),
+        address: local_address(&endpoints, config.fixed.http.address),
     });
     let outputs = export::Source {
         handle: handle.clone(),
@@ -294,7 +294,7 @@ pub async fn run(
             failure = supervisor.failed() => break Some(failure),
         }
     };
-    let mut deadline = config.shutdown.drain_timeout;
+    let mut deadline = config.fixed.shutdown.drain_timeout;
     if let Some(failure) = &failure {
         tracing::error!(%failure, grace = ?FAILURE_GRACE, "shutting down after a failure; /healthz reports it until the agent exits");
         deadline = deadline.min(FAILURE_DEADLINE);
@@ -336,7 +336,7 @@ fn start_ingest_http(
     bound: &mut Vec<Bound>,
     supervisor: &Supervisor,
 ) -> Result<Option<JoinHandle<()>>, ListenError> {
-    let settings = &config.listen.http;
+    let settings = &config.fixed.listen.http;
     if !settings.enabled {
         return Ok(None);
     }

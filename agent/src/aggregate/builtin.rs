@@ -8,9 +8,10 @@ use hashbrown::DefaultHashBuilder;
 use heartwire_proto::{AlertType, Event, Heartbeat, Http, HttpStatus, ServiceCheck, WorkerStop};
 use indexmap::{Equivalent, IndexMap};
 
+use super::families::{self, FamilyNames};
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
-use super::settings::{CheckFamilies, ConstLabels, EventFamilies, HttpFamilies, WorkerFamilies};
+use super::registry::Registry;
 use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value, WorkerStatus};
 use crate::clock::Now;
 use crate::health::runs::SessionId;
@@ -21,35 +22,39 @@ use crate::health::worker::{WorkerHealth, WorkerState};
 pub(crate) struct Meta {
     name: Arc<str>,
     help: Arc<str>,
+    kind: Kind,
     const_labels: ConstLabelPairs,
     label_names: LabelValues,
 }
 
 impl Meta {
-    pub(crate) fn new(
-        name: &str,
-        help: &str,
-        label_names: &[&str],
-        const_labels: &ConstLabels,
-    ) -> Meta {
+    /// The family's row of the catalogue, under the names `names` give.
+    pub(crate) fn of(names: &FamilyNames, family: families::Family) -> Meta {
+        let row = family.row();
         Meta {
-            name: name.into(),
-            help: help.into(),
-            const_labels: const_labels
+            name: names.name(family).into(),
+            help: row.help.into(),
+            kind: row.kind,
+            const_labels: names
+                .labels(row.group)
                 .iter()
                 .map(|(name, value)| (Arc::from(name.as_str()), Arc::from(value.as_str())))
                 .collect(),
-            label_names: label_names.iter().map(|name| Arc::from(*name)).collect(),
+            label_names: names
+                .label_names(family)
+                .into_iter()
+                .map(Arc::from)
+                .collect(),
         }
     }
 
     /// The family with these series, or nothing if there are none (an empty family is not
     /// valid in the text format).
-    pub(crate) fn family(&self, kind: Kind, series: Vec<Series>) -> Option<Family> {
+    pub(crate) fn family(&self, series: Vec<Series>) -> Option<Family> {
         (!series.is_empty()).then(|| Family {
             name: self.name.clone(),
             help: self.help.clone(),
-            kind,
+            kind: self.kind,
             const_labels: self.const_labels.clone(),
             label_names: self.label_names.clone(),
             series,
@@ -98,24 +103,14 @@ pub(crate) struct Calls {
 }
 
 impl Calls {
-    pub(crate) fn new(names: &HttpFamilies, bounds: Bounds, accounting: &mut Accounting) -> Calls {
+    pub(crate) fn new(names: &FamilyNames, bounds: Bounds, accounting: &mut Accounting) -> Calls {
         Calls {
-            requests: Meta::new(
-                &names.requests,
-                "Outbound calls by service, endpoint and status code (network and timeout when no response came).",
-                &["service", "endpoint", "status_code"],
-                &names.labels,
-            ),
-            duration: Meta::new(
-                &names.duration,
-                "Outbound call duration in seconds.",
-                &["service", "endpoint"],
-                &names.labels,
-            ),
+            requests: Meta::of(names, families::Family::HttpRequests),
+            duration: Meta::of(names, families::Family::HttpDuration),
             bounds,
             calls: IndexMap::default(),
             series: 0,
-            slot: accounting.slot(&names.requests),
+            slot: accounting.slot(names.name(families::Family::HttpRequests)),
         }
     }
 
@@ -186,7 +181,7 @@ impl Calls {
                 value: Value::Number(*count as f64),
             })
             .collect();
-        out.extend(self.requests.family(Kind::Counter, requests));
+        out.extend(self.requests.family(requests));
         let durations = self
             .calls
             .values()
@@ -198,7 +193,7 @@ impl Calls {
                 })
             })
             .collect();
-        out.extend(self.duration.family(Kind::Histogram, durations));
+        out.extend(self.duration.family(durations));
     }
 }
 
@@ -214,47 +209,37 @@ struct Worker {
     configured: bool,
 }
 
+slotmap::new_key_type! {
+    /// A worker's handle: valid for as long as the worker is kept, whatever else goes.
+    struct WorkerKey;
+}
+
 /// Worker liveness: heartbeats, clean stops and sessions (see [`crate::health::worker`]).
 #[derive(Debug)]
 pub(crate) struct Workers {
     last_heartbeat: Meta,
     verdicts: Arc<WorkerMetas>,
-    workers: IndexMap<Arc<str>, Worker, DefaultHashBuilder>,
+    workers: Registry<WorkerKey, Worker>,
     default_ttl: Duration,
     slot: Slot,
 }
 
 impl Workers {
     pub(crate) fn new(
-        names: &WorkerFamilies,
+        names: &FamilyNames,
         default_ttl: Duration,
         accounting: &mut Accounting,
     ) -> Workers {
-        let label = [names.label.as_str()];
+        let meta = |family| Meta::of(names, family);
         Workers {
-            last_heartbeat: Meta::new(
-                &names.last_heartbeat,
-                "Unix time of the last heartbeat of a worker.",
-                &label,
-                &names.labels,
-            ),
+            last_heartbeat: meta(families::Family::WorkerLastHeartbeat),
             verdicts: Arc::new(WorkerMetas {
-                status: Meta::new(
-                    &names.status,
-                    "1 while a worker's heartbeats arrive within its ttl; 0 once they stop, its session closes or it stops.",
-                    &label,
-                    &names.labels,
-                ),
-                stopped: Meta::new(
-                    &names.stopped,
-                    "1 when a worker stopped cleanly (worker.stop): down, but not an outage.",
-                    &label,
-                    &names.labels,
-                ),
+                status: meta(families::Family::WorkerStatus),
+                stopped: meta(families::Family::WorkerStopped),
             }),
-            workers: IndexMap::default(),
+            workers: Registry::new(),
             default_ttl,
-            slot: accounting.slot(&names.status),
+            slot: accounting.slot(names.name(families::Family::WorkerStatus)),
         }
     }
 
@@ -286,10 +271,10 @@ impl Workers {
             worker.ttl = default_ttl;
         }
         self.configure(workers, accounting);
-        let before = self.workers.len();
-        self.workers
-            .retain(|_, worker| worker.configured || worker.health.last_beat().is_some());
-        accounting.released(self.slot, before - self.workers.len());
+        let removed = self
+            .workers
+            .retain(|worker| worker.configured || worker.health.last_beat().is_some());
+        accounting.released(self.slot, removed);
     }
 
     pub(crate) fn heartbeat(
@@ -325,22 +310,25 @@ impl Workers {
     }
 
     fn worker(&mut self, name: &str, accounting: &mut Accounting) -> Option<&mut Worker> {
-        if !self.workers.contains_key(name) {
-            if !accounting.admit(self.slot, self.workers.len()) {
-                accounting.dropped(self.slot);
-                return None;
+        let key = match self.workers.find(name) {
+            Some(key) => key,
+            None => {
+                if !accounting.admit(self.slot, self.workers.len()) {
+                    accounting.dropped(self.slot);
+                    return None;
+                }
+                let labels = labels([name]);
+                let worker = Worker {
+                    labels: labels.clone(),
+                    health: WorkerHealth::new(),
+                    ttl: self.default_ttl,
+                    session: None,
+                    configured: false,
+                };
+                self.workers.insert(labels[0].clone(), worker)
             }
-            let labels = labels([name]);
-            let worker = Worker {
-                labels: labels.clone(),
-                health: WorkerHealth::new(),
-                ttl: self.default_ttl,
-                session: None,
-                configured: false,
-            };
-            self.workers.insert(labels[0].clone(), worker);
-        }
-        self.workers.get_mut(name)
+        };
+        self.workers.get_mut(key)
     }
 
     /// What the read-time verdicts of the workers need, copied for a published state.
@@ -372,7 +360,7 @@ impl Workers {
                 })
             })
             .collect();
-        out.extend(self.last_heartbeat.family(Kind::Gauge, series));
+        out.extend(self.last_heartbeat.family(series));
     }
 }
 
@@ -435,12 +423,12 @@ impl WatchedWorkers {
         out.extend(
             metas
                 .status
-                .family(Kind::Gauge, series(&|state| state == WorkerState::Up)),
+                .family(series(&|state| state == WorkerState::Up)),
         );
         out.extend(
             metas
                 .stopped
-                .family(Kind::Gauge, series(&|state| state == WorkerState::Stopped)),
+                .family(series(&|state| state == WorkerState::Stopped)),
         );
     }
 }
@@ -455,22 +443,12 @@ pub(crate) struct Checks {
 }
 
 impl Checks {
-    pub(crate) fn new(names: &CheckFamilies, accounting: &mut Accounting) -> Checks {
+    pub(crate) fn new(names: &FamilyNames, accounting: &mut Accounting) -> Checks {
         Checks {
-            status: Meta::new(
-                &names.status,
-                "Last status reported by a service check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
-                &["check"],
-                &names.labels,
-            ),
-            last: Meta::new(
-                &names.last,
-                "Unix time a service check last reported.",
-                &["check"],
-                &names.labels,
-            ),
+            status: Meta::of(names, families::Family::CheckStatus),
+            last: Meta::of(names, families::Family::CheckLast),
             checks: IndexMap::default(),
-            slot: accounting.slot(&names.status),
+            slot: accounting.slot(names.name(families::Family::CheckStatus)),
         }
     }
 
@@ -506,11 +484,8 @@ impl Checks {
                 })
                 .collect()
         };
-        out.extend(
-            self.status
-                .family(Kind::Gauge, series(|status, _| f64::from(status))),
-        );
-        out.extend(self.last.family(Kind::Gauge, series(|_, at| at)));
+        out.extend(self.status.family(series(|status, _| f64::from(status))));
+        out.extend(self.last.family(series(|_, at| at)));
     }
 }
 
@@ -529,14 +504,9 @@ const ALERT_TYPES: [AlertType; 4] = [
 ];
 
 impl Events {
-    pub(crate) fn new(names: &EventFamilies) -> Events {
+    pub(crate) fn new(names: &FamilyNames) -> Events {
         Events {
-            total: Meta::new(
-                &names.total,
-                "DogStatsD events by alert type.",
-                &["alert_type"],
-                &names.labels,
-            ),
+            total: Meta::of(names, families::Family::Events),
             counts: ALERT_TYPES.map(|alert| (labels([alert.as_str()]), 0)),
         }
     }
@@ -558,6 +528,6 @@ impl Events {
                 value: Value::Number(*count as f64),
             })
             .collect();
-        out.extend(self.total.family(Kind::Counter, series));
+        out.extend(self.total.family(series));
     }
 }

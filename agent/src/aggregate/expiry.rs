@@ -14,17 +14,17 @@
 //!   sparse counter would be recreated on nearly every increment and read as flat; a long ttl
 //!   limits that to senders that really stopped.
 //!
-//! Removing a series shifts the positions of the series after it, which the raw-key cache holds:
-//! the cache entries of every family that lost series are remapped in one pass, and cached
-//! "dropped at a cap" and "conflict" verdicts are forgotten, since room and families changed.
+//! Families and series are held by handles that stay valid when others go (`slotmap` keys), so
+//! nothing is remapped: the raw-key cache only forgets the entries of the series that went (a
+//! stale handle would find nothing, but would hold its entry), and its "dropped at a cap" and
+//! "conflict" verdicts, since room and families changed.
 
 use std::time::Duration;
 
-use hashbrown::HashMap;
 use tokio::time::Instant;
 
 use super::limits::Accounting;
-use super::series::{Resolved, SeriesValue, Statsd, claims_of};
+use super::series::{FamilyKey, Resolved, SeriesValue, Statsd, claims_of};
 
 /// How often the aggregating task expires series.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -65,34 +65,24 @@ pub(crate) fn check_counter_ttl(ttl: Duration, what: &str) -> Result<(), String>
     ))
 }
 
-/// A family's series positions before and after an expiry: `GONE` for removed series.
-const GONE: u32 = u32::MAX;
-
 impl Statsd {
     /// Removes every series idle for its family's ttl at `now`, and families left empty.
     /// Returns the number of series removed.
     pub(crate) fn expire(&mut self, now: Instant, accounting: &mut Accounting) -> u64 {
-        let mut moved: HashMap<u32, Vec<u32>> = HashMap::new();
         let mut removed = 0;
-        for index in 0..self.families.len() {
-            let Some(positions) = self.expire_family(index, now, accounting) else {
+        // In place order, so that the places freed are taken again in the same order as ever.
+        for place in 0..self.places.len() {
+            let Some(Some(key)) = self.places.get(place).copied() else {
                 continue;
             };
-            removed += positions.iter().filter(|p| **p == GONE).count() as u64;
-            moved.insert(index as u32, positions);
+            removed += self.expire_family(key, now, accounting);
         }
-        if !moved.is_empty() {
+        if removed > 0 {
+            let families = &self.families;
             self.cache.retain(|_, resolved| match resolved {
-                Resolved::Series { family, series } => match moved.get(family) {
-                    None => true,
-                    Some(positions) => match positions.get(*series as usize) {
-                        Some(&position) if position != GONE => {
-                            *series = position;
-                            true
-                        }
-                        _ => false,
-                    },
-                },
+                Resolved::Series { family, series } => families
+                    .get(*family)
+                    .is_some_and(|family| family.states.contains_key(*series)),
                 Resolved::Conflict(_) | Resolved::Dropped(_) => false,
                 Resolved::Ignored => true,
             });
@@ -100,46 +90,44 @@ impl Statsd {
         removed
     }
 
-    /// Expires one family's idle series; `None` if none were idle, else the old-to-new positions.
-    fn expire_family(
-        &mut self,
-        index: usize,
-        now: Instant,
-        accounting: &mut Accounting,
-    ) -> Option<Vec<u32>> {
-        let family = self.families.get_mut(index)?.as_mut()?;
-        let ttl = family.ttl?;
+    /// Expires one family's idle series, and the family if none is left; returns how many went.
+    fn expire_family(&mut self, key: FamilyKey, now: Instant, accounting: &mut Accounting) -> u64 {
+        let Some(family) = self.families.get_mut(key) else {
+            return 0;
+        };
+        let Some(ttl) = family.ttl else {
+            return 0;
+        };
         let idle = |touched: Instant| now.saturating_duration_since(touched) >= ttl;
-        if !family.series.values().any(|series| idle(series.touched)) {
-            return None;
+        if !family.states.values().any(|series| idle(series.touched)) {
+            return 0;
         }
-        let mut positions = Vec::with_capacity(family.series.len());
-        let mut kept = 0;
-        let sets = &mut self.sets;
-        family.series.retain(|_, series| {
-            if idle(series.touched) {
-                if let SeriesValue::Set(set) = &mut series.value {
-                    set.release(sets);
-                }
-                positions.push(GONE);
-                false
-            } else {
-                positions.push(kept);
-                kept += 1;
-                true
+        let before = family.states.len();
+        let (sets, states) = (&mut self.sets, &mut family.states);
+        family.series.retain(|_, &mut series| {
+            let Some(state) = states.get_mut(series) else {
+                return false;
+            };
+            if !idle(state.touched) {
+                return true;
             }
+            if let SeriesValue::Set(set) = &mut state.value {
+                set.release(sets);
+            }
+            states.remove(series);
+            false
         });
-        let gone = positions.iter().filter(|p| **p == GONE).count();
+        let gone = before - family.states.len();
         accounting.expired(family.slot, gone);
         if family.series.is_empty() {
-            self.remove_family(index);
+            self.remove_family(key);
         }
-        Some(positions)
+        gone as u64
     }
 
-    /// Frees an empty family's slot and the names it claimed.
-    fn remove_family(&mut self, index: usize) {
-        let Some(family) = self.families.get_mut(index).and_then(Option::take) else {
+    /// Removes an empty family, freeing its place and the names it claimed.
+    fn remove_family(&mut self, key: FamilyKey) {
+        let Some(family) = self.families.remove(key) else {
             return;
         };
         let (base, claims) = claims_of(&family);
@@ -147,6 +135,9 @@ impl Statsd {
         for claim in claims {
             self.claimed.remove(claim.as_str());
         }
-        self.free.push(index as u32);
+        if let Some(place) = self.places.get_mut(family.place as usize) {
+            *place = None;
+        }
+        self.free.push(family.place);
     }
 }

@@ -13,16 +13,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hashbrown::DefaultHashBuilder;
 use heartwire_proto::{JobEnd, JobProgress, JobSkip, JobStart};
-use indexmap::IndexMap;
 
 use super::Tally;
 use super::builtin::Meta;
+use super::families::{self, FamilyNames, Setting};
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
-use super::settings::{JobFamilies, Limits};
-use super::snapshot::{Family, JobStatus, Kind, LabelValues, Series, Value};
+use super::registry::Registry;
+use super::settings::Limits;
+use super::snapshot::{Family, JobStatus, LabelValues, Series, Value};
 use crate::clock::Now;
 use crate::health::job::{JobHealth, JobSpec, JobState, Verdict, stalled};
 use crate::health::runs::{Run, Runs, SessionId, Started};
@@ -92,83 +92,35 @@ pub(crate) struct VerdictMetas {
 }
 
 impl Metas {
-    fn new(names: &JobFamilies) -> Metas {
-        let c = &names.labels;
-        let job = [names.label.as_str()];
-        let meta = |name: &str, help: &str| Meta::new(name, help, &job, c);
+    fn new(names: &FamilyNames) -> Metas {
+        let meta = |family| Meta::of(names, family);
         Metas {
-            runs: Meta::new(
-                &names.runs,
-                "Job runs by result.",
-                &[&names.label, "result"],
-                c,
-            ),
-            duration: meta(&names.duration, "Job run duration in seconds."),
-            last_success: meta(
-                &names.last_success,
-                "Unix time of the last successful run of a job.",
-            ),
-            last_run: meta(
-                &names.last_run,
-                "Unix time of the last run of a job to end, any result.",
-            ),
-            running: meta(&names.running, "Runs of a job started and not yet ended."),
-            progress: meta(
-                &names.progress,
-                "Progress reported by a job (pages, rows, items).",
-            ),
-            last_progress: meta(
-                &names.last_progress,
-                "Unix time of the last progress report of a job.",
-            ),
-            crashes: meta(
-                &names.crashes,
-                "Runs that crashed: their session closed before the run ended.",
-            ),
-            last_result: Meta::new(
-                &names.last_result,
-                "The last run's result and reason as 1; the other combinations seen are 0.",
-                &[&names.label, "result", "reason"],
-                c,
-            ),
+            runs: meta(families::Family::JobRuns),
+            duration: meta(families::Family::JobDuration),
+            last_success: meta(families::Family::JobLastSuccess),
+            last_run: meta(families::Family::JobLastRun),
+            running: meta(families::Family::JobRunning),
+            progress: meta(families::Family::JobProgress),
+            last_progress: meta(families::Family::JobLastProgress),
+            crashes: meta(families::Family::JobCrashes),
+            last_result: meta(families::Family::JobLastResult),
             verdicts: Arc::new(VerdictMetas {
-                seconds_since_success: meta(
-                    &names.seconds_since_success,
-                    "Seconds since the last successful run of a configured job (since heartwire started watching, if none).",
-                ),
-                stale: meta(
-                    &names.stale,
-                    "1 when a configured job has not succeeded before its schedule's deadline.",
-                ),
-                deadline: meta(
-                    &names.deadline,
-                    "Unix time at which a configured job goes stale without a new success.",
-                ),
-                next_expected: meta(
-                    &names.next_expected,
-                    "Unix time the next run of a configured job is due.",
-                ),
-                state: Meta::new(
-                    &names.state,
-                    "State of a configured job: exactly one of ok, late, stale, failing, warming is 1.",
-                    &[&names.label, "state"],
-                    c,
-                ),
-                consecutive_failures: meta(
-                    &names.consecutive_failures,
-                    "Failed runs of a configured job in a row.",
-                ),
-                overrun_runs: meta(
-                    &names.overrun_runs,
-                    "Open runs of a configured job past its max_runtime: hung.",
-                ),
-                stalled: meta(
-                    &names.stalled,
-                    "1 when a progress job has reported no progress for its stall_after.",
-                ),
+                seconds_since_success: meta(families::Family::JobSecondsSinceSuccess),
+                stale: meta(families::Family::JobStale),
+                deadline: meta(families::Family::JobDeadline),
+                next_expected: meta(families::Family::JobNextExpected),
+                state: meta(families::Family::JobState),
+                consecutive_failures: meta(families::Family::JobConsecutiveFailures),
+                overrun_runs: meta(families::Family::JobOverrunRuns),
+                stalled: meta(families::Family::JobStalled),
             }),
         }
     }
+}
+
+slotmap::new_key_type! {
+    /// A job's handle: valid for as long as the job is kept, whatever else goes.
+    struct JobKey;
 }
 
 /// Every job's state.
@@ -177,9 +129,9 @@ pub(crate) struct Jobs {
     metas: Metas,
     results: [Arc<str>; 3],
     bounds: Bounds,
-    jobs: IndexMap<Arc<str>, Job, DefaultHashBuilder>,
-    /// Every open run by sequence number, oldest first, for the bound across jobs.
-    open: BTreeMap<u64, usize>,
+    jobs: Registry<JobKey, Job>,
+    /// Every open run by sequence number, oldest first, with its job, for the bound across jobs.
+    open: BTreeMap<u64, JobKey>,
     next_seq: u64,
     max_per_job: usize,
     max_open: usize,
@@ -188,7 +140,7 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     pub(crate) fn new(
-        names: &JobFamilies,
+        names: &FamilyNames,
         limits: &Limits,
         bounds: Bounds,
         accounting: &mut Accounting,
@@ -198,15 +150,15 @@ impl Jobs {
             results: [
                 Arc::from("ok"),
                 Arc::from("error"),
-                Arc::from(names.skipped_result.as_str()),
+                Arc::from(names.setting(Setting::SkippedResult)),
             ],
             bounds,
-            jobs: IndexMap::default(),
+            jobs: Registry::new(),
             open: BTreeMap::new(),
             next_seq: 0,
             max_per_job: limits.max_open_starts_per_job,
             max_open: limits.max_open_starts,
-            slot: accounting.slot(&names.runs),
+            slot: accounting.slot(names.name(families::Family::JobRuns)),
         }
     }
 
@@ -223,14 +175,10 @@ impl Jobs {
             job.spec = None;
         }
         self.configure(jobs, now, accounting);
-        // Removing shifts indices: only while no run is open anywhere is it safe, and then the
-        // index of open runs is empty too. Otherwise silent jobs stay until the next reload.
-        if self.open.is_empty() {
-            let before = self.jobs.len();
-            self.jobs
-                .retain(|_, job| job.spec.is_some() || job.reported());
-            accounting.released(self.slot, before - self.jobs.len());
-        }
+        // A silent job never started, so it has no open run; the other jobs keep their handles,
+        // so the open runs of any job still end where they belong.
+        let removed = self.jobs.retain(|job| job.spec.is_some() || job.reported());
+        accounting.released(self.slot, removed);
     }
 
     /// Watches the configured jobs from `now` on: they are present from the first snapshot.
@@ -241,8 +189,8 @@ impl Jobs {
         accounting: &mut Accounting,
     ) {
         for (name, spec) in jobs {
-            if let Some(index) = self.job(name, now, accounting)
-                && let Some((_, job)) = self.jobs.get_index_mut(index)
+            if let Some(key) = self.job(name, now, accounting)
+                && let Some(job) = self.jobs.get_mut(key)
             {
                 job.spec = Some(Arc::new(spec.clone()));
             }
@@ -257,11 +205,11 @@ impl Jobs {
         accounting: &mut Accounting,
         tally: &mut Tally,
     ) {
-        let Some(index) = self.job(line.job, now, accounting) else {
+        let Some(key) = self.job(line.job, now, accounting) else {
             return;
         };
         let seq = self.next_seq;
-        let Some((_, job)) = self.jobs.get_index_mut(index) else {
+        let Some(job) = self.jobs.get_mut(key) else {
             return;
         };
         job.ever_started = true;
@@ -281,12 +229,12 @@ impl Jobs {
             }
         }
         self.next_seq += 1;
-        self.open.insert(seq, index);
+        self.open.insert(seq, key);
         while self.open.len() > self.max_open {
             let Some((seq, owner)) = self.open.pop_first() else {
                 break;
             };
-            if let Some((_, owner)) = self.jobs.get_index_mut(owner) {
+            if let Some(owner) = self.jobs.get_mut(owner) {
                 owner.runs.evict(seq);
             }
             tally.starts_evicted += 1;
@@ -300,10 +248,10 @@ impl Jobs {
         now: Now,
         accounting: &mut Accounting,
     ) {
-        let Some(index) = self.job(line.job, now, accounting) else {
+        let Some(key) = self.job(line.job, now, accounting) else {
             return;
         };
-        let Some((_, job)) = self.jobs.get_index_mut(index) else {
+        let Some(job) = self.jobs.get_mut(key) else {
             return;
         };
         let (started, _ambiguous) = job.runs.end(line.id);
@@ -330,10 +278,10 @@ impl Jobs {
     /// A skipped slot: counted as a run result and as a sign of life for lateness. It neither
     /// ends an open run nor moves the last-run time, since no work was done.
     pub(crate) fn skip(&mut self, line: &JobSkip<'_>, now: Now, accounting: &mut Accounting) {
-        let Some(index) = self.job(line.job, now, accounting) else {
+        let Some(key) = self.job(line.job, now, accounting) else {
             return;
         };
-        if let Some((_, job)) = self.jobs.get_index_mut(index) {
+        if let Some(job) = self.jobs.get_mut(key) {
             job.runs_total[Outcome::Skipped as usize] += 1;
             job.record_result(Outcome::Skipped, line.reason, &self.results);
             job.health.ran(now);
@@ -347,10 +295,10 @@ impl Jobs {
         accounting: &mut Accounting,
         tally: &mut Tally,
     ) {
-        let Some(index) = self.job(line.job, now, accounting) else {
+        let Some(key) = self.job(line.job, now, accounting) else {
             return;
         };
-        let Some((_, job)) = self.jobs.get_index_mut(index) else {
+        let Some(job) = self.jobs.get_mut(key) else {
             return;
         };
         let total = job.progress + line.amount.unwrap_or(1.0);
@@ -381,10 +329,10 @@ impl Jobs {
         }
     }
 
-    /// The job's index, creating it if the caps allow.
-    fn job(&mut self, name: &str, now: Now, accounting: &mut Accounting) -> Option<usize> {
-        if let Some(index) = self.jobs.get_index_of(name) {
-            return Some(index);
+    /// The job's handle, creating the job if the caps allow.
+    fn job(&mut self, name: &str, now: Now, accounting: &mut Accounting) -> Option<JobKey> {
+        if let Some(key) = self.jobs.find(name) {
+            return Some(key);
         }
         if !accounting.admit(self.slot, self.jobs.len()) {
             accounting.dropped(self.slot);
@@ -414,7 +362,7 @@ impl Jobs {
             since: now,
             spec: None,
         };
-        Some(self.jobs.insert_full(name, job).0)
+        Some(self.jobs.insert(name, job))
     }
 
     /// What the read-time verdicts of the configured jobs need, copied for a published state.
@@ -462,7 +410,7 @@ impl Jobs {
                 })
             })
             .collect();
-        out.extend(m.runs.family(Kind::Counter, runs));
+        out.extend(m.runs.family(runs));
         let durations = jobs()
             .filter(|job| job.duration.count() > 0.0)
             .map(|job| Series {
@@ -470,7 +418,7 @@ impl Jobs {
                 value: Value::Histogram(job.duration.snapshot(&self.bounds)),
             })
             .collect();
-        out.extend(m.duration.family(Kind::Histogram, durations));
+        out.extend(m.duration.family(durations));
         let gauge = |select: &dyn Fn(&Job) -> Option<f64>| -> Vec<Series> {
             jobs()
                 .filter_map(|job| {
@@ -481,23 +429,20 @@ impl Jobs {
                 })
                 .collect()
         };
-        out.extend(
-            m.last_success
-                .family(Kind::Gauge, gauge(&|job| job.last_success)),
-        );
-        out.extend(m.last_run.family(Kind::Gauge, gauge(&|job| job.last_run)));
+        out.extend(m.last_success.family(gauge(&|job| job.last_success)));
+        out.extend(m.last_run.family(gauge(&|job| job.last_run)));
         let running = |job: &Job| {
             (job.ever_started || job.spec.is_some()).then_some(job.runs.running() as f64)
         };
-        out.extend(m.running.family(Kind::Gauge, gauge(&running)));
+        out.extend(m.running.family(gauge(&running)));
         let progressed = |job: &Job| job.last_progress.map(|_| job.progress);
-        out.extend(m.progress.family(Kind::Counter, gauge(&progressed)));
+        out.extend(m.progress.family(gauge(&progressed)));
         // Crashes show for configured jobs, and for any job that ever crashed.
         let crashes =
             |job: &Job| (job.spec.is_some() || job.crashes > 0).then_some(job.crashes as f64);
-        out.extend(m.crashes.family(Kind::Counter, gauge(&crashes)));
+        out.extend(m.crashes.family(gauge(&crashes)));
         let last_progress = |job: &Job| job.last_progress.map(|at| at.unix_seconds());
-        out.extend(m.last_progress.family(Kind::Gauge, gauge(&last_progress)));
+        out.extend(m.last_progress.family(gauge(&last_progress)));
         let results = jobs()
             .flat_map(|job| {
                 job.results_seen
@@ -509,7 +454,7 @@ impl Jobs {
                     })
             })
             .collect();
-        out.extend(m.last_result.family(Kind::Gauge, results));
+        out.extend(m.last_result.family(results));
     }
 }
 
@@ -611,7 +556,7 @@ impl WatchedJobs {
             ),
         ];
         for (meta, series) in families {
-            out.extend(meta.family(Kind::Gauge, series));
+            out.extend(meta.family(series));
         }
         let states = verdicts
             .iter()
@@ -625,7 +570,7 @@ impl WatchedJobs {
                     })
             })
             .collect();
-        out.extend(m.state.family(Kind::Gauge, states));
+        out.extend(m.state.family(states));
     }
 }
 

@@ -6,17 +6,22 @@
 //! and without sleeping.
 //!
 //! - `jobs` and `builtin`: the families of the native verbs, service checks and events.
+//! - `families`: the catalogue of those families (key, name, kind, labels, unit, help), from
+//!   which their `/metrics` metadata, the `families:` config keys and the reserved names come.
 //! - `series` and `set`: generic StatsD/DogStatsD metrics, with conflicts and caps;
 //!   `mapping`: statsd_exporter-style rules that name them; `expiry`: idle series removed on a
 //!   timer ([`Aggregator::expire`]).
 //! - `limits`: series caps and the bounded `family` label of their self-metrics.
+//! - `registry`: jobs and workers by name and by a handle that stays valid when others go.
 
 mod builtin;
 pub mod expiry;
+pub mod families;
 mod histogram;
 mod jobs;
 mod limits;
 pub mod mapping;
+mod registry;
 mod series;
 mod set;
 mod settings;
@@ -29,12 +34,10 @@ use hashbrown::HashMap;
 use heartwire_proto::{ErrorKind, Line, MetricKind};
 
 pub use self::expiry::Expiry;
+pub use self::families::{ConstLabels, Family, FamilyNames, Group, NameError, Setting};
 pub use self::histogram::HistogramSnapshot;
 pub use self::mapping::Mapping;
-pub use self::settings::{
-    Buckets, CheckFamilies, ConstLabels, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, EventFamilies,
-    FamilyNames, HttpFamilies, JobFamilies, Limits, Settings, SettingsError, WorkerFamilies,
-};
+pub use self::settings::{Buckets, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, Limits, Settings};
 pub use self::snapshot::{Health, JobStatus, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
@@ -43,10 +46,8 @@ use self::histogram::Bounds;
 use self::jobs::{Jobs, Outcome};
 use self::limits::Accounting;
 use self::series::Statsd;
-use self::settings::claimed_names;
 use crate::clock::Now;
 use crate::ingest::batch::{Batch, ConnectionId, Transport};
-use crate::telemetry;
 
 /// What the applied lines did since the agent started: lines read by transport, rejected by
 /// reason, and the samples set aside. It is published with every snapshot and rendered from
@@ -90,7 +91,7 @@ pub struct Aggregator {
 
 impl Aggregator {
     /// An empty state that starts watching the configured jobs and workers now. `settings`
-    /// should have passed [`Settings::validate`].
+    /// come from a loaded configuration, which holds only valid ones.
     pub fn new(settings: Settings) -> Aggregator {
         Aggregator::starting_at(settings, Now::read())
     }
@@ -101,41 +102,28 @@ impl Aggregator {
         let names = &settings.names;
         let mut accounting = Accounting::new(limits);
         let bounds = |list: &[f64]| -> Bounds { Arc::from(list) };
-        let mut reserved: Vec<String> = Vec::new();
-        for (name, shape, _, _) in names.all() {
-            reserved.extend(claimed_names(name, shape));
-        }
-        for name in telemetry::names::ALL {
-            let shape = if name.ends_with("_total") {
-                settings::Shape::Counter
-            } else {
-                settings::Shape::Gauge
-            };
-            reserved.extend(claimed_names(name, shape));
-        }
         let mut jobs = Jobs::new(
-            &names.jobs,
+            names,
             limits,
             bounds(&settings.buckets.job_duration),
             &mut accounting,
         );
         jobs.configure(&settings.jobs, now, &mut accounting);
-        let mut workers =
-            Workers::new(&names.workers, settings.default_worker_ttl, &mut accounting);
+        let mut workers = Workers::new(names, settings.default_worker_ttl, &mut accounting);
         workers.configure(&settings.workers, &mut accounting);
-        let mut statsd = Statsd::new(limits, bounds(&settings.buckets.statsd), reserved);
+        let mut statsd = Statsd::new(limits, bounds(&settings.buckets.statsd), names.reserved());
         statsd.remap(settings.mapping.clone(), settings.expiry);
         Aggregator {
             sessions: HashMap::new(),
             jobs,
             calls: Calls::new(
-                &names.http,
+                names,
                 bounds(&settings.buckets.http_duration),
                 &mut accounting,
             ),
             workers,
-            checks: Checks::new(&names.checks, &mut accounting),
-            events: Events::new(&names.events),
+            checks: Checks::new(names, &mut accounting),
+            events: Events::new(names),
             statsd,
             accounting,
             tally: Tally::default(),

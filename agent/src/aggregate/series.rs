@@ -3,7 +3,8 @@
 //! The first sample of a raw (type, name, tags) key is resolved once: the name is sanitised, the
 //! tags become sorted labels, the family is found or created, conflicts and caps are checked.
 //! The outcome is cached under the raw key, so later samples cost one hash lookup and never
-//! sanitise again.
+//! sanitise again. It names the family and series by handles ([`FamilyKey`], [`SeriesKey`])
+//! that stay valid when other families and series expire, so expiry remaps nothing.
 //!
 //! Decisions:
 //! - Counters are exposed as `<name>_total`; a name that already ends in `_total` keeps it.
@@ -34,15 +35,17 @@ use std::time::Duration;
 use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashSet};
 use heartwire_proto::{Metric, MetricKind, Values};
 use indexmap::IndexMap;
+use slotmap::SlotMap;
 use tokio::time::Instant;
 
 use super::Tally;
 use super::expiry::Expiry;
+use super::families::claimed_names;
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
 use super::mapping::{Mapped, Mapping};
 use super::set::{Set, SetLimits};
-use super::settings::{Limits, Shape, claimed_names};
+use super::settings::Limits;
 use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
 use crate::clock::Now;
 
@@ -89,14 +92,6 @@ enum FamilyType {
 }
 
 impl FamilyType {
-    fn shape(self) -> Shape {
-        match self {
-            FamilyType::Counter => Shape::Counter,
-            FamilyType::Gauge | FamilyType::Set => Shape::Gauge,
-            FamilyType::Histogram => Shape::Histogram,
-        }
-    }
-
     fn kind(self) -> Kind {
         match self {
             FamilyType::Counter => Kind::Counter,
@@ -128,12 +123,19 @@ impl Equivalent<RawKey> for RawKeyRef<'_> {
     }
 }
 
+slotmap::new_key_type! {
+    /// A family's handle: valid until the family expires, whatever else goes.
+    pub(super) struct FamilyKey;
+    /// A series' handle in its family: valid until the series expires, whatever else goes.
+    pub(super) struct SeriesKey;
+}
+
 /// What a raw key resolved to.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Resolved {
     Series {
-        family: u32,
-        series: u32,
+        family: FamilyKey,
+        series: SeriesKey,
     },
     Conflict(Slot),
     Dropped(Slot),
@@ -147,7 +149,12 @@ pub(super) struct StatsdFamily {
     help: Arc<str>,
     family_type: FamilyType,
     label_names: LabelValues,
-    pub(super) series: IndexMap<LabelValues, SeriesState, DefaultHashBuilder>,
+    /// Every series' handle by its label values, in the order the series were created: the
+    /// order snapshots list them in.
+    pub(super) series: IndexMap<LabelValues, SeriesKey, DefaultHashBuilder>,
+    pub(super) states: SlotMap<SeriesKey, SeriesState>,
+    /// Where snapshots list the family, in [`Statsd::places`].
+    pub(super) place: u32,
     pub(super) slot: Slot,
     bounds: Bounds,
     /// Series idle this long are removed; `None`: never.
@@ -177,11 +184,12 @@ pub(crate) struct Statsd {
     bounds: Bounds,
     mapping: Mapping,
     expiry: Expiry,
-    /// Removed families leave `None` slots, reused through `free`, so that positions held in
-    /// the cache stay valid.
-    pub(super) families: Vec<Option<StatsdFamily>>,
+    pub(super) families: SlotMap<FamilyKey, StatsdFamily>,
+    /// The order snapshots list families in: a new family takes the place the latest removed
+    /// one left (kept in `free`), else goes last.
+    pub(super) places: Vec<Option<FamilyKey>>,
     pub(super) free: Vec<u32>,
-    pub(super) by_base: HashMap<Box<str>, u32>,
+    pub(super) by_base: HashMap<Box<str>, FamilyKey>,
     pub(super) claimed: HashSet<Box<str>>,
     pub(super) cache: HashMap<RawKey, Resolved>,
     max_cached: usize,
@@ -200,7 +208,8 @@ impl Statsd {
             bounds,
             mapping: Mapping::default(),
             expiry: Expiry::default(),
-            families: Vec::new(),
+            families: SlotMap::with_key(),
+            places: Vec::new(),
             free: Vec::new(),
             by_base: HashMap::new(),
             claimed: reserved.into_iter().map(String::into_boxed_str).collect(),
@@ -218,7 +227,7 @@ impl Statsd {
         self.mapping = mapping;
         self.expiry = expiry;
         self.cache.clear();
-        for family in self.families.iter_mut().flatten() {
+        for family in self.families.values_mut() {
             family.refresh = true;
         }
     }
@@ -235,7 +244,7 @@ impl Statsd {
             self.sweep_sets(now.mono);
         }
         let (family, series) = match self.resolve(metric, now.mono, accounting) {
-            Resolved::Series { family, series } => (family as usize, series as usize),
+            Resolved::Series { family, series } => (family, series),
             Resolved::Conflict(slot) => return accounting.conflict(slot),
             Resolved::Dropped(slot) => return accounting.dropped(slot),
             Resolved::Ignored => {
@@ -243,10 +252,10 @@ impl Statsd {
                 return;
             }
         };
-        let Some(family) = self.families.get_mut(family).and_then(Option::as_mut) else {
+        let Some(family) = self.families.get_mut(family) else {
             return;
         };
-        let Some((_, state)) = family.series.get_index_mut(series) else {
+        let Some(state) = family.states.get_mut(series) else {
             return;
         };
         state.touched = now.mono;
@@ -329,19 +338,15 @@ impl Statsd {
         let Some(named) = self.name(metric, family_type) else {
             return Resolved::Ignored;
         };
-        let index = match self.by_base.get(named.base.as_str()) {
-            Some(&index) => index,
+        let key = match self.by_base.get(named.base.as_str()) {
+            Some(&key) => key,
             None => match self.new_family(&named.base, family_type, &named.labels, accounting) {
-                Ok(index) => index,
+                Ok(key) => key,
                 Err(resolved) => return resolved,
             },
         };
-        self.settle(index, named.from_rule, metric, family_type);
-        let Some(family) = self
-            .families
-            .get_mut(index as usize)
-            .and_then(Option::as_mut)
-        else {
+        self.settle(key, named.from_rule, metric, family_type);
+        let Some(family) = self.families.get_mut(key) else {
             return Resolved::Conflict(accounting.slot(&named.base));
         };
         let labels = named.labels;
@@ -357,10 +362,10 @@ impl Statsd {
             .iter()
             .map(|(_, value)| Arc::from(&**value))
             .collect();
-        if let Some(series) = family.series.get_index_of(&values) {
+        if let Some(&series) = family.series.get(&values) {
             return Resolved::Series {
-                family: index,
-                series: series as u32,
+                family: key,
+                series,
             };
         }
         if !accounting.admit(family.slot, family.series.len()) {
@@ -375,10 +380,11 @@ impl Statsd {
             value,
             touched: now,
         };
-        let (series, _) = family.series.insert_full(values, state);
+        let series = family.states.insert(state);
+        family.series.insert(values, series);
         Resolved::Series {
-            family: index,
-            series: series as u32,
+            family: key,
+            series,
         }
     }
 
@@ -390,13 +396,13 @@ impl Statsd {
         family_type: FamilyType,
         labels: &[(String, Cow<'_, str>)],
         accounting: &mut Accounting,
-    ) -> Result<u32, Resolved> {
+    ) -> Result<FamilyKey, Resolved> {
         let name = match family_type {
             FamilyType::Counter => format!("{base}_total"),
             _ => base.to_owned(),
         };
         let slot = accounting.slot(&name);
-        let claims = claimed_names(&name, family_type.shape());
+        let claims = claimed_names(&name, family_type.kind());
         if claims
             .iter()
             .any(|claim| self.claimed.contains(claim.as_str()))
@@ -410,6 +416,7 @@ impl Statsd {
         }
         self.claimed
             .extend(claims.into_iter().map(String::into_boxed_str));
+        let place = self.free.pop().unwrap_or(self.places.len() as u32);
         let family = StatsdFamily {
             name: name.into(),
             help: Arc::from(""),
@@ -419,52 +426,48 @@ impl Statsd {
                 .map(|(name, _)| Arc::from(name.as_str()))
                 .collect(),
             series: IndexMap::default(),
+            states: SlotMap::with_key(),
+            place,
             slot,
             bounds: self.bounds.clone(),
             ttl: None,
             refresh: false,
         };
-        let index = match self.free.pop() {
-            Some(index) => {
-                if let Some(free) = self.families.get_mut(index as usize) {
-                    *free = Some(family);
-                }
-                index
-            }
-            None => {
-                self.families.push(Some(family));
-                (self.families.len() - 1) as u32
-            }
-        };
-        self.by_base.insert(base.into(), index);
-        Ok(index)
+        let key = self.families.insert(family);
+        match self.places.get_mut(place as usize) {
+            Some(free) => *free = Some(key),
+            None => self.places.push(Some(key)),
+        }
+        self.by_base.insert(base.into(), key);
+        Ok(key)
     }
 
     /// Rolls the window of every set series, giving back the members of ended windows.
     fn sweep_sets(&mut self, now: Instant) {
         let sets = self
             .families
-            .iter_mut()
-            .flatten()
+            .values_mut()
             .filter(|f| f.family_type == FamilyType::Set);
-        for state in sets.flat_map(|family| family.series.values_mut()) {
+        for state in sets.flat_map(|family| family.states.values_mut()) {
             if let SeriesValue::Set(set) = &mut state.value {
                 set.roll(now, &mut self.sets);
             }
         }
     }
 
-    /// The families with series, in slot order (creation order until families expire).
+    /// The families with series, in place order (creation order until families expire), each
+    /// with its series in creation order.
     pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
         for family in self
-            .families
+            .places
             .iter()
-            .flatten()
+            .filter_map(|key| self.families.get((*key)?))
             .filter(|family| !family.series.is_empty())
         {
             let series = family
                 .series
                 .iter()
+                .filter_map(|(labels, key)| Some((labels, family.states.get(*key)?)))
                 .map(|(labels, state)| Series {
                     labels: labels.clone(),
                     value: match &state.value {
@@ -492,10 +495,10 @@ impl Statsd {
 
 /// The key a family is found under and the names it claims, to give back when it goes.
 pub(super) fn claims_of(family: &StatsdFamily) -> (String, Vec<String>) {
-    let shape = family.family_type.shape();
+    let kind = family.family_type.kind();
     let base = match family.family_type {
         FamilyType::Counter => family.name.strip_suffix("_total").unwrap_or(&family.name),
         _ => &family.name,
     };
-    (base.to_owned(), claimed_names(&family.name, shape))
+    (base.to_owned(), claimed_names(&family.name, kind))
 }

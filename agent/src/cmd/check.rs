@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::aggregate::Family;
 use crate::config::{self, Config};
 
 /// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
@@ -48,7 +49,7 @@ fn load(path: Option<&Path>) -> Result<(String, Config), config::ConfigError> {
 pub fn summary(origin: &str, config: &Config) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{origin}: valid");
-    let listen = &config.listen;
+    let listen = &config.fixed.listen;
     let _ = writeln!(out, "\nlisteners:");
     let mut listener = |on: bool, what: &str, place: String| {
         if on {
@@ -77,12 +78,12 @@ pub fn summary(origin: &str, config: &Config) -> String {
     listener(
         true,
         "GET /metrics",
-        format!("http://{}/metrics", config.http.address),
+        format!("http://{}/metrics", config.fixed.http.address),
     );
 
-    let settings = config.aggregate_settings();
-    let _ = writeln!(out, "\njobs ({}):", settings.jobs.len());
-    for (name, spec) in &settings.jobs {
+    let live = &config.live;
+    let _ = writeln!(out, "\njobs ({}):", live.jobs.len());
+    for (name, spec) in &live.jobs {
         let schedule = match spec.schedule.zone() {
             "UTC" if spec.schedule.describe().starts_with("every") => spec.schedule.describe(),
             zone => format!("cron \"{}\" in {zone}", spec.schedule.describe()),
@@ -111,21 +112,16 @@ pub fn summary(origin: &str, config: &Config) -> String {
             }
         );
     }
-    let _ = writeln!(out, "\nworkers ({}):", settings.workers.len());
-    for (name, ttl) in &settings.workers {
+    let _ = writeln!(out, "\nworkers ({}):", live.workers.len());
+    for (name, ttl) in &live.workers {
         let _ = writeln!(
             out,
             "  {name}: down after {} without a heartbeat",
             words(*ttl)
         );
     }
-    let statsd = &config.statsd;
-    let rules = statsd
-        .loaded_file
-        .as_ref()
-        .unwrap_or(&statsd.mapping)
-        .mappings
-        .len();
+    let statsd = &live.statsd;
+    let rules = statsd.mapping.len();
     match &statsd.mapping_file {
         Some(file) => {
             let _ = writeln!(
@@ -139,15 +135,18 @@ pub fn summary(origin: &str, config: &Config) -> String {
         }
         None => {}
     }
-    if !config.alerts.0.is_empty() {
-        let names: Vec<&str> = config.alerts.0.keys().map(String::as_str).collect();
+    if !live.alerts.0.is_empty() {
+        let names: Vec<&str> = live.alerts.0.keys().map(String::as_str).collect();
         let _ = writeln!(out, "\nalerts: {}", names.join(", "));
     }
-    let names = &settings.names;
+    let names = &config.fixed.families;
     let _ = writeln!(
         out,
         "\nfamilies: {}, {}, {}, {}",
-        names.jobs.runs, names.jobs.last_success, names.http.requests, names.workers.status
+        names.name(Family::JobRuns),
+        names.name(Family::JobLastSuccess),
+        names.name(Family::HttpRequests),
+        names.name(Family::WorkerStatus)
     );
     out
 }

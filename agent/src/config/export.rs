@@ -382,9 +382,9 @@ mod tests {
     #[test]
     fn both_outputs_are_off_by_default() {
         let config = crate::config::Config::default();
-        assert_eq!(config.otlp, Otlp::default());
-        assert_eq!(config.otlp.enabled, None);
-        assert!(!config.textfile.enabled);
+        assert_eq!(config.fixed.otlp, Otlp::default());
+        assert_eq!(config.fixed.otlp.enabled, None);
+        assert!(!config.fixed.textfile.enabled);
     }
 
     #[test]

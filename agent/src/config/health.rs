@@ -1,8 +1,10 @@
 //! The `jobs:`, `workers:`, `defaults:` and `families:` sections: what heartwire watches and
 //! what the families it exports are called.
 //!
-//! A job is read as written and checked afterwards ([`Job::check`]), so that an error names the
-//! key at fault (`jobs.nightly.tz`) and the loader can place it at its line and column.
+//! A job is read as written and resolved afterwards into its health spec ([`Job::spec`]), so
+//! that an error names the key at fault (`jobs.nightly.tz`) and the loader can place it at its
+//! line and column. `families:` is resolved over the catalogue of [`crate::aggregate::families`]:
+//! its keys and their defaults are the catalogue's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,7 +13,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::bounds::{FAILURES, SCHEDULE};
-use crate::aggregate::{self, FamilyNames};
+use crate::aggregate;
+use crate::aggregate::families::{self, FamilyNames, Group};
 use crate::health::job::{JobSpec, default_late_after, default_max_runtime};
 use crate::health::schedule::{Schedule, ScheduleError};
 
@@ -62,9 +65,10 @@ fn one() -> u32 {
 pub type JobProblem = (Option<&'static str>, String);
 
 impl Job {
-    /// Checks what the types cannot: one schedule, a known zone, every duration and count in
-    /// range, `alert_after` no shorter than the period.
-    pub fn check(&self) -> Result<(), JobProblem> {
+    /// The health spec, with every default filled in, once what the types cannot say is
+    /// checked: one schedule, a known zone, every duration and count in range, `alert_after` no
+    /// shorter than the period.
+    pub fn spec(&self) -> Result<JobSpec, JobProblem> {
         if self.tz.is_some() && self.cron.is_none() {
             return Err((
                 Some("tz"),
@@ -109,7 +113,18 @@ impl Job {
         FAILURES
             .check(u64::from(self.failure_threshold))
             .map_err(|message| (Some("failure_threshold"), message))?;
-        Ok(())
+        let mut spec = JobSpec::new(schedule);
+        spec.alert_after = self.alert_after.unwrap_or(spec.alert_after);
+        spec.late_after = self
+            .late_after
+            .unwrap_or_else(|| default_late_after(period));
+        spec.max_runtime = self
+            .max_runtime
+            .unwrap_or_else(|| default_max_runtime(period));
+        spec.stall_after = self.stall_after;
+        spec.failure_threshold = self.failure_threshold;
+        spec.readiness = self.readiness;
+        Ok(spec)
     }
 
     fn schedule(&self) -> Result<Schedule, JobProblem> {
@@ -132,23 +147,6 @@ impl Job {
                 "a job needs a schedule: `every: 60s` or `cron: \"0 * * * *\"`".to_owned(),
             )),
         }
-    }
-
-    /// The health spec, with every default filled in.
-    pub fn spec(&self) -> Result<JobSpec, String> {
-        let mut spec = JobSpec::new(self.schedule().map_err(|(_, message)| message)?);
-        let period = spec.schedule.period();
-        spec.alert_after = self.alert_after.unwrap_or(spec.alert_after);
-        spec.late_after = self
-            .late_after
-            .unwrap_or_else(|| default_late_after(period));
-        spec.max_runtime = self
-            .max_runtime
-            .unwrap_or_else(|| default_max_runtime(period));
-        spec.stall_after = self.stall_after;
-        spec.failure_threshold = self.failure_threshold;
-        spec.readiness = self.readiness;
-        Ok(spec)
     }
 }
 
@@ -229,14 +227,6 @@ pub struct Families {
     pub events: BTreeMap<String, NameOrLabels>,
 }
 
-/// One group of `families:`: its key, what the config gives, the name slots and the labels.
-type Group<'a> = (
-    &'a str,
-    &'a BTreeMap<String, NameOrLabels>,
-    Vec<(&'static str, &'a mut String)>,
-    &'a mut aggregate::ConstLabels,
-);
-
 /// A family name, or (under `labels`) the constant labels of the group.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
@@ -248,19 +238,26 @@ pub enum NameOrLabels {
 }
 
 impl Families {
-    fn groups(&self) -> [(&'static str, &BTreeMap<String, NameOrLabels>); 5] {
-        [
-            ("jobs", &self.jobs),
-            ("http", &self.http),
-            ("workers", &self.workers),
-            ("checks", &self.checks),
-            ("events", &self.events),
-        ]
+    /// What the config gives for `group`.
+    fn given(&self, group: Group) -> &BTreeMap<String, NameOrLabels> {
+        match group {
+            Group::Jobs => &self.jobs,
+            Group::Http => &self.http,
+            Group::Workers => &self.workers,
+            Group::Checks => &self.checks,
+            Group::Events => &self.events,
+        }
+    }
+
+    fn groups(&self) -> impl Iterator<Item = (&'static str, &BTreeMap<String, NameOrLabels>)> {
+        Group::ALL
+            .into_iter()
+            .map(|group| (group.key(), self.given(group)))
     }
 
     /// The key that gives the family name `name` (`families.jobs.runs`), if one does.
     pub fn key_naming(&self, name: &str) -> Option<String> {
-        self.groups().into_iter().find_map(|(group, given)| {
+        self.groups().find_map(|(group, given)| {
             given.iter().find_map(|(key, value)| match value {
                 NameOrLabels::Name(given) if given == name => {
                     Some(format!("families.{group}.{key}"))
@@ -273,7 +270,7 @@ impl Families {
     /// The key that gives the label name `label`: a constant label
     /// (`families.jobs.labels.service`) or a group's `label`.
     pub fn key_of_label(&self, label: &str) -> Option<String> {
-        self.groups().into_iter().find_map(|(group, given)| {
+        self.groups().find_map(|(group, given)| {
             given.iter().find_map(|(key, value)| match value {
                 NameOrLabels::Labels(labels) if key == "labels" && labels.contains_key(label) => {
                     Some(format!("families.{group}.labels.{label}"))
@@ -286,79 +283,17 @@ impl Families {
         })
     }
 
-    /// The family names these settings give, over the defaults. Errors name the key.
+    /// The family names these settings give, over the defaults; the loader checks them
+    /// ([`FamilyNames::check`]) once the other sections are read. Errors name the key.
     pub fn names(&self) -> Result<FamilyNames, (String, String)> {
         let mut names = FamilyNames::default();
-        let n = &mut names;
-        let groups: [Group<'_>; 5] = [
-            (
-                "jobs",
-                &self.jobs,
-                vec![
-                    ("runs", &mut n.jobs.runs),
-                    ("duration", &mut n.jobs.duration),
-                    ("last_success", &mut n.jobs.last_success),
-                    ("last_run", &mut n.jobs.last_run),
-                    ("running", &mut n.jobs.running),
-                    ("progress", &mut n.jobs.progress),
-                    ("last_progress", &mut n.jobs.last_progress),
-                    ("seconds_since_success", &mut n.jobs.seconds_since_success),
-                    ("stale", &mut n.jobs.stale),
-                    ("deadline", &mut n.jobs.deadline),
-                    ("next_expected", &mut n.jobs.next_expected),
-                    ("state", &mut n.jobs.state),
-                    ("consecutive_failures", &mut n.jobs.consecutive_failures),
-                    ("overrun_runs", &mut n.jobs.overrun_runs),
-                    ("crashes", &mut n.jobs.crashes),
-                    ("stalled", &mut n.jobs.stalled),
-                    ("last_result", &mut n.jobs.last_result),
-                    ("label", &mut n.jobs.label),
-                    ("skipped_result", &mut n.jobs.skipped_result),
-                ],
-                &mut n.jobs.labels,
-            ),
-            (
-                "http",
-                &self.http,
-                vec![
-                    ("requests", &mut n.http.requests),
-                    ("duration", &mut n.http.duration),
-                ],
-                &mut n.http.labels,
-            ),
-            (
-                "workers",
-                &self.workers,
-                vec![
-                    ("last_heartbeat", &mut n.workers.last_heartbeat),
-                    ("status", &mut n.workers.status),
-                    ("stopped", &mut n.workers.stopped),
-                    ("label", &mut n.workers.label),
-                ],
-                &mut n.workers.labels,
-            ),
-            (
-                "checks",
-                &self.checks,
-                vec![
-                    ("status", &mut n.checks.status),
-                    ("last", &mut n.checks.last),
-                ],
-                &mut n.checks.labels,
-            ),
-            (
-                "events",
-                &self.events,
-                vec![("total", &mut n.events.total)],
-                &mut n.events.labels,
-            ),
-        ];
-        for (group, given, mut slots, labels) in groups {
-            for (key, value) in given {
-                let at = format!("families.{group}.{key}");
+        for group in Group::ALL {
+            for (key, value) in self.given(group) {
+                let at = format!("families.{}.{key}", group.key());
                 match (key.as_str(), value) {
                     ("labels", NameOrLabels::Labels(map)) => {
-                        *labels = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                        let labels = map.iter().map(|(k, v)| (k.clone(), v.clone()));
+                        names.set_labels(group, labels.collect());
                     }
                     ("labels", NameOrLabels::Name(_)) => {
                         return Err((
@@ -368,16 +303,12 @@ impl Families {
                         ));
                     }
                     (_, NameOrLabels::Name(name)) => {
-                        match slots.iter_mut().find(|(slot, _)| *slot == key) {
-                            Some((_, slot)) => **slot = name.clone(),
-                            None => {
-                                let known: Vec<&str> =
-                                    slots.iter().map(|(slot, _)| *slot).collect();
-                                return Err((
-                                    at,
-                                    format!("unknown key: use one of {}, labels", known.join(", ")),
-                                ));
-                            }
+                        if !names.set(group, key, name) {
+                            let known: Vec<&str> = families::keys(group).collect();
+                            return Err((
+                                at,
+                                format!("unknown key: use one of {}, labels", known.join(", ")),
+                            ));
                         }
                     }
                     (_, NameOrLabels::Labels(_)) => {

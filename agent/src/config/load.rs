@@ -1,6 +1,7 @@
-//! Reading a [`Config`] from YAML, and checking what types alone cannot. The only module that
-//! touches YAML: `serde_yaml` reads the config, and [`locate`] finds the line and column of a key
-//! that a check after parsing refuses.
+//! Reading a [`Config`] from YAML: the file is read as a [`Document`], then resolved into the
+//! model (job specs, worker ttls, compiled mapping rules, family names), checking on the way what
+//! types alone cannot. The only module that touches YAML: `serde_yaml` reads the config, and
+//! [`locate`] finds the line and column of a key that a check after parsing refuses.
 
 mod locate;
 
@@ -12,8 +13,9 @@ use std::time::Duration;
 use super::bounds::{
     self, BATCH, BODY, CONNECTIONS, DATAGRAM, FRAME, IDLE_TIMEOUT, LINE, RECEIVE_BUFFER,
 };
-use super::{Config, Listen, MappingDocument};
-use crate::aggregate::SettingsError;
+use super::{Config, Document, Fixed, Listen, Live, MappingDocument, StatsdSettings};
+use crate::aggregate::NameError;
+use crate::health::job::JobSpec;
 
 /// The configuration used when no file is given: every default, spelled out and commented.
 pub const DEFAULT_YAML: &str = include_str!("default.yaml");
@@ -88,21 +90,45 @@ pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
 }
 
 fn parse(text: &str, origin: &str, directory: Option<&Path>) -> Result<Config, ConfigError> {
-    let parsed: Option<Config> =
-        serde_yaml::from_str(text).map_err(|error| syntax(origin, &error))?;
-    let mut config = parsed.unwrap_or_default();
-    let refused = |(key, message): Invalid| ConfigError::Invalid {
+    let document = read(text, origin, directory)?;
+    resolve(document).map_err(|problem| refused(text, origin, problem))
+}
+
+/// The document of the file at `path`, with the mapping file it names, unresolved.
+#[cfg(test)]
+pub(super) fn document_of_file(path: &Path) -> Result<Document, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read(&text, &path.display().to_string(), path.parent())
+}
+
+/// The document `text` holds, with the mapping file it names.
+fn read(text: &str, origin: &str, directory: Option<&Path>) -> Result<Document, ConfigError> {
+    let mut document = document(text, origin)?;
+    read_mapping_file(&mut document, directory).map_err(|error| match error {
+        MappingFileError::Unreadable(problem) => refused(text, origin, problem),
+        MappingFileError::Syntax(error) => error,
+    })?;
+    Ok(document)
+}
+
+/// A problem found after parsing, placed at its key in `text` when the file holds it.
+fn refused(text: &str, origin: &str, (key, message): Invalid) -> ConfigError {
+    ConfigError::Invalid {
         origin: origin.to_owned(),
         place: Place(locate::locate(text, &key)),
         key,
         message,
-    };
-    read_mapping_file(&mut config, directory).map_err(|error| match error {
-        MappingFileError::Unreadable(problem) => refused(problem),
-        MappingFileError::Syntax(error) => error,
-    })?;
-    validate(&config).map_err(refused)?;
-    Ok(config)
+    }
+}
+
+/// The file as written; an empty one is the default document.
+fn document(text: &str, origin: &str) -> Result<Document, ConfigError> {
+    let parsed: Option<Document> =
+        serde_yaml::from_str(text).map_err(|error| syntax(origin, &error))?;
+    Ok(parsed.unwrap_or_default())
 }
 
 /// The config text followed by the text of the `statsd.mapping_file` it names (when it can be
@@ -139,9 +165,9 @@ enum MappingFileError {
     Syntax(ConfigError),
 }
 
-/// Reads the statsd_exporter mapping file the config names, if any, into the config.
+/// Reads the statsd_exporter mapping file the config names, if any, into the document.
 fn read_mapping_file(
-    config: &mut Config,
+    config: &mut Document,
     directory: Option<&Path>,
 ) -> Result<(), MappingFileError> {
     let Some(file) = &config.statsd.mapping_file else {
@@ -182,46 +208,79 @@ type Invalid = (String, String);
 /// What a job or worker name may hold: the wire protocol's `name` rule.
 const NAME_RULE: &str = "a name is 1 to 128 characters of A-Z a-z 0-9 _ . : / - (the names apps send in job.* and hb lines)";
 
-fn validate(config: &Config) -> Result<(), Invalid> {
-    listeners(&config.listen)?;
+/// The model of a document: every section checked, in file order but for the names of the
+/// families, which are checked last (they may collide with any of them).
+fn resolve(document: Document) -> Result<Config, Invalid> {
+    listeners(&document.listen)?;
     count(
         "pipeline.queue_batches",
-        config.pipeline.queue_batches,
+        document.pipeline.queue_batches,
         bounds::QUEUE,
     )?;
     duration(
         "shutdown.drain_timeout",
-        config.shutdown.drain_timeout,
+        document.shutdown.drain_timeout,
         bounds::DRAIN,
     )?;
-    watched(config)?;
-    exports(config)?;
-    config.limits.check()?;
-    config.buckets.check()?;
-    config
+    let (jobs, workers) = watched(&document)?;
+    exports(&document)?;
+    document.limits.check()?;
+    document.buckets.check()?;
+    let families = document
         .families
         .names()
         .map_err(|(key, message)| invalid(&key, message))?;
-    config
+    let (mapping, expiry) = document
         .statsd
         .settings()
         .map_err(|problem| invalid(&problem.key, problem.message))?;
-    aggregator(config)
+    families
+        .check()
+        .map_err(|error| family_problem(&document, &error))?;
+    Ok(Config {
+        live: Live {
+            jobs,
+            workers,
+            defaults: document.defaults,
+            statsd: StatsdSettings {
+                mapping,
+                expiry,
+                mapping_file: document.statsd.mapping_file,
+            },
+            alerts: document.alerts,
+        },
+        fixed: Fixed {
+            listen: document.listen,
+            http: document.http,
+            pipeline: document.pipeline,
+            shutdown: document.shutdown,
+            limits: document.limits,
+            buckets: document.buckets,
+            families,
+            otlp: document.otlp,
+            textfile: document.textfile,
+        },
+    })
 }
 
+/// The watched jobs with their specs and workers with their ttls, in config order.
+type Watched = (Vec<(String, JobSpec)>, Vec<(String, Duration)>);
+
 /// Jobs and workers: names, schedules, thresholds, ttls.
-fn watched(config: &Config) -> Result<(), Invalid> {
-    for (name, job) in &config.jobs.0 {
+fn watched(document: &Document) -> Result<Watched, Invalid> {
+    let mut jobs = Vec::with_capacity(document.jobs.0.len());
+    for (name, job) in &document.jobs.0 {
         let key = format!("jobs.{name}");
         if !heartwire_proto::is_name(name) {
             return Err(invalid(&key, NAME_RULE.to_owned()));
         }
-        job.check().map_err(|(field, message)| match field {
+        let spec = job.spec().map_err(|(field, message)| match field {
             Some(field) => (format!("{key}.{field}"), message),
             None => (key.clone(), message),
         })?;
+        jobs.push((name.clone(), spec));
     }
-    for (name, worker) in &config.workers {
+    for (name, worker) in &document.workers {
         if !heartwire_proto::is_name(name) {
             return Err(invalid(&format!("workers.{name}"), NAME_RULE.to_owned()));
         }
@@ -229,16 +288,19 @@ fn watched(config: &Config) -> Result<(), Invalid> {
             duration(&format!("workers.{name}.ttl"), ttl, bounds::WORKER_TTL)?;
         }
     }
-    duration(
-        "defaults.worker_ttl",
-        config.defaults.worker_ttl,
-        bounds::WORKER_TTL,
-    )
+    let default_ttl = document.defaults.worker_ttl;
+    duration("defaults.worker_ttl", default_ttl, bounds::WORKER_TTL)?;
+    let workers = document
+        .workers
+        .iter()
+        .map(|(name, worker)| (name.clone(), worker.ttl.unwrap_or(default_ttl)))
+        .collect();
+    Ok((jobs, workers))
 }
 
 /// The push outputs' periods (their other keys are checked as they are read).
-fn exports(config: &Config) -> Result<(), Invalid> {
-    let (otlp, textfile) = (&config.otlp, &config.textfile);
+fn exports(document: &Document) -> Result<(), Invalid> {
+    let (otlp, textfile) = (&document.otlp, &document.textfile);
     for (key, period) in [
         ("otlp.interval", otlp.interval),
         ("otlp.timeout", otlp.timeout),
@@ -251,32 +313,17 @@ fn exports(config: &Config) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The aggregator's own checks (family names and labels; what the checks above let through).
-fn aggregator(config: &Config) -> Result<(), Invalid> {
-    let families = &config.families;
-    config
-        .aggregate_settings()
-        .validate()
-        .map_err(|error| match &error {
-            SettingsError::InvalidBuckets { which } => {
-                invalid(&format!("buckets.{which}"), error.to_string())
-            }
-            SettingsError::ZeroLimit { which } => {
-                invalid(&format!("limits.{which}"), error.to_string())
-            }
-            SettingsError::UnsafeCounterTtl(message) => {
-                invalid("statsd.counter_ttl", message.clone())
-            }
-            other => {
-                let key = match other {
-                    SettingsError::InvalidFamilyName { name }
-                    | SettingsError::DuplicateFamilyName { name } => families.key_naming(name),
-                    SettingsError::InvalidConstLabel { label, .. } => families.key_of_label(label),
-                    _ => None,
-                };
-                invalid(key.as_deref().unwrap_or("families"), other.to_string())
-            }
-        })
+/// A family name or label that cannot be used, at the key that gives it (`families` when the
+/// clash is with a default name).
+fn family_problem(document: &Document, error: &NameError) -> Invalid {
+    let families = &document.families;
+    let key = match error {
+        NameError::InvalidFamilyName { name } | NameError::DuplicateFamilyName { name } => {
+            families.key_naming(name)
+        }
+        NameError::InvalidConstLabel { label, .. } => families.key_of_label(label),
+    };
+    invalid(key.as_deref().unwrap_or("families"), error.to_string())
 }
 
 fn listeners(listen: &Listen) -> Result<(), Invalid> {

@@ -1,8 +1,11 @@
 //! The agent's configuration: typed structs whose defaults start a useful agent.
 //!
-//! Every field documents its default and effect. [`load`] is the only code that reads YAML; the
-//! embedded `default.yaml` spells out the same defaults as the [`Default`] impls here (a test
-//! holds them equal), so that file doubles as the reference for users.
+//! A file is read as a [`Document`], whose fields mirror its sections and document their default
+//! and effect; loading resolves and checks it into a [`Config`], the model the agent runs on
+//! (`model`: schedules, compiled mapping rules and family names, split into what a reload
+//! applies and what needs a restart). [`load`] is the only code that reads YAML; the embedded
+//! `default.yaml` spells out the same defaults as the [`Default`] impls here (a test holds them
+//! equal), so that file doubles as the reference for users.
 
 mod bounds;
 mod export;
@@ -10,6 +13,7 @@ mod health;
 mod limits;
 mod load;
 mod mapping;
+mod model;
 pub mod reload;
 mod rules;
 
@@ -24,15 +28,17 @@ pub use export::{
     Compression, Endpoint, Otlp, PromFileName, Protocol, Textfile, check_header, check_period,
 };
 pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
-pub use limits::{Buckets, Limits};
 pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str, watched_text};
 pub use mapping::{MappingDefaults, MappingDocument, MappingRule, Statsd};
+pub use model::{Config, Fixed, Live, StatsdSettings};
 pub use rules::{Alert, Alerts, FailureRatio};
 
-/// The whole configuration file.
+pub use crate::aggregate::{Buckets, Limits};
+
+/// The whole configuration file, as written.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub struct Document {
     /// The ways lines come in.
     pub listen: Listen,
     /// The read-only HTTP endpoints.
@@ -61,31 +67,6 @@ pub struct Config {
     pub textfile: Textfile,
     /// StatsD mapping rules (statsd_exporter's format) and series expiry.
     pub statsd: Statsd,
-}
-
-impl Config {
-    /// The aggregator's settings. A loaded config has already passed their validation, so a
-    /// part that would fail it here keeps its default.
-    pub fn aggregate_settings(&self) -> crate::aggregate::Settings {
-        let mut settings = limits::settings(&self.limits, &self.buckets);
-        settings.names = self.families.names().unwrap_or_default();
-        settings.jobs = self
-            .jobs
-            .0
-            .iter()
-            .filter_map(|(name, job)| Some((name.clone(), job.spec().ok()?)))
-            .collect();
-        settings.workers = self
-            .workers
-            .iter()
-            .map(|(name, worker)| (name.clone(), worker.ttl.unwrap_or(self.defaults.worker_ttl)))
-            .collect();
-        settings.default_worker_ttl = self.defaults.worker_ttl;
-        if let Ok((mapping, expiry)) = self.statsd.settings() {
-            (settings.mapping, settings.expiry) = (mapping, expiry);
-        }
-        settings
-    }
 }
 
 /// The listeners. Each can be turned off; datagram listeners feed one bounded queue (which drops

@@ -7,10 +7,11 @@
 //!
 //! A reload reads and validates the whole file off the aggregating task. An invalid file is
 //! refused, logged with its errors and counted, and the running config stays. A valid one is
-//! applied atomically by the aggregating task between two batches: jobs and workers live;
-//! listeners, HTTP, pipeline, shutdown, limits, buckets, family names and the push outputs only
-//! at the next start
-//! (the reload says so, and `heartwire_config_restart_required` is 1).
+//! applied atomically by the aggregating task between two batches: its live part
+//! ([`config::Live`]: jobs, workers, defaults, StatsD mapping and ttls, alerts) at once; a change
+//! to its fixed part ([`config::Fixed`]: listeners, HTTP, pipeline, shutdown, limits, buckets,
+//! family names and the push outputs) only at the next start (the reload names the sections
+//! that differ, and `heartwire_config_restart_required` is 1).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -163,7 +164,7 @@ impl Reloader {
             }
         };
         self.refused_hash = None;
-        let restart_required = restart_required(&self.running, &config);
+        let restart_required = self.running.fixed.differing(&config.fixed);
         if !self.handle.reconfigure(config.aggregate_settings()).await {
             return Err("the agent is shutting down".to_owned());
         }
@@ -181,13 +182,9 @@ impl Reloader {
                 "config reloaded; changes to these sections take effect only after a restart"
             );
         }
-        // Parts that need a restart keep running as they are: the running config stays the
-        // reference for the next comparison only in what was applied.
-        let mut running = config;
-        for key in &restart_required {
-            keep_running(key, &self.running, &mut running);
-        }
-        self.running = running;
+        // Parts that need a restart keep running as they are: the running config takes only the
+        // live part, and stays the reference for the next comparison.
+        self.running.live = config.live;
         self.hash = hash;
         Ok(Outcome::Applied { restart_required })
     }
@@ -197,42 +194,6 @@ impl Reloader {
         self.telemetry.reloads.with_label_values(&["failure"]).inc();
         self.telemetry.last_successful.set(0);
         error
-    }
-}
-
-/// The top-level sections that differ between `running` and `new` and apply only on restart.
-fn restart_required(running: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    let mut check = |key: &'static str, same: bool| {
-        if !same {
-            keys.push(key);
-        }
-    };
-    check("listen", running.listen == new.listen);
-    check("http", running.http == new.http);
-    check("pipeline", running.pipeline == new.pipeline);
-    check("shutdown", running.shutdown == new.shutdown);
-    check("limits", running.limits == new.limits);
-    check("buckets", running.buckets == new.buckets);
-    check("families", running.families == new.families);
-    check("otlp", running.otlp == new.otlp);
-    check("textfile", running.textfile == new.textfile);
-    keys
-}
-
-/// Puts the running value of section `key` back into `new`.
-fn keep_running(key: &str, running: &Config, new: &mut Config) {
-    match key {
-        "listen" => new.listen = running.listen.clone(),
-        "http" => new.http = running.http.clone(),
-        "pipeline" => new.pipeline = running.pipeline.clone(),
-        "shutdown" => new.shutdown = running.shutdown.clone(),
-        "limits" => new.limits = running.limits.clone(),
-        "buckets" => new.buckets = running.buckets.clone(),
-        "families" => new.families = running.families.clone(),
-        "otlp" => new.otlp = running.otlp.clone(),
-        "textfile" => new.textfile = running.textfile.clone(),
-        _ => {}
     }
 }
 
@@ -318,13 +279,17 @@ mod tests {
         let running = config::from_str("jobs:\n  a: { every: 1m }\n", "a.yaml").unwrap();
         let jobs_only =
             config::from_str("jobs:\n  b: { every: 5m }\nworkers:\n  w: {}\n", "b.yaml").unwrap();
-        assert!(restart_required(&running, &jobs_only).is_empty());
+        assert!(running.fixed.differing(&jobs_only.fixed).is_empty());
         let listeners = config::from_str(
-            "listen:\n  udp: { address: \"127.0.0.1:9125\" }\nlimits:\n  max_series: 10\n",
+            "families:\n  jobs: { runs: x_total }\nlisten:\n  udp: { address: \"127.0.0.1:9125\" }\nlimits:\n  max_series: 10\n",
             "c.yaml",
         )
         .unwrap();
-        assert_eq!(restart_required(&running, &listeners), ["listen", "limits"]);
+        assert_eq!(
+            running.fixed.differing(&listeners.fixed),
+            ["listen", "limits", "families"],
+            "in file order"
+        );
     }
 
     #[test]

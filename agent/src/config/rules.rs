@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn a_failure_ratio_alert_takes_its_defaults() {
         let config = from_str(SCRAPER, "agent.yaml").unwrap();
-        let alert = &config.alerts.0["ScraperAllProvidersDown"];
+        let alert = &config.live.alerts.0["ScraperAllProvidersDown"];
         assert_eq!(alert.failure_ratio.counter, "vf_scraper_requests_total");
         assert_eq!(
             alert.failure_ratio.failures["outcome"],

@@ -85,7 +85,7 @@ impl Exporters {
         let registry = source.exposition.registry();
         let mut tasks = Vec::new();
         let env = settings::process_env;
-        if let Some(otlp) = settings::resolve(&config.otlp, &env)? {
+        if let Some(otlp) = settings::resolve(&config.fixed.otlp, &env)? {
             let resource = resource::attributes(&env);
             let timeout = otlp.timeout;
             let exporter = OtlpExporter::new(otlp, resource, source.clone(), started, registry)?;
@@ -102,9 +102,10 @@ impl Exporters {
                 supervisor.spawn("otlp", exporter.run(stopped.clone())),
             ));
         }
-        if config.textfile.enabled {
-            let writer = TextfileWriter::new(&config.textfile, source.clone(), registry)?;
-            tracing::info!(path = %writer.path().display(), interval = ?config.textfile.interval, "writing the textfile");
+        let textfile = &config.fixed.textfile;
+        if textfile.enabled {
+            let writer = TextfileWriter::new(textfile, source.clone(), registry)?;
+            tracing::info!(path = %writer.path().display(), interval = ?textfile.interval, "writing the textfile");
             tasks.push((
                 "textfile",
                 GRACE,

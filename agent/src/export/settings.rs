@@ -277,7 +277,7 @@ mod tests {
         pairs: &[(&str, &str)],
     ) -> Result<Option<OtlpSettings>, SettingError> {
         let config = config::from_str(config, "test.yaml").unwrap();
-        resolve(&config.otlp, &env(pairs))
+        resolve(&config.fixed.otlp, &env(pairs))
     }
 
     #[test]

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::aggregate::snapshot::{Family, Kind, Series, Value};
-use crate::aggregate::{Aggregator, Settings};
+use crate::aggregate::{Aggregator, FamilyNames, Settings};
 use crate::clock::Now;
 use crate::ingest::batch::{Batch, Transport};
 
@@ -214,12 +214,10 @@ fn call_worker_check_and_event_families_render_exactly() {
 
 #[test]
 fn seed_000_names_render_with_the_constant_service_label() {
-    let mut settings = Settings::default();
-    settings.names.jobs.runs = "vf_worker_poll_runs_total".into();
-    settings.names.jobs.duration = "vf_worker_poll_duration_seconds".into();
-    settings.names.jobs.last_success = "vf_worker_poll_last_success_timestamp_seconds".into();
-    settings.names.jobs.labels = vec![("service".into(), "worker".into())];
-    settings.names.http.requests = "vf_external_http_total".into();
+    let settings = Settings {
+        names: FamilyNames::seed_000(),
+        ..Settings::default()
+    };
     let text = render_lines(
         settings,
         "job.ok viewer-poll 0.3\nhttp kick channels network\n",

@@ -343,8 +343,12 @@ proptest! {
                 return Ok(());
             }
         };
-        let spec = config.jobs.0["j"].spec().map_err(TestCaseError::fail)?;
-        let ttl = config.workers["w"].ttl.unwrap_or(config.defaults.worker_ttl);
+        let live = &config.live;
+        let spec = live.jobs.iter().find(|(name, _)| name == "j").map(|(_, spec)| spec.clone());
+        let ttl = live.workers.iter().find(|(name, _)| name == "w").map(|(_, ttl)| *ttl);
+        let (Some(spec), Some(ttl)) = (spec, ttl) else {
+            return Err(TestCaseError::fail("the job j or the worker w is missing"));
+        };
         let mut now = Now::at_unix_seconds(start as f64);
         let began = now.mono;
         let mut sim = Sim::new(spec, ttl, now);

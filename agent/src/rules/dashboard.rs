@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use self::panels::{agent_panels, http_panels, job_panels, ratio_panels, worker_panels};
 use super::Source;
-use super::promql::{Matcher, selector};
-use crate::aggregate::ConstLabels;
+use super::promql::{Matcher, of_family, selector};
+use crate::aggregate::{ConstLabels, Family, Setting};
 
 mod panels;
 #[cfg(test)]
@@ -58,9 +58,9 @@ pub fn dashboard(source: &Source) -> Value {
 /// The `datasource` variable (any Prometheus data source) and a `job` variable over the jobs
 /// the runs family knows.
 fn variables(source: &Source) -> Value {
-    let jobs = &source.names.jobs;
-    let runs = selector(&jobs.runs, &jobs.labels, &[]);
-    let job_query = format!("label_values({runs}, {})", jobs.label);
+    let names = &source.names;
+    let runs = of_family(names, Family::JobRuns, &[]);
+    let job_query = format!("label_values({runs}, {})", names.setting(Setting::JobLabel));
     json!([
         {
             "name": "datasource",

@@ -45,13 +45,13 @@ pub struct Source {
 impl Source {
     /// The parts of a loaded config that rules and dashboards need.
     pub fn from_config(config: &Config) -> Source {
-        let settings = config.aggregate_settings();
+        let live = &config.live;
         Source {
-            names: settings.names,
-            jobs: settings.jobs,
-            workers: settings.workers,
-            default_worker_ttl: settings.default_worker_ttl,
-            alerts: config.alerts.clone(),
+            names: config.fixed.families.clone(),
+            jobs: live.jobs.clone(),
+            workers: live.workers.clone(),
+            default_worker_ttl: live.defaults.worker_ttl,
+            alerts: live.alerts.clone(),
         }
     }
 }

@@ -9,10 +9,10 @@
 
 use std::time::Duration;
 
-use super::promql::{self, Matcher, by, selector};
+use super::promql::{self, Matcher, by, of_family, selector};
 use super::yaml::{self, Node};
 use super::{Source, in_words, schedule_in_words};
-use crate::aggregate::FamilyNames;
+use crate::aggregate::{Family, FamilyNames, Setting};
 use crate::health::job::JobSpec;
 use crate::telemetry::names;
 
@@ -165,24 +165,27 @@ struct JobSelector<'a> {
 }
 
 impl JobSelector<'_> {
-    fn of(&self, family: &str, extra: &[Matcher]) -> String {
-        let mut matchers = vec![Matcher::is(&self.names.jobs.label, self.job)];
+    fn label(&self) -> &str {
+        self.names.setting(Setting::JobLabel)
+    }
+
+    fn of(&self, family: Family, extra: &[Matcher]) -> String {
+        let mut matchers = vec![Matcher::is(self.label(), self.job)];
         matchers.extend_from_slice(extra);
-        selector(family, &self.names.jobs.labels, &matchers)
+        of_family(self.names, family, &matchers)
     }
 
     fn by(&self) -> String {
-        by(&[&self.names.jobs.label])
+        by(&[self.label()])
     }
 
     /// The job label as an alert label.
     fn pin(&self) -> Vec<(String, String)> {
-        vec![(self.names.jobs.label.clone(), self.job.to_owned())]
+        vec![(self.label().to_owned(), self.job.to_owned())]
     }
 }
 
 fn job_rules(names: &FamilyNames, job: &str, spec: &JobSpec) -> Vec<AlertRule> {
-    let jobs = &names.jobs;
     let pick = JobSelector { names, job };
     let schedule = schedule_in_words(&spec.schedule);
     let after = in_words(spec.alert_after);
@@ -192,7 +195,7 @@ fn job_rules(names: &FamilyNames, job: &str, spec: &JobSpec) -> Vec<AlertRule> {
     let mut rules = vec![
         AlertRule {
             alert: "JobStale".to_owned(),
-            expr: format!("min{} ({}) == 1", pick.by(), pick.of(&jobs.stale, &[])),
+            expr: format!("min{} ({}) == 1", pick.by(), pick.of(Family::JobStale, &[])),
             for_: None,
             severity: "critical".to_owned(),
             labels: pick.pin(),
@@ -207,7 +210,7 @@ fn job_rules(names: &FamilyNames, job: &str, spec: &JobSpec) -> Vec<AlertRule> {
             expr: format!(
                 "time() - max{} ({}) > {}",
                 pick.by(),
-                pick.of(&jobs.last_success, &[]),
+                pick.of(Family::JobLastSuccess, &[]),
                 spec.alert_after.as_secs()
             ),
             for_: None,
@@ -242,7 +245,7 @@ fn failing(pick: &JobSelector<'_>, threshold: u32) -> AlertRule {
         expr: format!(
             "max{} ({}) == 1",
             pick.by(),
-            pick.of(&pick.names.jobs.state, &[failing])
+            pick.of(Family::JobState, &[failing])
         ),
         for_: None,
         severity: "warning".to_owned(),
@@ -265,7 +268,7 @@ fn overrun(pick: &JobSelector<'_>, max_runtime: Duration) -> AlertRule {
         expr: format!(
             "max{} ({}) > 0",
             pick.by(),
-            pick.of(&pick.names.jobs.overrun_runs, &[])
+            pick.of(Family::JobOverrunRuns, &[])
         ),
         for_: None,
         severity: "warning".to_owned(),
@@ -288,7 +291,7 @@ fn stalled(pick: &JobSelector<'_>, quiet: Duration) -> AlertRule {
         expr: format!(
             "max{} ({}) == 1",
             pick.by(),
-            pick.of(&pick.names.jobs.stalled, &[])
+            pick.of(Family::JobStalled, &[])
         ),
         for_: None,
         severity: "warning".to_owned(),
@@ -307,9 +310,8 @@ fn stalled(pick: &JobSelector<'_>, quiet: Duration) -> AlertRule {
 /// at 1 (jobs nobody configured export it from their first crash on), which `increase` cannot
 /// see: the second half catches a series that is new within the window and above 0.
 fn crashed(names: &FamilyNames) -> AlertRule {
-    let jobs = &names.jobs;
-    let label = &jobs.label;
-    let crashes = selector(&jobs.crashes, &jobs.labels, &[]);
+    let label = names.setting(Setting::JobLabel);
+    let crashes = of_family(names, Family::JobCrashes, &[]);
     let by = by(&[label]);
     AlertRule {
         alert: "JobCrashed".to_owned(),
@@ -328,10 +330,10 @@ fn crashed(names: &FamilyNames) -> AlertRule {
 }
 
 fn worker_down(source: &Source) -> AlertRule {
-    let workers = &source.names.workers;
-    let label = &workers.label;
-    let status = selector(&workers.status, &workers.labels, &[]);
-    let stopped = selector(&workers.stopped, &workers.labels, &[]);
+    let names = &source.names;
+    let label = names.setting(Setting::WorkerLabel);
+    let status = of_family(names, Family::WorkerStatus, &[]);
+    let stopped = of_family(names, Family::WorkerStopped, &[]);
     let mut ttls: Vec<Duration> = source.workers.iter().map(|(_, ttl)| *ttl).collect();
     ttls.push(source.default_worker_ttl);
     ttls.sort();

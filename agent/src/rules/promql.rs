@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::aggregate::ConstLabels;
+use crate::aggregate::{ConstLabels, Family, FamilyNames};
 
 /// A label matcher: `name="value"` or `name=~"regex"`.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,15 @@ impl Matcher {
     pub(crate) fn is(name: &str, value: &str) -> Matcher {
         Matcher::Is(name.to_owned(), value.to_owned())
     }
+}
+
+/// A selector of a built-in family under the name and constant labels the config gives it.
+pub(crate) fn of_family(names: &FamilyNames, family: Family, matchers: &[Matcher]) -> String {
+    selector(
+        names.name(family),
+        names.labels(family.row().group),
+        matchers,
+    )
 }
 
 /// `family{constant labels…, matchers…}`, or the bare family name when there is no matcher.

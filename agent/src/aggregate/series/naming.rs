@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use heartwire_proto::{Metric, MetricKind, Tags};
 
-use super::{FamilyType, Mapped, Statsd};
+use super::{FamilyKey, FamilyType, Mapped, Statsd};
 use crate::aggregate::histogram::Bounds;
 use crate::aggregate::set::SetLimits;
 use crate::naming::{label_name, metric_name};
@@ -62,16 +62,16 @@ impl Statsd {
         })
     }
 
-    /// Gives family `index` the settings of `from_rule` if it was just created (all of them) or
+    /// Gives family `key` the settings of `from_rule` if it was just created (all of them) or
     /// the rules changed since (help and ttl: existing histograms cannot be re-bucketed).
     pub(super) fn settle(
         &mut self,
-        index: u32,
+        key: FamilyKey,
         from_rule: FromRule,
         metric: &Metric<'_>,
         family_type: FamilyType,
     ) {
-        let Some(family) = self.families.get(index as usize).and_then(Option::as_ref) else {
+        let Some(family) = self.families.get(key) else {
             return;
         };
         let created = family.series.is_empty();
@@ -80,11 +80,7 @@ impl Statsd {
         }
         let (help, ttl, bounds) =
             self.family_settings(from_rule, metric.name, metric.kind, family_type);
-        if let Some(family) = self
-            .families
-            .get_mut(index as usize)
-            .and_then(Option::as_mut)
-        {
+        if let Some(family) = self.families.get_mut(key) {
             if created {
                 family.bounds = bounds;
             }

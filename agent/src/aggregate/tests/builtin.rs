@@ -113,8 +113,9 @@ fn events_are_counted_by_alert_type_with_info_by_default() {
 #[test]
 fn renamed_families_carry_their_constant_labels() {
     let mut settings = Settings::default();
-    settings.names.jobs.runs = "vf_worker_poll_runs_total".into();
-    settings.names.jobs.labels = vec![("service".into(), "worker".into())];
+    let names = &mut settings.names;
+    names.rename(Family::JobRuns, "vf_worker_poll_runs_total");
+    names.set_labels(Group::Jobs, vec![("service".into(), "worker".into())]);
     let mut h = Harness::with(settings);
     h.send("job.ok viewer-poll 0.3\n");
     let snapshot = h.snapshot();

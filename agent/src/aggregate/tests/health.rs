@@ -252,17 +252,11 @@ fn a_worker_goes_down_when_heartbeats_stop_its_session_closes_or_it_stops() {
 
 #[test]
 fn seed_000_names_come_out_exactly() {
-    let mut settings = Settings {
+    let settings = Settings {
         jobs: vec![("viewer-poll".into(), every_minute())],
+        names: FamilyNames::seed_000(),
         ..Settings::default()
     };
-    let jobs = &mut settings.names.jobs;
-    jobs.runs = "vf_worker_poll_runs_total".into();
-    jobs.duration = "vf_worker_poll_duration_seconds".into();
-    jobs.last_success = "vf_worker_poll_last_success_timestamp_seconds".into();
-    jobs.labels = vec![("service".into(), "worker".into())];
-    settings.names.http.requests = "vf_external_http_total".into();
-    settings.validate().unwrap();
     let mut h = Harness::with(settings);
     h.send("job.ok viewer-poll 0.3\nhttp kick oauth/token 401\n");
     let snapshot = h.snapshot();
@@ -358,6 +352,53 @@ fn a_reload_drops_silent_jobs_and_workers_and_gives_their_budget_back() {
         h.account("heartwire_worker_status").series,
         1,
         "only w, which beat"
+    );
+}
+
+#[test]
+fn a_reload_drops_a_silent_job_even_while_another_job_has_a_run_open() {
+    // Jobs were identified by position: a removal would have moved `etl`, so silent jobs had to
+    // stay while any run was open (issue 12). With handles, `etl`'s open run still ends in it.
+    let mut settings = Settings {
+        jobs: vec![
+            ("silent".to_owned(), every_minute()),
+            ("etl".to_owned(), every_minute()),
+        ],
+        ..Settings::default()
+    };
+    settings.limits.max_open_starts = 2;
+    let mut h = Harness::with(settings);
+    let etl = [("job", "etl")];
+    h.send("job.start etl\n");
+    h.advance(12.0);
+    let reloaded = Settings {
+        jobs: vec![("etl".to_owned(), every_minute())],
+        ..Settings::default()
+    };
+    h.aggregator.reconfigure(&reloaded, h.now);
+    assert!(
+        h.value("heartwire_job_running", &[("job", "silent")])
+            .is_none(),
+        "silent never reported: gone although etl has a run open"
+    );
+    assert_eq!(h.account("heartwire_job_runs_total").series, 1, "etl only");
+    assert_eq!(h.number("heartwire_job_running", &etl), 1.0);
+    h.advance(3.0);
+    h.send("job.ok etl\n");
+    assert_eq!(h.number("heartwire_job_running", &etl), 0.0);
+    let duration = h.histogram("heartwire_job_duration_seconds", &etl);
+    assert_eq!(
+        (duration.count, duration.sum),
+        (1.0, 15.0),
+        "the run took its duration from its own start"
+    );
+    // The bound across jobs still evicts the oldest open run from the job that holds it.
+    h.send("job.start etl id=1\njob.start other\njob.start other id=2\n");
+    assert_eq!(h.number("heartwire_job_running", &etl), 0.0);
+    assert_eq!(h.number("heartwire_job_running", &[("job", "other")]), 2.0);
+    assert_eq!(
+        h.telemetry("heartwire_open_starts_evicted_total", None),
+        1.0
     );
 }
 

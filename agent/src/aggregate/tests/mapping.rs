@@ -289,19 +289,38 @@ fn the_default_gauge_ttl_expires_unmapped_gauges_and_sets_but_not_counters() {
 }
 
 #[test]
-fn the_key_cache_follows_series_that_move_when_others_expire() {
+fn the_key_cache_still_finds_the_series_kept_when_others_expire() {
     let mut h = harness(GAUGE_TTL);
     h.send("depth.a:1|g\ndepth.b:2|g\ndepth.c:3|g\n");
     h.advance(5.0);
     h.send("depth.b:+10|g\ndepth.c:+10|g\n");
     h.advance(5.0);
     assert_eq!(h.expire(), 1);
-    // `b` and `c` moved down one position; their cached keys must still find them.
+    // `a` went before `b` and `c`; their cached keys must still find them.
     h.send("depth.b:+1|g\ndepth.c:+1|g\ndepth.a:7|g\n");
     assert_eq!(h.number("queue_depth", &[("queue", "a")]), 7.0);
     assert_eq!(h.number("queue_depth", &[("queue", "b")]), 13.0);
     assert_eq!(h.number("queue_depth", &[("queue", "c")]), 14.0);
     assert_eq!(h.snapshot().family("queue_depth").unwrap().series.len(), 3);
+}
+
+#[test]
+fn expiry_keeps_the_order_families_and_series_are_listed_in() {
+    let mut h = harness("statsd:\n  gauge_ttl: 10s\n");
+    h.send("a:1|g\nb:1|g\nc:1|g\nd:1|g\nq:1|g|#n:1\nq:1|g|#n:2\nq:1|g|#n:3\n");
+    h.advance(5.0);
+    h.send("a:2|g\nd:2|g\nq:2|g|#n:1\nq:2|g|#n:3\n");
+    h.advance(5.0);
+    assert_eq!(h.expire(), 3, "b, c and the series n=2 of q");
+    h.send("e:1|g\nf:1|g\ng:1|g\nq:1|g|#n:4\nq:1|g|#n:2\n");
+    let snapshot = h.snapshot();
+    let families: Vec<&str> = snapshot.families.iter().map(|f| &*f.name).collect();
+    // A new family takes the place the latest removed one left, else goes last.
+    assert_eq!(families, ["a", "f", "e", "d", "q", "g"]);
+    let q = snapshot.family("q").unwrap();
+    let series: Vec<&str> = q.series.iter().map(|s| &*s.labels[0]).collect();
+    // Series keep their creation order; a new one goes last.
+    assert_eq!(series, ["1", "3", "4", "2"]);
 }
 
 #[test]

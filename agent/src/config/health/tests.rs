@@ -1,5 +1,6 @@
 use super::super::from_str;
 use super::*;
+use crate::aggregate::{Family, Setting};
 
 #[track_caller]
 fn refused(yaml: &str) -> String {
@@ -36,19 +37,20 @@ fn jobs_workers_and_families_reach_the_aggregator() {
         .map(|(n, t)| (n.as_str(), t.as_secs()))
         .collect();
     assert_eq!(workers, [("email_queue", 45), ("blockchain_sync", 120)]);
-    assert_eq!(settings.names.jobs.runs, "vf_worker_poll_runs_total");
+    let names = &settings.names;
+    assert_eq!(names.name(Family::JobRuns), "vf_worker_poll_runs_total");
     assert_eq!(
-        settings.names.jobs.labels,
-        vec![("service".to_owned(), "worker".to_owned())]
+        names.labels(Group::Jobs),
+        &vec![("service".to_owned(), "worker".to_owned())]
     );
     assert_eq!(
         (
-            settings.names.workers.status.as_str(),
-            settings.names.workers.label.as_str()
+            names.name(Family::WorkerStatus),
+            names.setting(Setting::WorkerLabel)
         ),
         ("worker_status", "name")
     );
-    settings.validate().unwrap();
+    names.check().unwrap();
 }
 
 #[test]

@@ -6,17 +6,23 @@ use crate::config::FileMode;
 
 #[test]
 fn embedded_default_spells_out_the_defaults() {
+    let document = document(DEFAULT_YAML, "<embedded default>").unwrap();
+    assert_eq!(document, Document::default());
     let config = from_str(DEFAULT_YAML, "<embedded default>").unwrap();
-    assert_eq!(config, Config::default());
+    assert_eq!(config.fixed, Fixed::default());
+    assert_eq!(config.live.defaults, Default::default());
+    assert!(config.live.jobs.is_empty() && config.live.workers.is_empty());
 }
 
 #[test]
 fn empty_file_is_the_default_configuration() {
-    assert_eq!(from_str("", "empty.yaml").unwrap(), Config::default());
-    assert_eq!(
-        from_str("# nothing\n", "empty.yaml").unwrap(),
-        Config::default()
-    );
+    for text in ["", "# nothing\n"] {
+        assert_eq!(document(text, "empty.yaml").unwrap(), Document::default());
+        assert_eq!(
+            from_str(text, "empty.yaml").unwrap().fixed,
+            Fixed::default()
+        );
+    }
 }
 
 #[test]
@@ -27,14 +33,14 @@ fn omitted_keys_keep_their_defaults() {
     )
     .unwrap();
     assert_eq!(
-        config.listen.udp.address,
+        config.fixed.listen.udp.address,
         "127.0.0.1:0".parse::<SocketAddr>().unwrap()
     );
-    assert_eq!(config.listen.udp.batch_datagrams, 64);
-    assert!(config.listen.tcp.enabled);
-    assert!(config.listen.unix_stream.enabled);
-    assert_eq!(config.listen.unix_stream.mode, FileMode(0o600));
-    assert_eq!(config.shutdown.drain_timeout, Duration::from_secs(5));
+    assert_eq!(config.fixed.listen.udp.batch_datagrams, 64);
+    assert!(config.fixed.listen.tcp.enabled);
+    assert!(config.fixed.listen.unix_stream.enabled);
+    assert_eq!(config.fixed.listen.unix_stream.mode, FileMode(0o600));
+    assert_eq!(config.fixed.shutdown.drain_timeout, Duration::from_secs(5));
 }
 
 #[test]
@@ -62,8 +68,8 @@ fn modes_are_octal_whether_quoted_or_not() {
         "agent.yaml",
     )
     .unwrap();
-    assert_eq!(config.listen.unix_datagram.mode, FileMode(0o622));
-    assert_eq!(config.listen.unix_stream.mode, FileMode(0o600));
+    assert_eq!(config.fixed.listen.unix_datagram.mode, FileMode(0o622));
+    assert_eq!(config.fixed.listen.unix_stream.mode, FileMode(0o600));
 }
 
 #[test]
@@ -199,9 +205,12 @@ fn a_key_the_file_does_not_hold_is_named_alone() {
 #[test]
 fn connections_idle_for_ten_minutes_are_closed_by_default() {
     let config = from_str("", "agent.yaml").unwrap();
-    assert_eq!(config.listen.tcp.idle_timeout, Duration::from_secs(600));
     assert_eq!(
-        config.listen.unix_stream.idle_timeout,
+        config.fixed.listen.tcp.idle_timeout,
+        Duration::from_secs(600)
+    );
+    assert_eq!(
+        config.fixed.listen.unix_stream.idle_timeout,
         Duration::from_secs(600)
     );
     let config = from_str(
@@ -210,11 +219,11 @@ fn connections_idle_for_ten_minutes_are_closed_by_default() {
     )
     .unwrap();
     assert_eq!(
-        config.listen.tcp.idle_timeout,
+        config.fixed.listen.tcp.idle_timeout,
         Duration::from_secs(7 * 86_400)
     );
     assert_eq!(
-        config.listen.unix_stream.idle_timeout,
+        config.fixed.listen.unix_stream.idle_timeout,
         Duration::from_secs(1)
     );
     let error = from_str(
@@ -326,7 +335,10 @@ fn bad_buckets_and_limits_are_refused_with_their_key() {
 #[test]
 fn durations_are_human_readable() {
     let config = from_str("shutdown:\n  drain_timeout: 250ms\n", "agent.yaml").unwrap();
-    assert_eq!(config.shutdown.drain_timeout, Duration::from_millis(250));
+    assert_eq!(
+        config.fixed.shutdown.drain_timeout,
+        Duration::from_millis(250)
+    );
 }
 
 #[test]

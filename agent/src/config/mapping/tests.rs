@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::aggregate::mapping::{MatchType, MetricType};
+use crate::config::load::document_of_file;
 use crate::config::{from_file, from_str};
 
 /// The error for `rule`, one entry of inline `mappings`, after the common prefix.
@@ -320,8 +321,8 @@ fn a_statsd_exporter_mapping_file_loads_unchanged_from_beside_the_config() {
     std::fs::write(dir.path().join("mapping.yml"), EXPORTER_FILE).unwrap();
     let config_path = dir.path().join("agent.yaml");
     std::fs::write(&config_path, "statsd:\n  mapping_file: mapping.yml\n").unwrap();
-    let config = from_file(&config_path).unwrap();
-    let document = config.statsd.loaded_file.as_ref().unwrap();
+    let document = document_of_file(&config_path).unwrap();
+    let document = document.statsd.loaded_file.as_ref().unwrap();
     assert_eq!(document.defaults.0.buckets, Some(vec![0.01, 0.1, 1.0]));
     let rules: Vec<_> = document.mappings.iter().map(|rule| &rule.0).collect();
     assert_eq!(rules.len(), 5);
@@ -330,8 +331,8 @@ fn a_statsd_exporter_mapping_file_loads_unchanged_from_beside_the_config() {
     assert_eq!(rules[2].buckets, Some(vec![0.5, 1.0]));
     assert_eq!(rules[3].labels, vec![("code".to_owned(), "200".to_owned())]);
     assert!(rules[4].drop);
-    let (mapping, _) = config.statsd.settings().unwrap();
-    assert_eq!(mapping.len(), 5);
+    let config = from_file(&config_path).unwrap();
+    assert_eq!(config.live.statsd.mapping.len(), 5);
 }
 
 #[test]

@@ -3,21 +3,23 @@
 use serde_json::{Value, json};
 
 use super::{Board, legend, of_jobs, table_target, target, timeseries, with_ref_ids};
+use crate::aggregate::{Family, Group, Setting};
 use crate::config::Alert;
 use crate::rules::Source;
 use crate::rules::prometheus::ratio_expr;
-use crate::rules::promql::{self, Matcher, by, selector};
+use crate::rules::promql::{self, Matcher, by, of_family, selector};
 use crate::telemetry::names;
 
 pub(super) fn job_panels(board: &mut Board, source: &Source) {
-    let jobs = &source.names.jobs;
-    let job = jobs.label.as_str();
-    let pick = |family: &str, extra: &[Matcher]| of_jobs(family, &jobs.labels, job, extra);
+    let names = &source.names;
+    let job = names.setting(Setting::JobLabel);
+    let pick =
+        |family: &str, extra: &[Matcher]| of_jobs(family, names.labels(Group::Jobs), job, extra);
     let by_job = by(&[job]);
     let hourly = |selector: String| format!("sum{by_job} (increase({selector}[1h]))");
     let named = |what: &str| format!("{} {what}", legend(&[job]));
     let errors = [Matcher::is("result", "error")];
-    let duration = pick(&format!("{}_bucket", jobs.duration), &[]);
+    let duration = pick(&format!("{}_bucket", names.name(Family::JobDuration)), &[]);
     let panels = [
         (
             "Runs per hour",
@@ -27,7 +29,7 @@ pub(super) fn job_panels(board: &mut Board, source: &Source) {
                 format!(
                     "sum{} (increase({}[1h]))",
                     by(&[job, "result"]),
-                    pick(&jobs.runs, &[])
+                    pick(names.name(Family::JobRuns), &[])
                 ),
                 &legend(&[job, "result"]),
             )],
@@ -37,8 +39,14 @@ pub(super) fn job_panels(board: &mut Board, source: &Source) {
             "Failed runs (job.error, and crashed runs) and crashed runs alone in the last hour.",
             "short",
             vec![
-                target(hourly(pick(&jobs.runs, &errors)), &named("errors")),
-                target(hourly(pick(&jobs.crashes, &[])), &named("crashes")),
+                target(
+                    hourly(pick(names.name(Family::JobRuns), &errors)),
+                    &named("errors"),
+                ),
+                target(
+                    hourly(pick(names.name(Family::JobCrashes), &[])),
+                    &named("crashes"),
+                ),
             ],
         ),
         (
@@ -59,11 +67,17 @@ pub(super) fn job_panels(board: &mut Board, source: &Source) {
             "short",
             vec![
                 target(
-                    format!("sum{by_job} ({})", pick(&jobs.running, &[])),
+                    format!(
+                        "sum{by_job} ({})",
+                        pick(names.name(Family::JobRunning), &[])
+                    ),
                     &named("open"),
                 ),
                 target(
-                    format!("sum{by_job} ({})", pick(&jobs.overrun_runs, &[])),
+                    format!(
+                        "sum{by_job} ({})",
+                        pick(names.name(Family::JobOverrunRuns), &[])
+                    ),
                     &named("hung"),
                 ),
             ],
@@ -79,9 +93,9 @@ pub(super) fn job_panels(board: &mut Board, source: &Source) {
 /// One row per configured job and state: the state, the age of its newest success on any
 /// replica, when it goes stale, failures in a row and open runs.
 fn job_table(source: &Source) -> Value {
-    let jobs = &source.names.jobs;
-    let job = jobs.label.as_str();
-    let pick = |family: &str| of_jobs(family, &jobs.labels, job, &[]);
+    let names = &source.names;
+    let job = names.setting(Setting::JobLabel);
+    let pick = |family: Family| of_jobs(names.name(family), names.labels(Group::Jobs), job, &[]);
     let by_job = by(&[job]);
     let columns = [
         ("Value #B", "Since last success", "s"),
@@ -119,11 +133,11 @@ fn job_table(source: &Source) -> Value {
         "title": "Jobs: state and age",
         "description": "Configured jobs. Since last success and Stale at take the best replica: a job that runs on any one pod is fresh.",
         "targets": with_ref_ids(vec![
-            table_target(format!("max{} ({}) == 1", by(&[job, "state"]), pick(&jobs.state))),
-            table_target(format!("min{by_job} ({})", pick(&jobs.seconds_since_success))),
-            table_target(format!("max{by_job} ({}) * 1000", pick(&jobs.deadline))),
-            table_target(format!("max{by_job} ({})", pick(&jobs.consecutive_failures))),
-            table_target(format!("sum{by_job} ({})", pick(&jobs.running))),
+            table_target(format!("max{} ({}) == 1", by(&[job, "state"]), pick(Family::JobState))),
+            table_target(format!("min{by_job} ({})", pick(Family::JobSecondsSinceSuccess))),
+            table_target(format!("max{by_job} ({}) * 1000", pick(Family::JobDeadline))),
+            table_target(format!("max{by_job} ({})", pick(Family::JobConsecutiveFailures))),
+            table_target(format!("sum{by_job} ({})", pick(Family::JobRunning))),
         ]),
         "transformations": [
             { "id": "merge", "options": {} },
@@ -139,8 +153,8 @@ fn job_table(source: &Source) -> Value {
 }
 
 pub(super) fn http_panels(board: &mut Board, source: &Source) {
-    let http = &source.names.http;
-    let calls = |extra: &[Matcher]| selector(&http.requests, &http.labels, extra);
+    let names = &source.names;
+    let calls = |extra: &[Matcher]| of_family(names, Family::HttpRequests, extra);
     board.row("External HTTP");
     board.add(
         8,
@@ -173,7 +187,11 @@ pub(super) fn http_panels(board: &mut Board, source: &Source) {
             )],
         ),
     );
-    let duration = selector(&format!("{}_bucket", http.duration), &http.labels, &[]);
+    let duration = selector(
+        &format!("{}_bucket", names.name(Family::HttpDuration)),
+        names.labels(Group::Http),
+        &[],
+    );
     board.add(
         8,
         8,
@@ -193,12 +211,12 @@ pub(super) fn http_panels(board: &mut Board, source: &Source) {
 }
 
 pub(super) fn worker_panels(board: &mut Board, source: &Source) {
-    let workers = &source.names.workers;
-    let worker = workers.label.as_str();
+    let names = &source.names;
+    let worker = names.setting(Setting::WorkerLabel);
     let per = by(&[worker, "instance"]);
-    let status = selector(&workers.status, &workers.labels, &[]);
-    let stopped = selector(&workers.stopped, &workers.labels, &[]);
-    let beat = selector(&workers.last_heartbeat, &workers.labels, &[]);
+    let status = of_family(names, Family::WorkerStatus, &[]);
+    let stopped = of_family(names, Family::WorkerStopped, &[]);
+    let beat = of_family(names, Family::WorkerLastHeartbeat, &[]);
     let shown = format!("{} ({{{{instance}}}})", legend(&[worker]));
     board.row("Workers");
     board.add(
