@@ -27,6 +27,7 @@ mod set;
 mod settings;
 pub mod snapshot;
 pub mod task;
+mod workers;
 
 use std::sync::Arc;
 
@@ -41,11 +42,12 @@ pub use self::settings::{Buckets, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, Limits, S
 pub use self::snapshot::{Health, JobStatus, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
-use self::builtin::{Calls, Checks, Events, Workers};
+use self::builtin::{Calls, Checks, Events};
 use self::histogram::Bounds;
 use self::jobs::{Jobs, Outcome};
 use self::limits::Accounting;
 use self::series::Statsd;
+use self::workers::Workers;
 use crate::clock::Now;
 use crate::ingest::batch::{Batch, ConnectionId, Transport};
 

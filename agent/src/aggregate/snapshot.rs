@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use super::Tally;
-use super::builtin::WatchedWorkers;
 use super::jobs::WatchedJobs;
+use super::workers::WatchedWorkers;
 use crate::clock::Now;
 
 pub use super::histogram::HistogramSnapshot;
