@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use heartwire::app;
 use heartwire::cmd::cli::{Cli, Command, ConfigCommand};
-use heartwire::cmd::{check, run, send};
-use heartwire::{app, rules};
+use heartwire::cmd::{check, rules, run, send};
 
 fn main() -> ExitCode {
     match Cli::parse().into_command() {

@@ -4,8 +4,10 @@
 //! - [`check`]: `heartwire check` and `heartwire config print-default`.
 //! - [`send`]: `heartwire send`, lines to a running agent.
 //! - [`run`]: `heartwire run`, a command watched as a job.
+//! - [`rules`]: `heartwire rules` and `heartwire dashboard`.
 
 pub mod check;
 pub mod cli;
+pub mod rules;
 pub mod run;
 pub mod send;

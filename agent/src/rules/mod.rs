@@ -1,5 +1,5 @@
-//! `heartwire rules` and `heartwire dashboard`: the alert rules and the Grafana dashboard a
-//! config implies, so that nobody writes them again by hand.
+//! The alert rules and the Grafana dashboard a config implies, so that nobody writes them again
+//! by hand (`heartwire rules` and `heartwire dashboard` in [`crate::cmd::rules`]).
 //!
 //! Both read the same [`Source`]: the family names and labels of `families:`, the jobs with their
 //! schedules and thresholds, the workers with their ttl, and the extra alerts of `alerts:`.
@@ -11,21 +11,14 @@ pub mod prometheus;
 mod promql;
 mod yaml;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::aggregate::FamilyNames;
-use crate::cmd::cli::{DashboardArgs, RulesArgs, RulesFormat};
-use crate::config::{self, Alerts, Config};
+use crate::config::{Alerts, Config};
 use crate::health::job::JobSpec;
 use crate::health::schedule::Schedule;
 
 pub use self::prometheus::{AlertRule, RuleGroup, ScrapeTarget};
-
-/// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
-const EXIT_CONFIG: u8 = 64;
 
 /// What the rules and the dashboard are derived from.
 #[derive(Debug, Clone)]
@@ -54,66 +47,6 @@ impl Source {
             alerts: live.alerts.clone(),
         }
     }
-}
-
-/// Runs `heartwire rules`: the rules on stdout, or the config error on stderr and exit 64.
-pub fn rules_main(args: &RulesArgs) -> ExitCode {
-    let Some(source) = load(args.config.as_deref()) else {
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    let target = match &args.scrape_container {
-        Some(container) => ScrapeTarget::Container(container.clone()),
-        None => ScrapeTarget::Job(args.scrape_job.clone()),
-    };
-    let groups = prometheus::groups(&source, &target);
-    let text = match args.format {
-        RulesFormat::Prometheus => prometheus::rule_file(&groups),
-        RulesFormat::PrometheusOperator => prometheus::prometheus_rule(&groups, &args.name),
-    };
-    print_out(&text)
-}
-
-/// Runs `heartwire dashboard`: the dashboard JSON on stdout.
-pub fn dashboard_main(args: &DashboardArgs) -> ExitCode {
-    let Some(source) = load(args.config.as_deref()) else {
-        return ExitCode::from(EXIT_CONFIG);
-    };
-    print_out(&dashboard::json(&source))
-}
-
-fn load(path: Option<&Path>) -> Option<Source> {
-    let loaded = match path {
-        Some(path) => config::from_file(path),
-        None => config::from_str(config::DEFAULT_YAML, "<embedded default>"),
-    };
-    match loaded {
-        Ok(config) => Some(Source::from_config(&config)),
-        Err(error) => {
-            complain(&format!("invalid configuration: {error}"));
-            None
-        }
-    }
-}
-
-fn print_out(text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`| head`) is the reader's choice, not a failure to report.
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(error) => {
-            complain(&format!("cannot write to standard output: {error}"));
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[allow(clippy::print_stderr)] // the command's own message, not a log line
-fn complain(message: &str) {
-    eprintln!("{message}");
 }
 
 /// A duration in words for annotations: `5 minutes`, `2 hours`, `30 hours`, `3 days`.
