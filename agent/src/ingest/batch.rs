@@ -1,7 +1,8 @@
 //! What the listeners hand to the aggregator: raw lines, tagged with the way they came in.
 //!
-//! Listeners never parse. They copy what they read into a [`Batch`] and `try_send` it on a
-//! bounded channel; the aggregating task parses with `heartwire-proto` and applies the lines.
+//! Listeners never parse. They copy what they read into a [`Batch`] and hand it to one of two
+//! bounded queues (see [`super::Sink`]); the aggregator parses with `heartwire-proto` and
+//! applies the lines.
 
 /// The way a batch came in, for `heartwire_lines_received_total{transport}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
