@@ -390,7 +390,7 @@ impl FamilyNames {
 /// Names a family claims in the text exposition: its own, plus the sample names a histogram
 /// writes, plus a counter's stem (`x` for `x_total`, the OpenMetrics family name). Two families
 /// claiming one name would write an exposition Prometheus rejects.
-pub(crate) fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
+pub fn claimed_names(name: &str, kind: Kind) -> Vec<String> {
     let mut names = vec![name.to_owned()];
     match kind {
         Kind::Counter => {

@@ -209,6 +209,46 @@ impl Mapping {
         self.len() == 0
     }
 
+    /// The families the rules can name, as anchored regexes over exposed sample names: a
+    /// capture in a rule's name stands for any run of name characters, a counter's name may take
+    /// `_total`, an observer's the histogram's `_bucket`, `_sum` and `_count`. Drop rules name
+    /// nothing.
+    pub fn family_patterns(&self) -> Vec<Regex> {
+        self.globs
+            .iter()
+            .chain(&self.regexes)
+            .filter_map(|rule| {
+                let target = rule.target.as_ref()?;
+                let mut stem = String::from("^");
+                for piece in target.name.0.iter() {
+                    match piece {
+                        Piece::Text(text) => {
+                            let sanitised: String = text
+                                .chars()
+                                .map(|c| {
+                                    if c.is_ascii_alphanumeric() || c == '_' {
+                                        c
+                                    } else {
+                                        '_'
+                                    }
+                                })
+                                .collect();
+                            stem.push_str(&regex::escape(&sanitised));
+                        }
+                        Piece::Capture(_) => stem.push_str("[a-zA-Z0-9_]*"),
+                    }
+                }
+                let suffixes = match rule.metric_type {
+                    Some(MetricType::Counter) => "(_total)?",
+                    Some(MetricType::Gauge) => "",
+                    Some(MetricType::Observer) => "(_bucket|_sum|_count)?",
+                    None => "(_total|_bucket|_sum|_count)?",
+                };
+                Regex::new(&format!("{stem}{suffixes}$")).ok()
+            })
+            .collect()
+    }
+
     /// Buckets for histograms no rule gives any.
     pub(crate) fn default_buckets(&self) -> Option<&Bounds> {
         self.default_buckets.as_ref()

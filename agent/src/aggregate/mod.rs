@@ -35,11 +35,13 @@ use hashbrown::HashMap;
 use heartwire_proto::{ErrorKind, Line, MetricKind};
 
 pub use self::expiry::Expiry;
-pub use self::families::{ConstLabels, Family, FamilyNames, Group, NameError, Setting};
+pub use self::families::{
+    ConstLabels, Family, FamilyNames, Group, NameError, Setting, TABLE, claimed_names,
+};
 pub use self::histogram::HistogramSnapshot;
 pub use self::mapping::Mapping;
 pub use self::settings::{Buckets, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, Limits, Settings};
-pub use self::snapshot::{Health, JobStatus, Snapshot, WorkerStatus};
+pub use self::snapshot::{Health, JobStatus, Kind, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
 use self::builtin::{Calls, Checks, Events};

@@ -7,17 +7,19 @@
 //! rules also hold for a Deployment with several pods of which only one runs a given job.
 
 pub mod dashboard;
+mod known;
 pub mod prometheus;
 mod promql;
 mod yaml;
 
 use std::time::Duration;
 
-use crate::aggregate::FamilyNames;
+use crate::aggregate::{FamilyNames, Mapping};
 use crate::config::{Alerts, Config};
 use crate::health::job::JobSpec;
 use crate::health::schedule::Schedule;
 
+pub use self::known::Known;
 pub use self::prometheus::{AlertRule, RuleGroup, ScrapeTarget};
 
 /// What the rules and the dashboard are derived from.
@@ -33,6 +35,8 @@ pub struct Source {
     pub default_worker_ttl: Duration,
     /// The `alerts:` section.
     pub alerts: Alerts,
+    /// The StatsD mapping rules: the StatsD families the config declares.
+    pub mapping: Mapping,
 }
 
 impl Source {
@@ -45,6 +49,7 @@ impl Source {
             workers: live.workers.clone(),
             default_worker_ttl: live.defaults.worker_ttl,
             alerts: live.alerts.clone(),
+            mapping: live.statsd.mapping.clone(),
         }
     }
 }
