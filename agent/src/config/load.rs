@@ -237,7 +237,7 @@ fn resolve(document: Document) -> Result<Config, Invalid> {
     families
         .check()
         .map_err(|error| family_problem(&document, &error))?;
-    Ok(Config {
+    let config = Config {
         live: Live {
             jobs,
             workers,
@@ -260,7 +260,9 @@ fn resolve(document: Document) -> Result<Config, Invalid> {
             otlp: document.otlp,
             textfile: document.textfile,
         },
-    })
+    };
+    crate::rules::check(&config)?;
+    Ok(config)
 }
 
 /// The watched jobs with their specs and workers with their ttls, in config order.

@@ -54,6 +54,21 @@ impl Source {
     }
 }
 
+/// Checks what `heartwire rules` and `heartwire dashboard` would derive from `config`: every
+/// expression parses and names only families the config knows ([`Known`]). The error is the
+/// config key at fault and what is wrong with it, as the loader reports any other problem.
+pub fn check(config: &Config) -> Result<(), (String, String)> {
+    let source = Source::from_config(config);
+    let known = Known::of(&source);
+    for (name, alert) in &source.alerts.0 {
+        let counter = &alert.failure_ratio.counter;
+        known
+            .check(counter)
+            .map_err(|message| (format!("alerts.{name}.failure_ratio.counter"), message))?;
+    }
+    Ok(())
+}
+
 /// A duration in words for annotations: `5 minutes`, `2 hours`, `30 hours`, `3 days`.
 pub(crate) fn in_words(d: Duration) -> String {
     let secs = d.as_secs();
