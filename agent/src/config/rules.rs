@@ -207,7 +207,7 @@ mod tests {
     use super::super::from_str;
     use super::*;
 
-    const SCRAPER: &str = "alerts:\n  ScraperAllProvidersDown:\n    failure_ratio:\n      counter: vf_scraper_requests_total\n      failures: { outcome: [http_5xx, cf_block] }\n    above: 0.5\n    severity: critical\n";
+    const SCRAPER: &str = "statsd:\n  mapping:\n    mappings:\n      - { match: vf.scraper.requests, name: vf_scraper_requests_total }\nalerts:\n  ScraperAllProvidersDown:\n    failure_ratio:\n      counter: vf_scraper_requests_total\n      failures: { outcome: [http_5xx, cf_block] }\n    above: 0.5\n    severity: critical\n";
 
     #[track_caller]
     fn refused(yaml: &str) -> String {

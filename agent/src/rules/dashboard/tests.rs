@@ -57,7 +57,7 @@ fn queries_follow_the_configured_names_and_labels() {
 #[test]
 fn failure_ratio_alerts_get_a_panel_with_their_threshold() {
     let board = board(
-        "alerts:\n  ScraperAllProvidersDown:\n    failure_ratio:\n      counter: vf_scraper_requests_total\n      failures: { outcome: [timeout, network] }\n    above: 0.5\n",
+        "statsd:\n  mapping:\n    mappings:\n      - { match: vf.scraper.requests, name: vf_scraper_requests_total }\nalerts:\n  ScraperAllProvidersDown:\n    failure_ratio:\n      counter: vf_scraper_requests_total\n      failures: { outcome: [timeout, network] }\n    above: 0.5\n",
     );
     let panel = board["panels"]
         .as_array()
