@@ -427,7 +427,7 @@ fn check_call_queries(prometheus: &Prometheus) {
 #[test]
 fn readyz_follows_viewer_poll_against_its_threshold() {
     let Some(node) = node_or_skip() else { return };
-    let cron = "viewer-poll: { cron: \"* * * * *\", readiness: true }";
+    let cron = "viewer-poll: { cron: \"* * * * *\", readiness: completed }";
     let config = example_config();
     assert!(
         config.contains(cron),
@@ -435,7 +435,7 @@ fn readyz_follows_viewer_poll_against_its_threshold() {
     );
     let config = config.replace(
         cron,
-        "viewer-poll: { every: 1s, alert_after: 3s, readiness: true }",
+        "viewer-poll: { every: 1s, alert_after: 3s, readiness: completed }",
     );
     let agent = Agent::start_config(|dir| format!("{}{config}", all_listeners(dir)));
     let readyz = |agent: &Agent| {
@@ -467,7 +467,7 @@ fn readyz_follows_viewer_poll_against_its_threshold() {
     let started = Instant::now();
     run_round(&node, &agent);
     assert_eq!(until(&agent, 200), "ok\n");
-    // Not ready again once its last success is older than alert_after.
+    // Not ready again once its last run end (ok or error) is older than alert_after.
     let body = until(&agent, 503);
     assert!(body.contains("viewer-poll"), "{body}");
     assert!(

@@ -195,6 +195,63 @@ fn readyz_turns_503_listing_stale_readiness_jobs_and_200_after_a_success() {
     );
 }
 
+/// Seed 000's `/_readiness`, "has viewer-poll completed in the last 5 minutes": with
+/// `readiness: completed` an error loop keeps the pod ready, and silence does not.
+#[test]
+fn readyz_with_readiness_completed_counts_failed_runs_but_not_silence() {
+    let agent = Agent::start_with(
+        "jobs:
+  viewer-poll: { every: 1s, alert_after: 2s, readiness: completed }
+",
+    );
+    let silent = wait_for(&agent, "/readyz", "/readyz to answer 503", |answer| {
+        answer.status == 503
+    });
+    assert!(
+        silent
+            .body
+            .contains("viewer-poll: no run ended (ok or error) since heartwire started"),
+        "{}",
+        silent.body
+    );
+    // Failing runs, one every half second, for three seconds: the job goes stale (no success)
+    // and the pod stays ready, since the poll completes.
+    let began = Instant::now();
+    agent.send_udp(b"job.error viewer-poll 0.1 reason=http_5xx\n");
+    wait_for(&agent, "/readyz", "/readyz to answer 200", |answer| {
+        answer.status == 200
+    });
+    while began.elapsed() < Duration::from_secs(3) {
+        agent.send_udp(b"job.error viewer-poll 0.1 reason=http_5xx\n");
+        thread::sleep(Duration::from_millis(500));
+        let status = parse(&get(&agent, "/status").body);
+        let poll = job(&status, "viewer-poll");
+        assert_eq!(poll["readiness_on"], "completed", "{poll}");
+        let answer = get(&agent, "/readyz");
+        assert_eq!(
+            answer.status, 200,
+            "a failing poll still completes: {}",
+            answer.body
+        );
+    }
+    let status = parse(&get(&agent, "/status").body);
+    assert!(
+        state_is(job(&status, "viewer-poll"), "stale"),
+        "no success for 3 s: {status}"
+    );
+    // Silence: no run ends for 2 s.
+    let quiet = wait_for(&agent, "/readyz", "/readyz to answer 503 again", |answer| {
+        answer.status == 503
+    });
+    assert!(
+        quiet
+            .body
+            .contains("viewer-poll: no run ended (ok or error) for"),
+        "{}",
+        quiet.body
+    );
+}
+
 /// Jobs and workers that reach every state within two seconds of the agent's start.
 const EVERY_STATE: &str = "jobs:
   fresh: { every: 1h }
@@ -203,15 +260,17 @@ const EVERY_STATE: &str = "jobs:
   gone: { every: 1s, alert_after: 1s, readiness: true }
   behind: { every: 1s, late_after: 1s, alert_after: 1h }
   crawl: { every: 1h, stall_after: 1s }
+  queued: { every: 1h, stall_after: 1s }
 workers:
   w: { ttl: 1s }
   steady: { ttl: 1h }
   idle: { ttl: 1h }
 ";
 
-/// What [`EVERY_STATE`] needs sent: a success then a run still open, a failure, two heartbeats.
+/// What [`EVERY_STATE`] needs sent: a success then a run still open, a failure, a crawl that
+/// starts and never reports progress (`queued` never starts: not stalled), two heartbeats.
 const EVERY_STATE_LINES: &[u8] =
-    b"job.ok fresh 0.2\njob.start fresh\njob.error broken 0.1\nhb w\nhb steady\n";
+    b"job.ok fresh 0.2\njob.start fresh\njob.error broken 0.1\njob.start crawl\nhb w\nhb steady\n";
 
 /// Starts an agent with [`EVERY_STATE`], sends its lines, and waits until every verdict is in.
 fn agent_in_every_state() -> (Agent, Value) {
@@ -288,6 +347,7 @@ fn status_json_reports_every_job_and_worker_state() {
     assert_eq!(gone["state"], "stale");
     assert_eq!(gone["stale"], true);
     assert_eq!(gone["readiness"], true);
+    assert_eq!(gone["readiness_on"], "success");
     assert!(number(gone, "seconds_since_success") >= 1.0, "{gone}");
     assert!(number(gone, "deadline") <= number(&status, "generated_at"));
 
@@ -297,6 +357,13 @@ fn status_json_reports_every_job_and_worker_state() {
     assert!(number(behind, "next_expected") < number(&status, "generated_at"));
 
     assert_eq!(job(&status, "crawl")["stalled"], true);
+    assert_eq!(job(&status, "crawl")["progress"], "stalled");
+    let queued = job(&status, "queued");
+    assert_eq!(
+        queued["stalled"], false,
+        "never started is not stalled: {queued}"
+    );
+    assert_eq!(queued["progress"], "not_started");
     assert_workers(&status);
 }
 

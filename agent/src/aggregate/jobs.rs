@@ -477,7 +477,7 @@ impl Job {
                 self.last_success = Some(self.last_success.map_or(at, |last| last.max(at)));
                 self.health.succeeded(now);
             }
-            Outcome::Error if cancelled => self.health.ran(now),
+            Outcome::Error if cancelled => self.health.ended(now),
             Outcome::Error => self.health.failed(now),
             Outcome::Skipped => self.health.ran(now),
         }

@@ -15,6 +15,7 @@ use super::Tally;
 use super::jobs::WatchedJobs;
 use super::workers::WatchedWorkers;
 use crate::clock::Now;
+use crate::health::job::{Progress, Readiness};
 
 pub use super::histogram::HistogramSnapshot;
 pub use crate::health::job::JobState;
@@ -71,8 +72,12 @@ pub struct JobStatus {
     pub zone: String,
     /// The headline state.
     pub state: JobState,
-    /// Whether a stale verdict fails `/readyz`.
-    pub readiness: bool,
+    /// What the verdict does to `/readyz`.
+    pub readiness: Readiness,
+    /// The job fails `/readyz` now (its `readiness` is not met).
+    pub unready: bool,
+    /// Unix time a run last ended (ok or error), if any since the agent started.
+    pub last_end: Option<f64>,
     /// Unix time of the last success, if any.
     pub last_success: Option<f64>,
     /// Seconds since the last success (since heartwire started watching, if none).
@@ -89,8 +94,8 @@ pub struct JobStatus {
     pub consecutive_failures: u32,
     /// Runs that crashed (their session closed before they ended), since the agent started.
     pub crashes: u64,
-    /// For progress jobs: no progress for `stall_after`.
-    pub stalled: Option<bool>,
+    /// For progress jobs (those with `stall_after`): not started, idle, progressing or stalled.
+    pub progress: Option<Progress>,
 }
 
 /// A worker as `/status` shows it.

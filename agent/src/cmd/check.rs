@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::aggregate::Family;
 use crate::config::{self, Config};
+use crate::health::job::Readiness;
 
 /// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
 pub const EXIT_INVALID: u8 = 64;
@@ -105,10 +106,10 @@ pub fn summary(origin: &str, config: &Config) -> String {
         let _ = writeln!(
             out,
             "{}",
-            if spec.readiness {
-                "; gates /readyz"
-            } else {
-                ""
+            match spec.readiness {
+                Readiness::Off => "",
+                Readiness::Success => "; gates /readyz",
+                Readiness::Completed => "; gates /readyz (any run end counts)",
             }
         );
     }

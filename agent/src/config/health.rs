@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::bounds::{FAILURES, SCHEDULE};
 use crate::aggregate;
 use crate::aggregate::families::{self, FamilyNames, Group};
-use crate::health::job::{JobSpec, default_late_after, default_max_runtime};
+use crate::health::job::{JobSpec, Readiness, default_late_after, default_max_runtime};
 use crate::health::schedule::{Schedule, ScheduleError};
 
 /// A watched job: its schedule and thresholds. Exactly one of `every` and `cron`.
@@ -52,9 +52,42 @@ pub struct Job {
     /// Failed runs in a row that make the job `failing` (default 1; 1 to 1000000).
     #[serde(default = "one")]
     pub failure_threshold: u32,
-    /// Whether `/readyz` answers 503 while this job is stale (default false).
+    /// What the job does to `/readyz`: `success` (or `true`) answers 503 while the job is
+    /// stale (no success in time), `completed` while no run ended in time, ok or error; default
+    /// `false`, nothing.
     #[serde(default)]
-    pub readiness: bool,
+    pub readiness: ReadinessSetting,
+}
+
+/// `readiness:` as written: `true`/`false`, `success` or `completed`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ReadinessSetting(pub Readiness);
+
+impl<'de> Deserialize<'de> for ReadinessSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = ReadinessSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`success` (not ready while stale), `completed` (not ready while no run ended in time), `true` (success) or `false`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<ReadinessSetting, E> {
+                Ok(ReadinessSetting(if on {
+                    Readiness::Success
+                } else {
+                    Readiness::Off
+                }))
+            }
+            fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<ReadinessSetting, E> {
+                match word {
+                    "success" => Ok(ReadinessSetting(Readiness::Success)),
+                    "completed" => Ok(ReadinessSetting(Readiness::Completed)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(word), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 fn one() -> u32 {
@@ -123,7 +156,7 @@ impl Job {
             .unwrap_or_else(|| default_max_runtime(period));
         spec.stall_after = self.stall_after;
         spec.failure_threshold = self.failure_threshold;
-        spec.readiness = self.readiness;
+        spec.readiness = self.readiness.0;
         Ok(spec)
     }
 

@@ -33,8 +33,33 @@ pub struct JobSpec {
     pub max_runtime: Duration,
     /// For progress jobs: how long without `job.progress` before the job is stalled.
     pub stall_after: Option<Duration>,
-    /// Whether a stale verdict fails `/readyz`.
-    pub readiness: bool,
+    /// What this job's verdict does to `/readyz`.
+    pub readiness: Readiness,
+}
+
+/// What a job's verdict does to `GET /readyz` (`readiness:` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Readiness {
+    /// Nothing (the default).
+    #[default]
+    Off,
+    /// Not ready while the job is stale: no success in time (`readiness: success` or `true`).
+    Success,
+    /// Not ready while no run ended in time, whether it succeeded or failed (`readiness:
+    /// completed`): seed 000's "has the poll completed in 5 minutes". The deadline is the stale
+    /// one, anchored on the last `job.ok` or `job.error` instead of the last success.
+    Completed,
+}
+
+impl Readiness {
+    /// The word the config and `/status` use; `None` for [`Readiness::Off`].
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Readiness::Off => None,
+            Readiness::Success => Some("success"),
+            Readiness::Completed => Some("completed"),
+        }
+    }
 }
 
 impl JobSpec {
@@ -47,7 +72,7 @@ impl JobSpec {
             failure_threshold: 1,
             max_runtime: default_max_runtime(period),
             stall_after: None,
-            readiness: false,
+            readiness: Readiness::Off,
             schedule,
         }
     }
@@ -138,6 +163,7 @@ fn utc(wall: SystemTime) -> DateTime<Utc> {
 pub struct JobHealth {
     baseline: Stamp,
     last_success: Option<Stamp>,
+    last_end: Option<Stamp>,
     last_signal: Option<Stamp>,
     consecutive_failures: u32,
 }
@@ -159,6 +185,10 @@ pub struct Verdict {
     pub consecutive_failures: u32,
     /// The job has succeeded at least once since heartwire started watching.
     pub ever_succeeded: bool,
+    /// Its `readiness` fails `/readyz` at `now`.
+    pub unready: bool,
+    /// When a run last ended (ok or error), as a unix timestamp.
+    pub last_end: Option<f64>,
 }
 
 impl JobHealth {
@@ -167,6 +197,7 @@ impl JobHealth {
         JobHealth {
             baseline: Stamp::of(now),
             last_success: None,
+            last_end: None,
             last_signal: None,
             consecutive_failures: 0,
         }
@@ -177,9 +208,21 @@ impl JobHealth {
         self.last_signal = Some(Stamp::of(now));
     }
 
+    /// A run ended at `now`, whatever its outcome: what `readiness: completed` waits for.
+    pub fn ended(&mut self, now: Now) {
+        self.ran(now);
+        let stamp = Stamp::of(now);
+        if self
+            .last_end
+            .is_none_or(|last| stamp.now.mono >= last.now.mono)
+        {
+            self.last_end = Some(stamp);
+        }
+    }
+
     /// A run succeeded at `now`. The last success never moves backwards.
     pub fn succeeded(&mut self, now: Now) {
-        self.ran(now);
+        self.ended(now);
         let stamp = Stamp::of(now);
         if self
             .last_success
@@ -192,7 +235,7 @@ impl JobHealth {
 
     /// A run failed (or crashed) at `now`.
     pub fn failed(&mut self, now: Now) {
-        self.ran(now);
+        self.ended(now);
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
     }
 
@@ -204,6 +247,14 @@ impl JobHealth {
         let next_expected = project(signal, next_expected_after(spec, signal.wall), now);
         let now_unix = now.unix_seconds();
         let stale = now_unix >= deadline;
+        let unready = match spec.readiness {
+            Readiness::Off => false,
+            Readiness::Success => stale,
+            Readiness::Completed => {
+                let end = self.last_end.unwrap_or(self.baseline);
+                now_unix >= project(end, deadline_after(spec, end.wall), now)
+            }
+        };
         let state = if stale {
             JobState::Stale
         } else if self.consecutive_failures >= spec.failure_threshold.max(1) {
@@ -226,15 +277,70 @@ impl JobHealth {
             next_expected,
             consecutive_failures: self.consecutive_failures,
             ever_succeeded: self.last_success.is_some(),
+            unready,
+            last_end: self.last_end.map(|end| project(end, 0.0, now)),
         }
     }
 }
 
-/// Whether a progress job has gone `stall_after` without progress at `now`; progress never seen
-/// counts from `since` (when heartwire started watching).
-pub fn stalled(stall_after: Duration, last_progress: Option<Now>, since: Now, now: Now) -> bool {
-    let from = last_progress.unwrap_or(since);
-    now.mono.saturating_duration_since(from.mono) >= stall_after
+/// Where a progress job (one with `stall_after`) stands. The one rule, written in PROTOCOL.md:
+/// a job is **stalled** only while it is running and silent: a run is open (for jobs that send
+/// `job.start`) or, for jobs that only send `job.progress`, progress has been seen since the
+/// agent started; and no progress came for `stall_after`, counted from the later of the run's
+/// start and its last progress. A job that has not started is not stalled: it is
+/// [`Progress::NotStarted`] (a queued crawl), and a finished one is [`Progress::Idle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// No `job.start` and no `job.progress` since the agent started.
+    NotStarted,
+    /// Runs were seen, none is open now.
+    Idle,
+    /// Running, with progress (or the run's start) within `stall_after`.
+    Progressing,
+    /// Running, and no progress for `stall_after`.
+    Stalled,
+}
+
+impl Progress {
+    /// The word `/status` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Progress::NotStarted => "not_started",
+            Progress::Idle => "idle",
+            Progress::Progressing => "progressing",
+            Progress::Stalled => "stalled",
+        }
+    }
+
+    /// Where a job stands at `now`: `open_run` is the start of its newest open run (`None` if
+    /// none is open), `ever_started` whether it sent `job.start` since the agent started, and
+    /// `last_progress` its last `job.progress`.
+    pub fn at(
+        stall_after: Duration,
+        ever_started: bool,
+        open_run: Option<Now>,
+        last_progress: Option<Now>,
+        now: Now,
+    ) -> Progress {
+        let quiet_since = if ever_started {
+            let Some(started) = open_run else {
+                return Progress::Idle;
+            };
+            last_progress
+                .filter(|progress| progress.mono >= started.mono)
+                .unwrap_or(started)
+        } else {
+            let Some(progress) = last_progress else {
+                return Progress::NotStarted;
+            };
+            progress
+        };
+        if now.mono.saturating_duration_since(quiet_since.mono) >= stall_after {
+            Progress::Stalled
+        } else {
+            Progress::Progressing
+        }
+    }
 }
 
 /// How long after `anchor` (wall clock) the job goes stale, in seconds.

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proptest::prelude::*;
 
-use super::job::{JobHealth, JobSpec, JobState, Verdict, stalled};
+use super::job::{JobHealth, JobSpec, JobState, Progress, Verdict};
 use super::runs::{Run, Runs};
 use super::schedule::Schedule;
 use super::worker::{WorkerHealth, WorkerState};
@@ -144,6 +144,7 @@ struct Sim {
     worker: WorkerHealth,
     last_success: Option<Now>,
     last_progress: Option<Now>,
+    ever_started: bool,
     last_beat: Option<Now>,
     failures: u32,
     seq: u64,
@@ -160,6 +161,7 @@ impl Sim {
             worker: WorkerHealth::new(),
             last_success: None,
             last_progress: None,
+            ever_started: false,
             last_beat: None,
             failures: 0,
             seq: 0,
@@ -171,6 +173,7 @@ impl Sim {
         match step {
             Step::Start => {
                 self.job.ran(now);
+                self.ever_started = true;
                 self.seq += 1;
                 let run = Run {
                     id: None,
@@ -299,12 +302,23 @@ fn check_runs_and_worker(sim: &Sim, now: Now) -> Result<(), TestCaseError> {
     prop_assert!(running <= OPEN_RUNS);
     prop_assert!(sim.runs.overrun(sim.spec.max_runtime, now) <= running);
     if let Some(quiet) = sim.spec.stall_after {
-        let from = sim.last_progress.unwrap_or(sim.since);
-        let quiet_for = now.mono.saturating_duration_since(from.mono);
-        prop_assert_eq!(
-            stalled(quiet, sim.last_progress, sim.since, now),
-            quiet_for >= quiet
-        );
+        let open = sim.runs.latest_start();
+        let progress = Progress::at(quiet, sim.ever_started, open, sim.last_progress, now);
+        // Stalled only while running (a run open, or progress seen for progress-only jobs),
+        // counted from the later of the run's start and its last progress.
+        let running_since = match (sim.ever_started, open, sim.last_progress) {
+            (true, Some(started), Some(p)) if p.mono >= started.mono => Some(p),
+            (true, Some(started), _) => Some(started),
+            (false, _, Some(p)) => Some(p),
+            _ => None,
+        };
+        match running_since {
+            None => prop_assert!(matches!(progress, Progress::NotStarted | Progress::Idle)),
+            Some(from) => {
+                let quiet_for = now.mono.saturating_duration_since(from.mono);
+                prop_assert_eq!(progress == Progress::Stalled, quiet_for >= quiet);
+            }
+        }
     }
     let up = sim
         .last_beat

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::VerdictMetas;
 use crate::aggregate::snapshot::{Family, JobStatus, LabelValues, Series, Value};
 use crate::clock::Now;
-use crate::health::job::{JobHealth, JobSpec, JobState, Verdict, stalled};
+use crate::health::job::{JobHealth, JobSpec, JobState, Progress, Verdict};
 use crate::health::runs::Runs;
 
 /// A configured job as published: what its read-time verdict needs.
@@ -46,6 +46,8 @@ impl WatchedJobs {
                     zone: spec.schedule.zone().to_owned(),
                     state: verdict.state,
                     readiness: spec.readiness,
+                    unready: verdict.unready,
+                    last_end: verdict.last_end,
                     last_success: job.last_success,
                     seconds_since_success: verdict.seconds_since_success,
                     deadline: verdict.deadline,
@@ -54,7 +56,7 @@ impl WatchedJobs {
                     overrun: job.runs.overrun(spec.max_runtime, now),
                     consecutive_failures: verdict.consecutive_failures,
                     crashes: job.crashes,
-                    stalled: spec.stall_after.map(|quiet| job.stalled(quiet, now)),
+                    progress: spec.stall_after.map(|quiet| job.progress(quiet, now)),
                 }
             })
             .collect()
@@ -102,7 +104,9 @@ impl WatchedJobs {
                 &m.stalled,
                 gauge(&|job, _| {
                     let quiet = job.spec.stall_after?;
-                    Some(f64::from(u8::from(job.stalled(quiet, now))))
+                    Some(f64::from(u8::from(
+                        job.progress(quiet, now) == Progress::Stalled,
+                    )))
                 }),
             ),
         ];
@@ -126,20 +130,15 @@ impl WatchedJobs {
 }
 
 impl WatchedJob {
-    /// Whether the job has gone `quiet` without progress at `now`. A job that reports runs is
-    /// stalled only while one is open, counted from the later of its start and the last
-    /// progress: a finished crawl is not stalled, and a new one gets its full quiet period. A
-    /// job that only reports progress counts from heartwire's start.
-    fn stalled(&self, quiet: std::time::Duration, now: Now) -> bool {
-        if !self.ever_started {
-            return stalled(quiet, self.last_progress, self.since, now);
-        }
-        let Some(started) = self.runs.latest_start() else {
-            return false;
-        };
-        let progress = self
-            .last_progress
-            .filter(|progress| progress.mono >= started.mono);
-        stalled(quiet, progress, started, now)
+    /// Where the job stands at `now` if it reports progress ([`Progress::at`]: stalled only
+    /// while running and silent).
+    fn progress(&self, quiet: std::time::Duration, now: Now) -> Progress {
+        Progress::at(
+            quiet,
+            self.ever_started,
+            self.runs.latest_start(),
+            self.last_progress,
+            now,
+        )
     }
 }

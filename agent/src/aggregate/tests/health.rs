@@ -192,6 +192,19 @@ fn an_open_run_past_max_runtime_is_overrun() {
 }
 
 #[test]
+fn a_progress_job_that_never_started_is_not_stalled() {
+    // Seed 002: a queued crawl that has not begun is not a stalled one.
+    let mut spec = JobSpec::new(Schedule::every(Duration::from_secs(3600)).unwrap());
+    spec.stall_after = Some(Duration::from_secs(900));
+    let mut h = watching(&[("crawl", spec)], &[]);
+    h.advance(10_000.0);
+    assert_eq!(h.number("heartwire_job_stalled", &[("job", "crawl")]), 0.0);
+    h.send("job.progress crawl 5\n");
+    h.advance(900.0);
+    assert_eq!(h.number("heartwire_job_stalled", &[("job", "crawl")]), 1.0);
+}
+
+#[test]
 fn a_progress_job_is_stalled_after_its_quiet_period() {
     let mut spec = JobSpec::new(Schedule::every(Duration::from_secs(3600)).unwrap());
     spec.stall_after = Some(Duration::from_secs(900));

@@ -25,7 +25,7 @@ fn jobs_workers_and_families_reach_the_aggregator() {
         [("viewer-poll", 300), ("chat-export", 7200), ("crawl", 3600)],
         "config order, derived thresholds"
     );
-    assert!(settings.jobs[0].1.readiness);
+    assert_eq!(settings.jobs[0].1.readiness, Readiness::Success);
     assert_eq!(
         settings.jobs[2].1.stall_after,
         Some(Duration::from_secs(900))
@@ -180,4 +180,22 @@ fn names_and_families_are_checked() {
         let message = refused(yaml);
         assert!(message.starts_with(expected), "{yaml:?}: {message}");
     }
+}
+
+#[test]
+fn readiness_takes_a_flag_or_what_counts() {
+    let readiness = |value: &str| {
+        let yaml = format!("jobs:\n  poll: {{ every: 1m, readiness: {value} }}\n");
+        from_str(&yaml, "agent.yaml").map(|config| config.live.jobs[0].1.readiness)
+    };
+    assert_eq!(readiness("true").unwrap(), Readiness::Success);
+    assert_eq!(readiness("success").unwrap(), Readiness::Success);
+    assert_eq!(readiness("completed").unwrap(), Readiness::Completed);
+    assert_eq!(readiness("false").unwrap(), Readiness::Off);
+    let message = readiness("finished").unwrap_err().to_string();
+    assert!(
+        message.contains("jobs.poll.readiness") || message.contains("agent.yaml:2"),
+        "{message}"
+    );
+    assert!(message.contains("`completed`"), "{message}");
 }

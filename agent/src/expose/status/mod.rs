@@ -12,7 +12,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `generated_at`, `generated_at_rfc3339` | when the verdicts were computed |
-//! | `ready` | what `/readyz` answers: false while a `readiness: true` job is stale |
+//! | `ready` | what `/readyz` answers: false while a job marked `readiness` fails it |
 //! | `jobs` | every configured job, in config order (below) |
 //! | `workers` | every known worker, configured ones first (below) |
 //!
@@ -23,7 +23,8 @@
 //! | `job` | the name |
 //! | `state` | `ok`, `late`, `stale`, `failing` or `warming` (never succeeded, not stale yet) |
 //! | `stale` | no success before the deadline (`state` is then `stale`) |
-//! | `readiness` | whether a stale verdict fails `/readyz` |
+//! | `readiness` | whether the job can fail `/readyz` |
+//! | `readiness_on` | `success` (fails `/readyz` while stale), `completed` (while no run ended in time, ok or error) or `null` |
 //! | `schedule`, `zone` | `every 1m` or a cron expression, and its time zone (`UTC` for intervals) |
 //! | `last_success`, `last_success_rfc3339` | the last success; `null` if none since the agent started |
 //! | `seconds_since_success` | since the last success, or since the agent started watching |
@@ -33,7 +34,8 @@
 //! | `overrun` | of those, runs past `max_runtime` |
 //! | `consecutive_failures` | failed runs in a row |
 //! | `crashes` | runs whose session closed before they ended, since the agent started |
-//! | `stalled` | progress jobs: no `job.progress` for `stall_after`; `null` for other jobs |
+//! | `stalled` | progress jobs: running and no `job.progress` for `stall_after`; `null` for other jobs |
+//! | `progress` | progress jobs: `not_started` (no `job.start` or `job.progress` since the agent started), `idle` (no run open), `progressing` or `stalled`; `null` for other jobs |
 //!
 //! A worker:
 //!
@@ -48,8 +50,10 @@
 //!
 //! # `GET /readyz`
 //!
-//! `200 ok` unless a job marked `readiness: true` is stale; then `503` with one line per such
-//! job: its name, how long since its last success and its deadline. Jobs without `readiness`
+//! `200 ok` unless a job marked `readiness` fails it: `readiness: success` (or `true`) while the
+//! job is stale, `readiness: completed` while no run ended (ok or error) within the same
+//! deadline, anchored on the last end instead of the last success. Then `503` with one line per
+//! such job: its name, how long since its last success (or run end) and its deadline. Jobs without `readiness`
 //! never fail it.
 
 pub mod page;
@@ -61,6 +65,7 @@ use serde::Serialize;
 
 use self::words::{relative, rfc3339, span};
 use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
+use crate::health::job::{Progress, Readiness};
 
 /// The `/status` document.
 #[derive(Debug, Serialize)]
@@ -69,7 +74,7 @@ pub struct Report<'a> {
     pub generated_at: f64,
     /// The same, as RFC 3339.
     pub generated_at_rfc3339: Option<String>,
-    /// False while a `readiness: true` job is stale.
+    /// False while a job marked `readiness` fails it.
     pub ready: bool,
     /// Every configured job.
     pub jobs: Vec<JobReport<'a>>,
@@ -84,6 +89,7 @@ pub struct JobReport<'a> {
     pub state: &'static str,
     pub stale: bool,
     pub readiness: bool,
+    pub readiness_on: Option<&'static str>,
     pub schedule: &'a str,
     pub zone: &'a str,
     pub last_success: Option<f64>,
@@ -98,6 +104,7 @@ pub struct JobReport<'a> {
     pub consecutive_failures: u32,
     pub crashes: u64,
     pub stalled: Option<bool>,
+    pub progress: Option<&'static str>,
 }
 
 /// One worker in `/status`; the fields are documented in the module docs.
@@ -119,7 +126,7 @@ impl<'a> Report<'a> {
         Report {
             generated_at: millis(now),
             generated_at_rfc3339: rfc3339(now),
-            ready: stale_readiness_jobs(health).next().is_none(),
+            ready: unready_jobs(health).next().is_none(),
             jobs: health.jobs.iter().map(JobReport::of).collect(),
             workers: health
                 .workers
@@ -136,7 +143,8 @@ impl<'a> JobReport<'a> {
             job: &job.job,
             state: job.state.as_str(),
             stale: job.state == JobState::Stale,
-            readiness: job.readiness,
+            readiness: job.readiness != Readiness::Off,
+            readiness_on: job.readiness.as_str(),
             schedule: &job.schedule,
             zone: &job.zone,
             last_success: job.last_success.map(millis),
@@ -150,7 +158,8 @@ impl<'a> JobReport<'a> {
             overrun: job.overrun,
             consecutive_failures: job.consecutive_failures,
             crashes: job.crashes,
-            stalled: job.stalled,
+            stalled: job.progress.map(|progress| progress == Progress::Stalled),
+            progress: job.progress.map(Progress::as_str),
         }
     }
 }
@@ -178,34 +187,42 @@ pub fn json(health: &Health) -> Result<Vec<u8>, serde_json::Error> {
     Ok(body)
 }
 
-/// The jobs that fail `/readyz`: marked `readiness: true` and stale.
-pub fn stale_readiness_jobs(health: &Health) -> impl Iterator<Item = &JobStatus> {
-    health
-        .jobs
-        .iter()
-        .filter(|job| job.readiness && job.state == JobState::Stale)
+/// The jobs that fail `/readyz` now.
+pub fn unready_jobs(health: &Health) -> impl Iterator<Item = &JobStatus> {
+    health.jobs.iter().filter(|job| job.unready)
 }
 
-/// `None` when ready; otherwise the `/readyz` body: one line per stale readiness job.
+/// `None` when ready; otherwise the `/readyz` body: one line per job whose readiness fails.
 pub fn unready(health: &Health) -> Option<String> {
     let now = health.taken_at;
     let mut body = String::new();
-    for job in stale_readiness_jobs(health) {
-        let since = match job.last_success {
-            Some(_) => "",
-            None => " (none since heartwire started)",
-        };
+    for job in unready_jobs(health) {
         // Writing to a String cannot fail.
-        let _ = writeln!(
-            body,
-            "{}: stale, no success for {}{since}, deadline {} ({})",
-            job.job,
-            span(job.seconds_since_success),
-            relative(job.deadline, now),
-            rfc3339(job.deadline).as_deref().unwrap_or("unknown"),
-        );
+        let _ = match job.readiness {
+            Readiness::Completed => {
+                let since = match job.last_end {
+                    Some(end) => format!("for {}", span((now - end).max(0.0))),
+                    None => "since heartwire started".to_owned(),
+                };
+                writeln!(body, "{}: no run ended (ok or error) {since}", job.job)
+            }
+            _ => {
+                let since = match job.last_success {
+                    Some(_) => "",
+                    None => " (none since heartwire started)",
+                };
+                writeln!(
+                    body,
+                    "{}: stale, no success for {}{since}, deadline {} ({})",
+                    job.job,
+                    span(job.seconds_since_success),
+                    relative(job.deadline, now),
+                    rfc3339(job.deadline).as_deref().unwrap_or("unknown"),
+                )
+            }
+        };
     }
-    (!body.is_empty()).then(|| format!("not ready: stale jobs marked readiness\n{body}"))
+    (!body.is_empty()).then(|| format!("not ready: jobs marked readiness\n{body}"))
 }
 
 /// Rounds Unix seconds to the millisecond, as the RFC 3339 twins are written.

@@ -9,9 +9,10 @@
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
-use super::stale_readiness_jobs;
+use super::unready_jobs;
 use super::words::{relative, rfc3339};
 use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
+use crate::health::job::{Progress, Readiness};
 
 /// The page loads nothing but its own inline styles.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'";
@@ -99,13 +100,18 @@ fn write_page(out: &mut String, health: &Health) -> fmt::Result {
 
 fn write_header(out: &mut String, health: &Health) -> fmt::Result {
     out.push_str("<header><h1>heartwire</h1>");
-    let stale: Vec<&str> = stale_readiness_jobs(health).map(|job| &*job.job).collect();
+    let stale: Vec<String> = unready_jobs(health)
+        .map(|job| match job.readiness {
+            Readiness::Completed => format!("{} has no run end", job.job),
+            _ => format!("{} stale", job.job),
+        })
+        .collect();
     if stale.is_empty() {
         out.push_str("<span class=\"verdict ready\" id=\"readiness\">Ready</span>");
     } else {
         write!(
             out,
-            "<span class=\"verdict unready\" id=\"readiness\">Not ready: {} stale</span>",
+            "<span class=\"verdict unready\" id=\"readiness\">Not ready: {}</span>",
             Escaped(&stale.join(", "))
         )?;
     }
@@ -154,12 +160,22 @@ fn write_job(out: &mut String, job: &JobStatus, now: f64) -> fmt::Result {
         out,
         "<tr data-job=\"{name}\" data-state=\"{state}\"><th>{name}"
     )?;
-    if job.readiness {
-        out.push_str("<span class=\"tag\" title=\"stale fails /readyz\">readiness</span>");
+    match job.readiness {
+        Readiness::Off => {}
+        Readiness::Success => {
+            out.push_str("<span class=\"tag\" title=\"stale fails /readyz\">readiness</span>");
+        }
+        Readiness::Completed => out.push_str(
+            "<span class=\"tag\" title=\"no run ended in time fails /readyz\">readiness</span>",
+        ),
     }
     write!(out, "</th><td><span class=\"state {state}\">{state}</span>")?;
-    if job.stalled == Some(true) {
-        out.push_str(" <span class=\"state stalled\">stalled</span>");
+    match job.progress {
+        Some(Progress::Stalled) => out.push_str(" <span class=\"state stalled\">stalled</span>"),
+        Some(Progress::NotStarted) => {
+            out.push_str(" <span class=\"muted\" title=\"no job.start or job.progress since heartwire started\">not started</span>");
+        }
+        _ => {}
     }
     write!(out, "</td><td>{}", Escaped(&job.schedule))?;
     if job.zone != "UTC" {
@@ -232,7 +248,7 @@ fn needs_attention(job: &JobStatus) -> bool {
     matches!(
         job.state,
         JobState::Stale | JobState::Failing | JobState::Late
-    ) || job.stalled == Some(true)
+    ) || job.progress == Some(Progress::Stalled)
         || job.overrun > 0
 }
 

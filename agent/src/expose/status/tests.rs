@@ -12,7 +12,14 @@ fn job(name: &str, state: JobState, readiness: bool) -> JobStatus {
         schedule: "every 1m".to_owned(),
         zone: "UTC".to_owned(),
         state,
-        readiness,
+        readiness: if readiness {
+            Readiness::Success
+        } else {
+            Readiness::Off
+        },
+        // What the verdict decides for `readiness: success` (see health::job's tests).
+        unready: readiness && state == JobState::Stale,
+        last_end: Some(NOW - 180.0),
         last_success: Some(NOW - 180.0),
         seconds_since_success: 180.0,
         deadline: NOW + 120.0,
@@ -21,7 +28,7 @@ fn job(name: &str, state: JobState, readiness: bool) -> JobStatus {
         overrun: 0,
         consecutive_failures: 0,
         crashes: 0,
-        stalled: None,
+        progress: None,
     }
 }
 
@@ -74,10 +81,31 @@ fn readiness_fails_only_for_stale_jobs_marked_readiness() {
     let body = unready(&not_ready).unwrap();
     assert_eq!(
         body,
-        "not ready: stale jobs marked readiness\n\
+        "not ready: jobs marked readiness\n\
          viewer-poll: stale, no success for 7 min (none since heartwire started), \
          deadline 2 min ago (2023-11-14T22:11:20.000Z)\n"
     );
+}
+
+#[test]
+fn readiness_completed_names_the_last_run_end() {
+    let mut poll = job("viewer-poll", JobState::Failing, false);
+    poll.readiness = Readiness::Completed;
+    poll.unready = true;
+    poll.last_end = Some(NOW - 420.0);
+    let mut never = job("chat-export", JobState::Warming, false);
+    never.readiness = Readiness::Completed;
+    never.unready = true;
+    never.last_end = None;
+    let body = unready(&health(vec![poll, never], vec![])).unwrap();
+    assert_eq!(
+        body,
+        "not ready: jobs marked readiness\n\
+         viewer-poll: no run ended (ok or error) for 7 min\n\
+         chat-export: no run ended (ok or error) since heartwire started\n"
+    );
+    let report = json_of(&health(vec![job("a", JobState::Ok, true)], vec![]));
+    assert_eq!(report["jobs"][0]["readiness_on"], "success");
 }
 
 #[test]
@@ -87,7 +115,7 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
     running.overrun = 1;
     running.consecutive_failures = 3;
     running.crashes = 1;
-    running.stalled = Some(true);
+    running.progress = Some(Progress::Stalled);
     let report = json_of(&health(
         vec![running, stale("viewer-poll", true)],
         vec![worker("mailer", WorkerState::Up, Some(NOW - 12.0))],
@@ -97,13 +125,14 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
     assert_eq!(report["ready"], false);
     let crawl = &report["jobs"][0];
     let expected = serde_json::json!({
-        "job": "crawl", "state": "failing", "stale": false, "readiness": false,
+        "job": "crawl", "state": "failing", "stale": false, "readiness": false, "readiness_on": null,
         "schedule": "every 1m", "zone": "UTC",
         "last_success": NOW - 180.0, "last_success_rfc3339": "2023-11-14T22:10:20.000Z",
         "seconds_since_success": 180.0,
         "deadline": NOW + 120.0, "deadline_rfc3339": "2023-11-14T22:15:20.000Z",
         "next_expected": NOW - 120.0, "next_expected_rfc3339": "2023-11-14T22:11:20.000Z",
         "running": 2, "overrun": 1, "consecutive_failures": 3, "crashes": 1, "stalled": true,
+        "progress": "stalled",
     });
     assert_eq!(crawl, &expected);
     let never = &report["jobs"][1];
@@ -112,6 +141,7 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
     assert!(never["last_success"].is_null());
     assert!(never["last_success_rfc3339"].is_null());
     assert!(never["stalled"].is_null(), "not a progress job");
+    assert!(never["progress"].is_null(), "not a progress job");
     let mailer = &report["workers"][0];
     let expected = serde_json::json!({
         "worker": "mailer", "state": "up", "up": true,

@@ -205,23 +205,96 @@ fn the_last_success_never_moves_backwards() {
 }
 
 #[test]
-fn a_progress_job_stalls_after_its_quiet_period() {
-    // Seed 002's watchdog: no progress for 15 minutes is a stall.
+fn readiness_completed_counts_failed_runs_and_success_does_not() {
+    // Seed 000's /_readiness: "has viewer-poll completed in 5 minutes", an error loop included.
+    let t0 = at("2026-01-01T00:00:00Z");
+    let mut spec = JobSpec::new(Schedule::every(MINUTE).unwrap());
+    spec.alert_after = 5 * MINUTE;
+    let mut job = JobHealth::new(t0);
+    for minute in 1..=10 {
+        job.failed(t0.advance(minute * MINUTE));
+    }
+    let now = t0.advance(11 * MINUTE);
+    spec.readiness = Readiness::Success;
+    assert!(job.verdict(&spec, now).unready, "no success for 11 minutes");
+    spec.readiness = Readiness::Completed;
+    let verdict = job.verdict(&spec, now);
+    assert!(!verdict.unready, "a run ended a minute ago");
+    assert_eq!(
+        verdict.last_end,
+        Some(t0.advance(10 * MINUTE).unix_seconds())
+    );
+    assert!(
+        job.verdict(&spec, t0.advance(15 * MINUTE)).unready,
+        "no run end for 5 minutes"
+    );
+    spec.readiness = Readiness::Off;
+    assert!(!job.verdict(&spec, t0.advance(60 * MINUTE)).unready);
+}
+
+#[test]
+fn a_progress_job_stalls_only_while_running_and_silent() {
+    // Seed 002: no new page for an hour while a crawl runs is a stall; a queued crawl is not.
     let t0 = at("2026-01-01T00:00:00Z");
     let quiet = 15 * MINUTE;
-    assert!(!stalled(
-        quiet,
-        None,
-        t0,
-        t0.advance(quiet - Duration::from_secs(1))
-    ));
-    assert!(
-        stalled(quiet, None, t0, t0.advance(quiet)),
-        "never any progress: counted from the baseline"
+    let later = t0.advance(10 * quiet);
+    assert_eq!(
+        Progress::at(quiet, false, None, None, later),
+        Progress::NotStarted,
+        "never started since the agent started: its own state, not stalled"
     );
+    // Progress-only jobs: running once progress was seen.
     let progress = t0.advance(10 * MINUTE);
-    assert!(!stalled(quiet, Some(progress), t0, t0.advance(20 * MINUTE)));
-    assert!(stalled(quiet, Some(progress), t0, t0.advance(25 * MINUTE)));
+    let at_quiet = |minutes| {
+        Progress::at(
+            quiet,
+            false,
+            None,
+            Some(progress),
+            t0.advance(minutes * MINUTE),
+        )
+    };
+    assert_eq!(at_quiet(20), Progress::Progressing);
+    assert_eq!(at_quiet(25), Progress::Stalled);
+    // Jobs that send job.start: running while a run is open, quiet from the later of its start
+    // and its last progress.
+    assert_eq!(
+        Progress::at(quiet, true, None, Some(progress), later),
+        Progress::Idle
+    );
+    let started = t0.advance(30 * MINUTE);
+    assert_eq!(
+        Progress::at(
+            quiet,
+            true,
+            Some(started),
+            Some(progress),
+            t0.advance(44 * MINUTE)
+        ),
+        Progress::Progressing,
+        "a new run gets its full quiet period whatever the last run's progress"
+    );
+    assert_eq!(
+        Progress::at(
+            quiet,
+            true,
+            Some(started),
+            Some(progress),
+            t0.advance(45 * MINUTE)
+        ),
+        Progress::Stalled
+    );
+    let fresh = t0.advance(40 * MINUTE);
+    assert_eq!(
+        Progress::at(
+            quiet,
+            true,
+            Some(started),
+            Some(fresh),
+            t0.advance(54 * MINUTE)
+        ),
+        Progress::Progressing
+    );
 }
 
 /// Issue 11: `every: 300000y` panicked the aggregating task on a chrono date overflow. The
