@@ -80,12 +80,12 @@ def check(url, timeout):
 
 
 def invalid(job):
-    """Why a job cannot be checked, or None."""
+    """Why a job cannot be checked, as (reason label, message), or None."""
     website, url = job.get("websiteId", ""), job.get("url", "")
     if not NAME.fullmatch(website):
-        return f"websiteId {website!r} is not 1-128 characters of [A-Za-z0-9_.:/-]"
+        return "invalid_website_id", f"websiteId {website!r} is not 1-128 characters of [A-Za-z0-9_.:/-]"
     if not url.startswith(("http://", "https://")):
-        return f"url {url!r} is not an http(s) URL"
+        return "invalid_url", f"url {url!r} is not an http(s) URL"
     return None
 
 
@@ -138,11 +138,14 @@ class Worker:
                 self.process(message_id, job)
 
     def process(self, message_id, job):
-        reason = invalid(job)
-        if reason:
-            # Left unacknowledged, as the hand-built worker did: XPENDING shows it.
-            log(f"Job failed: {message_id} ({reason})")
-            self.sidecar.send(self.heartbeat())
+        rejected = invalid(job)
+        if rejected:
+            # Acknowledged, so that no consumer retries it for ever, and counted, so that the
+            # sender's bug shows: uptime_jobs_rejected_total{reason}.
+            reason, message = rejected
+            self.redis.xack(STREAM, GROUP, message_id)
+            log(f"Job rejected: {message_id} ({message})")
+            self.sidecar.send(f"uptime.jobs.rejected:1|c|#reason:{reason}", self.heartbeat())
             return
         status, seconds = check(job["url"], self.timeout)
         self.sidecar.send(

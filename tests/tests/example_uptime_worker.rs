@@ -45,8 +45,8 @@ const WORK_DEADLINE: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(50);
 
 /// The seed's questions, as the example's README asks them of Prometheus (checked below).
-const UPTIME_PERCENT: &str = r#"100 * (sum by (service) (uptime_checks_total{status_code=~"2.."}) or 0 * sum by (service) (uptime_checks_total)) / sum by (service) (uptime_checks_total)"#;
-const AVERAGE_RESPONSE_SECONDS: &str = "sum by (service) (uptime_check_duration_seconds_sum) / sum by (service) (uptime_check_duration_seconds_count)";
+const UPTIME_PERCENT: &str = r#"100 * (sum by (websiteId) (uptime_checks_total{status_code=~"2.."}) or 0 * sum by (websiteId) (uptime_checks_total)) / sum by (websiteId) (uptime_checks_total)"#;
+const AVERAGE_RESPONSE_SECONDS: &str = "sum by (websiteId) (uptime_check_duration_seconds_sum) / sum by (websiteId) (uptime_check_duration_seconds_count)";
 /// Checks by status code, summed over all workers.
 type Outcomes = &'static [(&'static str, usize)];
 
@@ -150,14 +150,14 @@ fn sidecar_expects(worker: &Worker, checks: &[Check]) -> Vec<Expect> {
     ];
     for ((site, status), count) in by_status {
         let labels = [
-            ("service", site),
+            ("websiteId", site),
             ("endpoint", "check"),
             ("status_code", status),
         ];
         expects.push(exact("uptime_checks_total", &labels, count));
     }
     for (site, (count, seconds)) in by_site {
-        let labels = [("service", site), ("endpoint", "check")];
+        let labels = [("websiteId", site), ("endpoint", "check")];
         expects.push(exact("uptime_check_duration_seconds_count", &labels, count));
         expects.push(near("uptime_check_duration_seconds_sum", &labels, seconds));
     }
@@ -177,13 +177,13 @@ fn totals(checks: &[Vec<Check>]) -> BTreeMap<String, BTreeMap<String, usize>> {
     totals
 }
 
-/// A query's answer as `service → value`.
-fn by_service(samples: &[QuerySample]) -> BTreeMap<String, f64> {
+/// A query's answer as `websiteId → value`.
+fn by_site(samples: &[QuerySample]) -> BTreeMap<String, f64> {
     samples
         .iter()
         .map(|sample| {
             (
-                sample.labels.get("service").cloned().unwrap_or_default(),
+                sample.labels.get("websiteId").cloned().unwrap_or_default(),
                 sample.value,
             )
         })
@@ -216,14 +216,14 @@ fn assert_the_seeds_questions(prometheus: &Prometheus, checks: &[Vec<Check>]) {
         .unwrap();
     assert_eq!(instances[0].value, 3.0, "every sidecar holds checks");
 
-    let uptime = by_service(&prometheus.query(UPTIME_PERCENT).unwrap());
+    let uptime = by_site(&prometheus.query(UPTIME_PERCENT).unwrap());
     let expected: BTreeMap<String, f64> = UPTIME
         .iter()
         .map(|(site, percent)| ((*site).to_owned(), *percent))
         .collect();
     assert_eq!(uptime, expected, "{UPTIME_PERCENT}");
 
-    let average = by_service(&prometheus.query(AVERAGE_RESPONSE_SECONDS).unwrap());
+    let average = by_site(&prometheus.query(AVERAGE_RESPONSE_SECONDS).unwrap());
     let expected = average_seconds(checks);
     assert_eq!(
         average.keys().collect::<Vec<_>>(),
@@ -320,7 +320,7 @@ fn assert_dead_and_stopped_workers_show(prometheus: &Prometheus, workers: &mut [
 }
 
 /// The consumer group handed every job to exactly one worker, each worker got some, every job
-/// was acknowledged, and every site's checks came out as scripted.
+/// was acknowledged (the invalid one too), and every site's checks came out as scripted.
 fn assert_each_job_was_checked_once(redis: &Redis, workers: &[Worker], checks: &[Vec<Check>]) {
     let total = ROUNDS * SITES.len();
     let ids: BTreeSet<&str> = checks
@@ -406,11 +406,28 @@ fn uptime_workers_share_a_redis_stream_and_prometheus_answers_uptime_and_respons
         .collect();
     redis.wait_for_blocked_readers(workers.len());
 
+    // A job no check can report (a websiteId with a space breaks heartwire's name rule): the
+    // worker acknowledges it and counts it as rejected instead of leaving it pending for ever.
+    let bad = redis.cli(&[
+        "XADD",
+        "uptime:jobs",
+        "*",
+        "websiteId",
+        "bad site",
+        "url",
+        "http://127.0.0.1:9/",
+    ]);
+    assert!(bad.contains('-'), "XADD: {bad}");
     enqueue(&python, &redis, &sites);
     let total = ROUNDS * SITES.len();
     let checks = wait_for_checks(&mut workers, total);
 
     assert_each_job_was_checked_once(&redis, &workers, &checks);
+    prometheus.wait_for(
+        r#"sum(uptime_jobs_rejected_total{reason="invalid_website_id"})"#,
+        "1: the job with a bad websiteId, counted once",
+        |s| s.len() == 1 && s[0].value == 1.0,
+    );
     assert_sidecars_hold_their_workers_checks(&sidecars, &workers, &checks);
     assert_the_seeds_questions(&prometheus, &checks);
     assert_dead_and_stopped_workers_show(&prometheus, &mut workers);

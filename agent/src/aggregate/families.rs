@@ -214,6 +214,19 @@ pub const SETTINGS: [SettingRow; 3] = [
     },
 ];
 
+/// The default names of the variable labels of `group`'s families, each once.
+pub fn group_labels(group: Group) -> impl Iterator<Item = &'static str> {
+    let mut seen: Vec<&'static str> = Vec::new();
+    for row in TABLE.iter().filter(|row| row.group == group) {
+        for label in row.labels {
+            if !seen.contains(label) {
+                seen.push(label);
+            }
+        }
+    }
+    seen.into_iter()
+}
+
 /// The keys of `group` that name something: its families, then its settings (`labels` comes on
 /// top).
 pub fn keys(group: Group) -> impl Iterator<Item = &'static str> {
@@ -238,6 +251,8 @@ pub struct FamilyNames {
     settings: Vec<String>,
     /// By [`Group`], in [`Group::ALL`] order.
     labels: Vec<ConstLabels>,
+    /// Variable labels renamed under `label_names:`: the group, the default name, the new one.
+    renamed: Vec<(Group, &'static str, String)>,
 }
 
 impl Default for FamilyNames {
@@ -246,6 +261,7 @@ impl Default for FamilyNames {
             names: TABLE.iter().map(|row| row.name.to_owned()).collect(),
             settings: SETTINGS.iter().map(|row| row.default.to_owned()).collect(),
             labels: vec![ConstLabels::new(); Group::ALL.len()],
+            renamed: Vec::new(),
         }
     }
 }
@@ -299,17 +315,40 @@ impl FamilyNames {
         let row = family.row();
         row.labels
             .iter()
-            .map(|label| {
-                SETTINGS
-                    .iter()
-                    .find(|setting| {
-                        setting.renames_label
-                            && setting.group == row.group
-                            && setting.default == *label
-                    })
-                    .map_or(*label, |setting| self.setting(setting.setting))
-            })
+            .map(|label| self.label(row.group, label))
             .collect()
+    }
+
+    /// The name the variable label called `default` by default has in `group`'s families:
+    /// renamed by the group's `label` setting (`jobs.label`, `workers.label`) or `label_names`.
+    pub fn label<'a>(&'a self, group: Group, default: &'a str) -> &'a str {
+        if let Some(setting) = SETTINGS.iter().find(|setting| {
+            setting.renames_label && setting.group == group && setting.default == default
+        }) {
+            return self.setting(setting.setting);
+        }
+        self.renamed
+            .iter()
+            .find(|(g, from, _)| *g == group && *from == default)
+            .map_or(default, |(_, _, to)| to.as_str())
+    }
+
+    /// Renames the variable label `default` of `group`'s families to `name`; false if no family
+    /// of the group has such a label.
+    pub fn rename_label(&mut self, group: Group, default: &str, name: &str) -> bool {
+        let Some(known) = group_labels(group).find(|label| *label == default) else {
+            return false;
+        };
+        if let Some(setting) = SETTINGS.iter().find(|setting| {
+            setting.renames_label && setting.group == group && setting.default == known
+        }) {
+            name.clone_into(&mut self.settings[setting.setting as usize]);
+            return true;
+        }
+        self.renamed
+            .retain(|(g, from, _)| !(*g == group && *from == known));
+        self.renamed.push((group, known, name.to_owned()));
+        true
     }
 
     /// Every name the families claim in the exposition, with the self-metrics': a StatsD family
@@ -358,6 +397,14 @@ impl FamilyNames {
             let variable = self.label_names(row.family);
             if let Some(label) = variable.iter().find(|label| !is_label_name(label)) {
                 return Err(unusable(label));
+            }
+            for (index, label) in variable.iter().enumerate() {
+                if variable[..index].contains(label) {
+                    return Err(NameError::DuplicateLabel {
+                        family: name.to_owned(),
+                        label: (*label).to_owned(),
+                    });
+                }
             }
             let constant = self.labels(row.group).iter().map(|(label, _)| label);
             for label in constant {
@@ -428,9 +475,17 @@ pub enum NameError {
     /// A label name is invalid, reserved, or a constant label that is also a variable label of
     /// the family.
     #[error(
-        "constant label {label:?} on {family:?} is not usable: use letters, digits and '_', not 'le', 'quantile', '__*' or one of the family's own labels"
+        "label {label:?} on {family:?} is not usable: use letters, digits and '_', not 'le', 'quantile', '__*' or one of the family's own labels"
     )]
     InvalidConstLabel {
+        /// The family.
+        family: String,
+        /// The label name.
+        label: String,
+    },
+    /// Two variable labels of one family would have the same name.
+    #[error("label {label:?} would name two labels of {family:?}: rename one")]
+    DuplicateLabel {
         /// The family.
         family: String,
         /// The label name.

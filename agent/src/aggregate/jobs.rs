@@ -65,8 +65,6 @@ struct Job {
     progress: f64,
     last_progress: Option<Now>,
     health: JobHealth,
-    /// When heartwire started watching the job.
-    since: Now,
     spec: Option<Arc<JobSpec>>,
 }
 
@@ -311,7 +309,6 @@ impl Jobs {
             progress: 0.0,
             last_progress: None,
             health: JobHealth::new(now),
-            since: now,
             spec: None,
         };
         Some(self.jobs.insert(name, job))
@@ -332,7 +329,6 @@ impl Jobs {
                     runs: job.runs.clone(),
                     ever_started: job.ever_started,
                     last_progress: job.last_progress,
-                    since: job.since,
                     last_success: job.last_success,
                     crashes: job.crashes,
                 })

@@ -311,6 +311,10 @@ impl Families {
                 NameOrLabels::Name(name) if key == "label" && name == label => {
                     Some(format!("families.{group}.label"))
                 }
+                NameOrLabels::Labels(renamed) if key == "label_names" => renamed
+                    .iter()
+                    .find(|(_, to)| *to == label)
+                    .map(|(from, _)| format!("families.{group}.label_names.{from}")),
                 _ => None,
             })
         })
@@ -327,6 +331,38 @@ impl Families {
                     ("labels", NameOrLabels::Labels(map)) => {
                         let labels = map.iter().map(|(k, v)| (k.clone(), v.clone()));
                         names.set_labels(group, labels.collect());
+                    }
+                    ("label_names", NameOrLabels::Labels(map)) => {
+                        for (from, to) in map {
+                            let given = self.given(group);
+                            if given.contains_key("label") && names.label(group, from) != from {
+                                return Err((
+                                    format!("{at}.{from}"),
+                                    format!(
+                                        "renames the label `families.{}.label` already renames: keep one",
+                                        group.key()
+                                    ),
+                                ));
+                            }
+                            if !names.rename_label(group, from, to) {
+                                let known: Vec<&str> = families::group_labels(group).collect();
+                                return Err((
+                                    format!("{at}.{from}"),
+                                    format!(
+                                        "no {} family has a label {from:?}: rename one of {}",
+                                        group.key(),
+                                        known.join(", ")
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    ("label_names", NameOrLabels::Name(_)) => {
+                        return Err((
+                            at,
+                            "is a map of default label names to new ones, e.g. `label_names: { service: websiteId }`"
+                                .to_owned(),
+                        ));
                     }
                     ("labels", NameOrLabels::Name(_)) => {
                         return Err((

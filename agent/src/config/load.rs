@@ -323,7 +323,9 @@ fn family_problem(document: &Document, error: &NameError) -> Invalid {
         NameError::InvalidFamilyName { name } | NameError::DuplicateFamilyName { name } => {
             families.key_naming(name)
         }
-        NameError::InvalidConstLabel { label, .. } => families.key_of_label(label),
+        NameError::InvalidConstLabel { label, .. } | NameError::DuplicateLabel { label, .. } => {
+            families.key_of_label(label)
+        }
     };
     invalid(key.as_deref().unwrap_or("families"), error.to_string())
 }

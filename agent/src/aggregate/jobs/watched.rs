@@ -20,7 +20,6 @@ pub(crate) struct WatchedJob {
     pub(super) runs: Runs,
     pub(super) ever_started: bool,
     pub(super) last_progress: Option<Now>,
-    pub(super) since: Now,
     pub(super) last_success: Option<f64>,
     pub(super) crashes: u64,
 }

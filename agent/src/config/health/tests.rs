@@ -199,3 +199,44 @@ fn readiness_takes_a_flag_or_what_counts() {
     );
     assert!(message.contains("`completed`"), "{message}");
 }
+
+#[test]
+fn label_names_rename_any_built_in_label() {
+    let config = from_str(
+        "families:\n  http:\n    requests: uptime_checks_total\n    label_names: { service: websiteId, endpoint: check }\n  jobs:\n    label_names: { reason: why }\n",
+        "agent.yaml",
+    )
+    .unwrap();
+    let names = &config.fixed.families;
+    assert_eq!(
+        names.label_names(Family::HttpRequests),
+        ["websiteId", "check", "status_code"]
+    );
+    assert_eq!(
+        names.label_names(Family::HttpDuration),
+        ["websiteId", "check"]
+    );
+    assert_eq!(
+        names.label_names(Family::JobLastResult),
+        ["job", "result", "why"]
+    );
+    let message = refused("families:\n  http:\n    label_names: { site: websiteId }\n");
+    assert!(
+        message.contains("families.http.label_names.site"),
+        "{message}"
+    );
+    assert!(
+        message.contains("rename one of service, endpoint, status_code"),
+        "{message}"
+    );
+    let message = refused("families:\n  http:\n    label_names: { service: endpoint }\n");
+    assert!(message.contains("would name two labels"), "{message}");
+    assert!(
+        message.contains("families.http.label_names.service"),
+        "{message}"
+    );
+    let message = refused("families:\n  http:\n    label_names: { service: le }\n");
+    assert!(message.contains("not usable"), "{message}");
+    let message = refused("families:\n  jobs:\n    label: task\n    label_names: { job: work }\n");
+    assert!(message.contains("already renames"), "{message}");
+}
