@@ -13,17 +13,25 @@ same VM, and heartwire writes the textfile:
 
 With every watchdog run go StatsD lines for what heartwire does not derive from job lines: the
 seed's one-hot `healtharchive_<watchdog>_last_result{result,reason}` (the current outcome 1,
-every other known outcome 0) and its counters and gauges. Standard library only.
+every other known outcome 0) and its counters and gauges. What is left of the seed's crawl
+metrics script, the probes heartwire cannot make itself (output dirs, restarts, temp dirs, the
+worker unit, the database's counts), is one `crawl-metrics` run a minute sending their findings
+as gauges. mapping.yml declares every gauge with the seed's name and help text; the alerts of
+heartwire.yaml read them. Standard library only.
 
     python3 crawl_watchdog.py replay                         the scripted campaign (tests)
     python3 crawl_watchdog.py watchdog worker-auto-start ok started
+    python3 crawl_watchdog.py watchdog crawl-auto-recover ok healthy --gauge deploy_lock_present=0
     python3 crawl_watchdog.py crawl hc --pages 100 --stall-at 60
+    python3 crawl_watchdog.py probe < findings.json          one crawl-metrics run
+    python3 crawl_watchdog.py indexed hc 5120                indexing of crawl-hc's pages ended
 
 HEARTWIRE_ADDR (or --target) says where heartwire listens: `127.0.0.1:8125` or
 `udp://127.0.0.1:8125` for UDP, `unix:///run/heartwire/dgram.sock` for its Unix datagram socket.
 """
 
 import argparse
+import json
 import os
 import socket
 import sys
@@ -63,6 +71,23 @@ OUTCOMES = {
 
 # Reasons for which worker-auto-start tried to start the worker: its start counters.
 START_ATTEMPTED = {"started": "start_success", "start_failed": "start_failed"}
+
+# The crawl-metrics probe's findings (`probe_lines`): global gauges, per running crawl (by
+# source) and per queued or retryable annual job.
+PROBE_GLOBAL = (
+    "worker_active",
+    "worker_should_be_running",
+    "jobs_pending_crawl",
+    "crawl_annual_output_dir_probe_user_ok",
+)
+PROBE_RUNNING = (
+    "output_dir_ok",
+    "output_dir_errno",
+    "container_restarts_done",
+    "temp_dirs",
+    "new_crawl_phases",
+    "resume_crawls",
+)
 
 
 class Sidecar:
@@ -120,15 +145,84 @@ def outcome_lines(watchdog, result, reason, seconds):
     return lines
 
 
+def gauge_line(name, value, **tags):
+    """`healtharchive.<name>:<value>|g|#tag:value,…`."""
+    tagged = ",".join(f"{key}:{tag}" for key, tag in tags.items())
+    return f"healtharchive.{name}:{value}|g" + (f"|#{tagged}" if tagged else "")
+
+
+def probe_lines(findings):
+    """The gauges of one crawl-metrics run, from what the probes found (a dict, as JSON):
+
+        {"worker_active": 0, "worker_should_be_running": 1, "jobs_pending_crawl": 2,
+         "crawl_annual_output_dir_probe_user_ok": 1,
+         "infra_error_recent": {"10m": 0},                   jobs with infra errors, per window
+         "automation_enabled": {"worker-auto-start": 1, "crawl-auto-recover": 1,
+                                "storage-hotpath-auto-recover": 1},
+         "running": {"hc": {"output_dir_ok": 1, "output_dir_errno": 0,
+                            "container_restarts_done": 2, "temp_dirs": 12,
+                            "new_crawl_phases": 1, "resume_crawls": 0}},
+         "annual_pending": [{"source": "cihr", "job_id": 103, "status": "queued",
+                             "year": 2026, "writable": 1, "errno": 0}]}
+
+    Keys left out are not sent. A running crawl's gauges carry its source; they expire in
+    heartwire 5 minutes after the last probe that saw the crawl (mapping.yml's ttl).
+    """
+    lines = [gauge_line(name, findings[name]) for name in PROBE_GLOBAL if name in findings]
+    for window, count in findings.get("infra_error_recent", {}).items():
+        lines.append(gauge_line("jobs_infra_error_recent", count, window=window))
+    for watchdog, enabled in findings.get("automation_enabled", {}).items():
+        if watchdog not in OUTCOMES:
+            raise ValueError(f"automation_enabled: unknown watchdog {watchdog!r}")
+        lines.append(f"{statsd_prefix(watchdog)}.enabled:{int(enabled)}|g")
+    for source, probes in findings.get("running", {}).items():
+        for name in PROBE_RUNNING:
+            if name in probes:
+                lines.append(gauge_line(f"crawl_running_job_{name}", probes[name], source=source))
+    for job in findings.get("annual_pending", ()):
+        try:
+            tags = {key: job[key] for key in ("source", "job_id", "status", "year")}
+            writable = int(job["writable"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"annual_pending: {job!r} lacks {error}") from None
+        prefix = "crawl_annual_pending_job_output_dir_writable"
+        lines.append(gauge_line(prefix, writable, **tags))
+        lines.append(gauge_line(f"{prefix}_errno", job.get("errno", 0), **tags))
+    return lines
+
+
+def probe_run(sidecar, findings):
+    """One crawl-metrics run: `job.start crawl-metrics`, then its gauges with `job.ok`, so that
+    heartwire knows when the probes last ran (stale after 10 minutes without a run)."""
+    lines = probe_lines(findings)  # refuses bad findings before the run starts
+    sidecar.send("job.start crawl-metrics")
+    sidecar.send(*lines, "job.ok crawl-metrics")
+
+
+def indexed_line(source, pages):
+    """The indexer's report: pages indexed from crawl-<source>'s last completed crawl."""
+    return f"healtharchive.job.indexed_pages:{int(pages)}|g|#task:crawl-{source}"
+
+
 class Run:
     """The outcome of a watchdog run, set by the watchdog's own logic; the watchdog's first
-    outcome until then."""
+    outcome until then. Gauges and counts the run adds go with its outcome lines, under the
+    watchdog's prefix (`run.gauge("deploy_lock_present", 1)` from crawl-auto-recover is
+    healtharchive_crawl_auto_recover_deploy_lock_present)."""
 
     def __init__(self, watchdog):
         self.result, self.reason = OUTCOMES[watchdog][0]
+        self.prefix = statsd_prefix(watchdog)
+        self.extra = []
 
     def outcome(self, result, reason):
         self.result, self.reason = result, reason
+
+    def gauge(self, name, value):
+        self.extra.append(f"{self.prefix}.{name}:{value}|g")
+
+    def count(self, name, increment=1):
+        self.extra.append(f"{self.prefix}.{name}:{increment}|c")
 
 
 @contextmanager
@@ -151,7 +245,7 @@ def watchdog_run(sidecar, watchdog):
         raise
     finally:
         seconds = time.monotonic() - started
-        sidecar.send(*outcome_lines(watchdog, run.result, run.reason, seconds))
+        sidecar.send(*run.extra, *outcome_lines(watchdog, run.result, run.reason, seconds))
 
 
 def replay(sidecar):
@@ -160,8 +254,10 @@ def replay(sidecar):
     crawl-hc runs and crawls 250 pages; crawl-phac crawls 40 pages and fails with its restart
     budget spent; worker-auto-start runs three times (started, deploy lock, start failed);
     crawl-auto-recover twice (healthy, recovered); storage-hotpath-auto-recover never runs, as
-    if its timer had stopped; crawl-cihr is queued and never starts. The last line is progress
-    of crawl-hc, so its stall clock starts when the replay ends.
+    if its timer had stopped; crawl-cihr is queued and never starts. One crawl-metrics probe run
+    sees crawl-hc running, the worker down with work pending and cihr's annual output dir
+    writable. The last line is progress of crawl-hc, so its stall clock starts when the replay
+    ends.
     """
     sidecar.send("job.start crawl-hc id=101")
     for pages in (120, 80):
@@ -189,8 +285,36 @@ def replay(sidecar):
         )
     for reason, seconds in (("healthy", 0.5), ("recovered", 3.0)):
         sidecar.send("job.start crawl-auto-recover")
-        sidecar.send(*outcome_lines("crawl-auto-recover", "ok", reason, seconds))
+        sidecar.send(
+            "healtharchive.crawl_auto_recover.deploy_lock_present:0|g",
+            *outcome_lines("crawl-auto-recover", "ok", reason, seconds),
+        )
+    probe_run(sidecar, REPLAY_FINDINGS)
     sidecar.send("job.progress crawl-hc 50 id=101")
+
+
+# What the replay's crawl-metrics run finds.
+REPLAY_FINDINGS = {
+    "worker_active": 0,
+    "worker_should_be_running": 1,
+    "jobs_pending_crawl": 2,
+    "crawl_annual_output_dir_probe_user_ok": 1,
+    "infra_error_recent": {"10m": 0},
+    "automation_enabled": {watchdog: 1 for watchdog in OUTCOMES},
+    "running": {
+        "hc": {
+            "output_dir_ok": 1,
+            "output_dir_errno": 0,
+            "container_restarts_done": 2,
+            "temp_dirs": 12,
+            "new_crawl_phases": 1,
+            "resume_crawls": 0,
+        }
+    },
+    "annual_pending": [
+        {"source": "cihr", "job_id": 103, "status": "queued", "year": 2026, "writable": 1}
+    ],
+}
 
 
 def crawl(sidecar, source, pages, batch, interval, stall_at):
@@ -208,7 +332,37 @@ def crawl(sidecar, source, pages, batch, interval, stall_at):
         step = min(batch, pages - crawled)
         crawled += step
         sidecar.send(f"job.progress {job} {step}")
-    sidecar.send(f"job.ok {job}")
+    # Completed: nothing indexed yet, until the indexer reports (`indexed`).
+    sidecar.send(f"job.ok {job}", indexed_line(source, 0))
+
+
+def pairs(items, kind):
+    """`["a=1", "b=2"]` as `[("a", kind("1")), ("b", kind("2"))]`."""
+    out = []
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.replace("_", "").isalnum():
+            raise ValueError(f"{item!r}: write NAME=VALUE, e.g. deploy_lock_present=1")
+        try:
+            out.append((name, kind(value)))
+        except ValueError:
+            raise ValueError(f"{item!r}: {value!r} is not a number") from None
+    return out
+
+
+def read_findings(path):
+    """The probe's findings: a JSON object, from `path` or stdin (`-`)."""
+    try:
+        if path == "-":
+            findings = json.load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as file:
+                findings = json.load(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"findings {path}: {error}") from None
+    if not isinstance(findings, dict):
+        raise ValueError(f"findings {path}: a JSON object, as probe_lines documents")
+    return findings
 
 
 def main(argv=None):
@@ -224,6 +378,27 @@ def main(argv=None):
     one.add_argument("name", choices=sorted(OUTCOMES))
     one.add_argument("result", choices=("ok", "error"))
     one.add_argument("reason")
+    one.add_argument(
+        "--gauge",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a gauge of the run, under the watchdog's prefix (deploy_lock_present=1)",
+    )
+    one.add_argument(
+        "--count",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="a counter increment of the run, under the watchdog's prefix (apply_attempts=1)",
+    )
+    probe = commands.add_parser("probe", help="report one crawl-metrics run")
+    probe.add_argument(
+        "findings", nargs="?", default="-", help="JSON file of the findings (default: stdin)"
+    )
+    indexed = commands.add_parser("indexed", help="report a crawl's indexed page count")
+    indexed.add_argument("source", help="hc, phac or cihr")
+    indexed.add_argument("pages", type=int)
     run = commands.add_parser("crawl", help="a stand-in crawl that reports its progress")
     run.add_argument("source", help="hc, phac or cihr")
     run.add_argument("--pages", type=int, default=100)
@@ -238,8 +413,17 @@ def main(argv=None):
             replay(sidecar)
         elif args.command == "watchdog":
             outcome_lines(args.name, args.result, args.reason, 0.0)  # refuses unknown outcomes
+            gauges, counts = pairs(args.gauge, float), pairs(args.count, int)
             with watchdog_run(sidecar, args.name) as run:
+                for name, value in gauges:
+                    run.gauge(name, value)
+                for name, value in counts:
+                    run.count(name, value)
                 run.outcome(args.result, args.reason)
+        elif args.command == "probe":
+            probe_run(sidecar, read_findings(args.findings))
+        elif args.command == "indexed":
+            sidecar.send(indexed_line(args.source, args.pages))
         else:
             crawl(sidecar, args.source, args.pages, args.batch, args.interval, args.stall_at)
     except ValueError as error:

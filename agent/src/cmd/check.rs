@@ -140,6 +140,15 @@ pub fn summary(origin: &str, config: &Config) -> String {
         let names: Vec<&str> = live.alerts.0.keys().map(String::as_str).collect();
         let _ = writeln!(out, "\nalerts: {}", names.join(", "));
     }
+    if !live.dashboard.rows.is_empty() {
+        let rows: Vec<String> = live
+            .dashboard
+            .rows
+            .iter()
+            .map(|row| format!("{} ({} panels)", row.title, row.panels.len()))
+            .collect();
+        let _ = writeln!(out, "\ndashboard rows: {}", rows.join(", "));
+    }
     let names = &config.fixed.families;
     let _ = writeln!(
         out,

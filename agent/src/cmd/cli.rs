@@ -55,8 +55,9 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Print Prometheus alert rules derived from the config: stale, failing, hung, crashed and
-    /// stalled jobs, workers down, the agent dropping input or not scraped, and the config's
-    /// `alerts:`. Regenerate them whenever the config changes.
+    /// stalled jobs, workers down, the agent dropping input or not seen (not scraped, or its
+    /// textfile not written), and the config's `alerts:`. Regenerate them whenever the config
+    /// changes.
     Rules(RulesArgs),
     /// Print a Grafana dashboard (JSON, importable as is) for the families the config names:
     /// jobs, outbound calls, workers and the agent's own health.
@@ -157,9 +158,26 @@ pub struct RulesArgs {
     /// name instead (`up{container="NAME"}`), which holds whatever the monitor is called.
     #[arg(long, value_name = "NAME", conflicts_with = "scrape_job")]
     pub scrape_container: Option<String>,
+    /// How HeartwireDown tells that heartwire is not seen: `up` (the scrape of heartwire fails
+    /// or has no target), `textfile` (node_exporter reports heartwire's textfile too old, or
+    /// none: for a heartwire nobody scrapes), or `auto`: `textfile` when the config enables
+    /// `textfile:`, else `up`.
+    #[arg(long, value_enum, default_value_t = AgentDown::Auto)]
+    pub agent_down: AgentDown,
     /// `metadata.name` of the PrometheusRule object.
     #[arg(long, value_name = "NAME", default_value = "heartwire")]
     pub name: String,
+}
+
+/// How `HeartwireDown` watches heartwire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AgentDown {
+    /// `textfile` when the config enables `textfile:`, else `up`.
+    Auto,
+    /// The scrape of heartwire: `up == 0 or absent(up)`.
+    Up,
+    /// The age of heartwire's textfile as node_exporter reports it.
+    Textfile,
 }
 
 /// What `heartwire rules` prints.
@@ -225,6 +243,7 @@ mod tests {
         .unwrap();
         match cli.into_command() {
             Command::Rules(args) => {
+                assert_eq!(args.agent_down, AgentDown::Auto);
                 assert_eq!(args.format, RulesFormat::PrometheusOperator);
                 assert_eq!(args.scrape_container.as_deref(), Some("agent"));
                 assert_eq!(
@@ -245,6 +264,11 @@ mod tests {
         assert!(Cli::try_parse_from(both).is_err());
         let unknown = ["heartwire", "rules", "--format", "grafana"];
         assert!(Cli::try_parse_from(unknown).is_err());
+        let cli = Cli::try_parse_from(["heartwire", "rules", "--agent-down", "textfile"]).unwrap();
+        match cli.into_command() {
+            Command::Rules(args) => assert_eq!(args.agent_down, AgentDown::Textfile),
+            other => panic!("expected rules, got {other:?}"),
+        }
     }
 
     #[test]

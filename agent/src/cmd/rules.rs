@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cmd::cli::{DashboardArgs, RulesArgs, RulesFormat};
+use crate::cmd::cli::{AgentDown, DashboardArgs, RulesArgs, RulesFormat};
 use crate::config;
 use crate::rules::{self, ScrapeTarget, Source};
 
@@ -17,9 +17,8 @@ pub fn rules_main(args: &RulesArgs) -> ExitCode {
     let Some(source) = load(args.config.as_deref()) else {
         return ExitCode::from(EXIT_CONFIG);
     };
-    let target = match &args.scrape_container {
-        Some(container) => ScrapeTarget::Container(container.clone()),
-        None => ScrapeTarget::Job(args.scrape_job.clone()),
+    let Some(target) = target(args, &source) else {
+        return ExitCode::from(EXIT_CONFIG);
     };
     let groups = rules::prometheus::groups(&source, &target);
     let text = match args.format {
@@ -27,6 +26,26 @@ pub fn rules_main(args: &RulesArgs) -> ExitCode {
         RulesFormat::PrometheusOperator => rules::prometheus::prometheus_rule(&groups, &args.name),
     };
     print_out(&text)
+}
+
+/// How `HeartwireDown` finds heartwire: `--agent-down`, `auto` deciding by `textfile.enabled`.
+fn target(args: &RulesArgs, source: &Source) -> Option<ScrapeTarget> {
+    let textfile = match args.agent_down {
+        AgentDown::Auto => source.textfile.enabled,
+        AgentDown::Up => false,
+        AgentDown::Textfile if source.textfile.enabled => true,
+        AgentDown::Textfile => {
+            complain(
+                "--agent-down textfile: the config writes no textfile (`textfile.enabled` is false); enable `textfile:` or use --agent-down up",
+            );
+            return None;
+        }
+    };
+    Some(match &args.scrape_container {
+        _ if textfile => ScrapeTarget::textfile(&source.textfile),
+        Some(container) => ScrapeTarget::Container(container.clone()),
+        None => ScrapeTarget::Job(args.scrape_job.clone()),
+    })
 }
 
 /// Runs `heartwire dashboard`: the dashboard JSON on stdout.

@@ -114,6 +114,26 @@ pub const FAILURES: Counts = Counts {
     min: 1,
     max: 1_000_000,
 };
+/// `dashboard.rows`: 0 to 50.
+pub const DASHBOARD_ROWS: Counts = Counts { min: 0, max: 50 };
+/// The panels of a row: 1 to 50.
+pub const DASHBOARD_PANELS: Counts = Counts { min: 1, max: 50 };
+/// The families of a panel's `rate`, `increase` or `value` list: 1 to 12.
+pub const DASHBOARD_FAMILIES: Counts = Counts { min: 1, max: 12 };
+/// The labels of a panel's `by`: 0 (one total) to 10.
+pub const DASHBOARD_LABELS: Counts = Counts { min: 0, max: 10 };
+/// A panel's `windows`: 1 to 4.
+pub const DASHBOARD_WINDOWS: Counts = Counts { min: 1, max: 4 };
+/// A panel's `quantiles`: 1 to 5.
+pub const DASHBOARD_QUANTILES: Counts = Counts { min: 1, max: 5 };
+/// A panel's `thresholds`: 1 to 10 steps.
+pub const DASHBOARD_THRESHOLDS: Counts = Counts { min: 1, max: 10 };
+/// A panel's `width`: 1 to 24 columns (Grafana's grid).
+pub const PANEL_WIDTH: Counts = Counts { min: 1, max: 24 };
+/// A panel's `height`: 2 to 40 grid rows.
+pub const PANEL_HEIGHT: Counts = Counts { min: 2, max: 40 };
+/// A panel's windows: 1s to 1y.
+pub const PANEL_WINDOW: Durations = durations(Duration::from_secs(1), YEAR);
 
 impl Durations {
     /// Whether `value` is in range; the error says what is accepted.

@@ -237,6 +237,7 @@ fn resolve(document: Document) -> Result<Config, Invalid> {
     families
         .check()
         .map_err(|error| family_problem(&document, &error))?;
+    let dashboard = document.dashboard.resolve()?;
     let config = Config {
         live: Live {
             jobs,
@@ -248,6 +249,8 @@ fn resolve(document: Document) -> Result<Config, Invalid> {
                 mapping_file: document.statsd.mapping_file,
             },
             alerts: document.alerts,
+            alert_guards: document.alert_guards,
+            dashboard,
         },
         fixed: Fixed {
             listen: document.listen,

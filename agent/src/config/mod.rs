@@ -8,6 +8,7 @@
 //! equal), so that file doubles as the reference for users.
 
 mod bounds;
+mod dashboard;
 mod export;
 mod health;
 mod limits;
@@ -24,6 +25,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use dashboard::{
+    Aggregate, Dashboard, DashboardDocument, Display, LabelMatcher, MatchOp, Measure, Named, Panel,
+    Query, Row, Shape, Side, Thresholds, Window,
+};
 pub use export::{
     Compression, Endpoint, Otlp, PromFileName, Protocol, Textfile, check_header, check_period,
 };
@@ -31,7 +36,10 @@ pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
 pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str, watched_text};
 pub use mapping::{MappingDefaults, MappingDocument, MappingRule, Statsd};
 pub use model::{Config, Fixed, Live, StatsdSettings};
-pub use rules::{Alert, Alerts, FailureRatio};
+pub use rules::{
+    Absent, Alert, AlertGuard, AlertGuards, AlertKind, Alerts, Compare, FailureRatio, LabelMatch,
+    Matchers, NotUpdated, Op, Selection, Threshold, Updated, Windowed,
+};
 
 pub use crate::aggregate::{Buckets, Limits};
 
@@ -61,6 +69,10 @@ pub struct Document {
     pub families: Families,
     /// Extra alert rules for `heartwire rules` (the agent does not evaluate them).
     pub alerts: Alerts,
+    /// Named PromQL conditions that alerts list under `unless` or `and`.
+    pub alert_guards: AlertGuards,
+    /// Extra rows of panels for `heartwire dashboard`.
+    pub dashboard: DashboardDocument,
     /// OTLP push of every family `/metrics` shows.
     pub otlp: Otlp,
     /// The exposition written to a file for node_exporter's textfile collector.

@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Alerts, Defaults, Http, Listen, Otlp, Pipeline, Shutdown, Textfile};
+use super::{
+    AlertGuards, Alerts, Dashboard, Defaults, Http, Listen, Otlp, Pipeline, Shutdown, Textfile,
+};
 use crate::aggregate::{self, Buckets, Expiry, FamilyNames, Limits, Mapping};
 use crate::health::job::JobSpec;
 
@@ -39,6 +41,10 @@ pub struct Live {
     pub statsd: StatsdSettings,
     /// `alerts:`, for `heartwire rules` and the dashboard.
     pub alerts: Alerts,
+    /// `alert_guards:`, the conditions alerts name under `unless` and `and`.
+    pub alert_guards: AlertGuards,
+    /// `dashboard:`, the rows of panels `heartwire dashboard` adds.
+    pub dashboard: Dashboard,
 }
 
 /// The `statsd:` section, compiled.

@@ -2,19 +2,27 @@
 //! `datasource` variable of type prometheus, and a `job` variable over the configured family.
 //!
 //! Rows: jobs (a table of state and age, runs, errors and crashes, duration p95, open and hung
-//! runs), outbound HTTP by status, workers (green RUNNING, red DOWN, grey STOPPED, as seed 001's
-//! panel), the failure ratios of `alerts:`, and the agent's own health.
+//! runs), progress (rate, time since the last, and the state of jobs with `stall_after`),
+//! outbound HTTP by status, workers (green RUNNING, red DOWN, grey STOPPED, as seed 001's
+//! panel), the failure ratios of `alerts:`, the rows of the config's `dashboard:` section (any
+//! family the config knows), and the agent's own health.
 
 use serde_json::{Value, json};
 
+use self::custom::config_rows;
 use self::panels::{agent_panels, http_panels, job_panels, ratio_panels, worker_panels};
+use self::progress::progress_panels;
 use super::Source;
 use super::promql::{Matcher, of_family, selector};
 use crate::aggregate::{ConstLabels, Family, Setting};
 
+mod custom;
 mod panels;
+mod progress;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use self::custom::check;
 
 /// The schema version the dashboard is written in (Grafana 10.4 and later read it as is).
 pub const SCHEMA_VERSION: u32 = 39;
@@ -30,9 +38,11 @@ pub fn json(source: &Source) -> String {
 pub fn dashboard(source: &Source) -> Value {
     let mut board = Board::default();
     job_panels(&mut board, source);
+    progress_panels(&mut board, source);
     http_panels(&mut board, source);
     worker_panels(&mut board, source);
     ratio_panels(&mut board, source);
+    config_rows(&mut board, source);
     agent_panels(&mut board);
     json!({
         "id": null,
@@ -191,6 +201,66 @@ fn timeseries(title: &str, description: &str, unit: &str, targets: Vec<Value>) -
         "options": {
             "legend": { "displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "max"] },
             "tooltip": { "mode": "multi", "sort": "desc" }
+        }
+    })
+}
+
+/// The last value of each series, large, with a sparkline.
+fn stat(title: &str, description: &str, unit: &str, targets: Vec<Value>) -> Value {
+    json!({
+        "type": "stat",
+        "title": title,
+        "description": description,
+        "targets": with_ref_ids(targets),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "color": { "mode": "thresholds" },
+                "thresholds": { "mode": "absolute", "steps": [{ "color": "text", "value": null }] }
+            },
+            "overrides": []
+        },
+        "options": {
+            "colorMode": "value",
+            "graphMode": "area",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "textMode": "value_and_name",
+            "reduceOptions": { "calcs": ["lastNotNull"], "fields": "", "values": false }
+        }
+    })
+}
+
+/// One band per series over time, coloured by value (its `mappings`, else its thresholds).
+fn state_timeline(
+    title: &str,
+    description: &str,
+    unit: &str,
+    targets: Vec<Value>,
+    mappings: Value,
+) -> Value {
+    json!({
+        "type": "state-timeline",
+        "title": title,
+        "description": description,
+        "targets": with_ref_ids(targets),
+        "fieldConfig": {
+            "defaults": {
+                "unit": unit,
+                "mappings": mappings,
+                "color": { "mode": "thresholds" },
+                "thresholds": { "mode": "absolute", "steps": [{ "color": "green", "value": null }] },
+                "custom": { "fillOpacity": 70, "lineWidth": 0 }
+            },
+            "overrides": []
+        },
+        "options": {
+            "mergeValues": true,
+            "showValue": "auto",
+            "alignValue": "left",
+            "rowHeight": 0.9,
+            "legend": { "displayMode": "list", "placement": "bottom", "showLegend": true },
+            "tooltip": { "mode": "single", "sort": "none" }
         }
     })
 }

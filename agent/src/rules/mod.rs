@@ -2,7 +2,8 @@
 //! by hand (`heartwire rules` and `heartwire dashboard` in [`crate::cmd::rules`]).
 //!
 //! Both read the same [`Source`]: the family names and labels of `families:`, the jobs with their
-//! schedules and thresholds, the workers with their ttl, and the extra alerts of `alerts:`.
+//! schedules and thresholds, the workers with their ttl, and the extra alerts of `alerts:` with
+//! the guards of `alert_guards:`.
 //! Job staleness is aggregated across replicas (a job that runs on any one pod is fine), so the
 //! rules also hold for a Deployment with several pods of which only one runs a given job.
 
@@ -15,7 +16,7 @@ mod yaml;
 use std::time::Duration;
 
 use crate::aggregate::{FamilyNames, Mapping};
-use crate::config::{Alerts, Config};
+use crate::config::{AlertGuards, Alerts, Config, Dashboard, Textfile};
 use crate::health::job::JobSpec;
 use crate::health::schedule::Schedule;
 
@@ -35,8 +36,14 @@ pub struct Source {
     pub default_worker_ttl: Duration,
     /// The `alerts:` section.
     pub alerts: Alerts,
+    /// The `alert_guards:` section: the conditions alerts name under `unless` and `and`.
+    pub guards: AlertGuards,
+    /// The `textfile:` section: how heartwire is seen when nobody scrapes it.
+    pub textfile: Textfile,
     /// The StatsD mapping rules: the StatsD families the config declares.
     pub mapping: Mapping,
+    /// The `dashboard:` section: rows of panels over any known family.
+    pub dashboard: Dashboard,
 }
 
 impl Source {
@@ -49,7 +56,10 @@ impl Source {
             workers: live.workers.clone(),
             default_worker_ttl: live.defaults.worker_ttl,
             alerts: live.alerts.clone(),
+            guards: live.alert_guards.clone(),
+            textfile: config.fixed.textfile.clone(),
             mapping: live.statsd.mapping.clone(),
+            dashboard: live.dashboard.clone(),
         }
     }
 }
@@ -60,12 +70,8 @@ impl Source {
 pub fn check(config: &Config) -> Result<(), (String, String)> {
     let source = Source::from_config(config);
     let known = Known::of(&source);
-    for (name, alert) in &source.alerts.0 {
-        let counter = &alert.failure_ratio.counter;
-        known
-            .check(counter)
-            .map_err(|message| (format!("alerts.{name}.failure_ratio.counter"), message))?;
-    }
+    prometheus::check(&source, &known)?;
+    dashboard::check(&source, &known)?;
     Ok(())
 }
 

@@ -4,19 +4,20 @@
 //! stale only when no replica has seen it succeed in time), the seed-compatible constant form
 //! `time() - max by(job) (last success) > alert_after`, failing, hung runs and stalled progress.
 //! For every job: crashed runs. For every worker: down for a minute. For the agent itself:
-//! dropped, lost and rejected input, series dropped at a cap, and the agent not scraped at all
-//! (`up`/`absent`), the one failure a sidecar cannot report. Then the `alerts:` of the config.
+//! dropped, lost and rejected input, series dropped at a cap, and the agent not seen at all (not
+//! scraped, `up`/`absent`, or its textfile not written), the one failure a sidecar cannot
+//! report. Then the `alerts:` of the config, in their groups, with their guards.
 
 use std::time::Duration;
 
-use super::promql::{self, Matcher, by, of_family, selector};
+use super::promql::{self, Matcher, by, of_family};
 use super::yaml::{self, Node};
 use super::{Source, in_words, schedule_in_words};
 use crate::aggregate::{Family, FamilyNames, Setting};
+use crate::config::Textfile;
 use crate::health::job::JobSpec;
-use crate::telemetry::names;
 
-/// How Prometheus finds heartwire's own scrape target, for the `up`/`absent` rule.
+/// How Prometheus sees heartwire, for the rule that fires when it does not (`HeartwireDown`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScrapeTarget {
     /// `up{job="NAME"}`: the scrape job's name (a plain Prometheus scrape config).
@@ -24,6 +25,24 @@ pub enum ScrapeTarget {
     /// `up{container="NAME"}`: the sidecar's container name, which prometheus-operator puts on
     /// every pod target whatever the monitor is called.
     Container(String),
+    /// Not scraped: read through node_exporter's textfile collector, as the file heartwire
+    /// writes every `interval` (`node_textfile_mtime_seconds{file=~"(.*/)?NAME"}`).
+    Textfile {
+        /// `textfile.file_name`.
+        file_name: String,
+        /// `textfile.interval`.
+        interval: Duration,
+    },
+}
+
+impl ScrapeTarget {
+    /// The textfile target of a config's `textfile:` section.
+    pub fn textfile(textfile: &Textfile) -> ScrapeTarget {
+        ScrapeTarget::Textfile {
+            file_name: textfile.file_name.as_str().to_owned(),
+            interval: textfile.interval,
+        }
+    }
 }
 
 /// One alerting rule.
@@ -43,7 +62,7 @@ pub struct AlertRule {
     pub summary: String,
     /// What it means, with the threshold in words.
     pub description: String,
-    /// What to look at first.
+    /// What to look at first; none when empty.
     pub runbook: String,
 }
 
@@ -64,25 +83,31 @@ pub fn groups(source: &Source, target: &ScrapeTarget) -> Vec<RuleGroup> {
         .flat_map(|(name, spec)| job_rules(&source.names, name, spec))
         .collect();
     jobs.push(crashed(&source.names));
-    let custom = source
-        .alerts
-        .0
-        .iter()
-        .map(|(name, alert)| ratio::failure_ratio(name, alert))
-        .collect();
-    [
+    let mut groups: Vec<RuleGroup> = [
         ("heartwire-jobs", jobs),
         ("heartwire-workers", vec![worker_down(source)]),
-        ("heartwire-agent", agent_rules(target)),
-        ("heartwire-alerts", custom),
+        ("heartwire-agent", agent::agent_rules(target)),
     ]
     .into_iter()
-    .filter(|(_, rules)| !rules.is_empty())
     .map(|(name, rules)| RuleGroup {
         name: name.to_owned(),
         rules,
     })
-    .collect()
+    .collect();
+    // The config's alerts, each in its group, the groups in the order they first appear.
+    for (name, alert) in &source.alerts.0 {
+        let group = alert.group.as_deref().unwrap_or(DEFAULT_GROUP);
+        let rule = custom::rule(name, alert, &source.guards);
+        match groups.iter_mut().find(|existing| existing.name == group) {
+            Some(existing) => existing.rules.push(rule),
+            None => groups.push(RuleGroup {
+                name: group.to_owned(),
+                rules: vec![rule],
+            }),
+        }
+    }
+    groups.retain(|group| !group.rules.is_empty());
+    groups
 }
 
 /// The comment at the top of both outputs.
@@ -147,14 +172,14 @@ fn rule_node(rule: &AlertRule) -> Node {
             .map(|(name, value)| (name.clone(), Node::text(value))),
     );
     entries.push(("labels", Node::map(labels)));
-    entries.push((
-        "annotations",
-        Node::map([
-            ("summary", Node::text(&rule.summary)),
-            ("description", Node::text(&rule.description)),
-            ("runbook", Node::text(&rule.runbook)),
-        ]),
-    ));
+    let mut annotations = vec![
+        ("summary", Node::text(&rule.summary)),
+        ("description", Node::text(&rule.description)),
+    ];
+    if !rule.runbook.is_empty() {
+        annotations.push(("runbook", Node::text(&rule.runbook)));
+    }
+    entries.push(("annotations", Node::map(annotations)));
     Node::map(entries)
 }
 
@@ -356,93 +381,13 @@ fn worker_down(source: &Source) -> AlertRule {
     }
 }
 
-/// `… at INSTANCE` when the alert has an instance label.
-const AT_INSTANCE: &str = "{{ with $labels.instance }} at {{ . }}{{ end }}";
-
-fn agent_rules(target: &ScrapeTarget) -> Vec<AlertRule> {
-    let (up, sidecar) = match target {
-        ScrapeTarget::Job(job) => (
-            selector("up", &Vec::new(), &[Matcher::is("job", job)]),
-            "the sidecar's logs".to_owned(),
-        ),
-        ScrapeTarget::Container(container) => (
-            selector("up", &Vec::new(), &[Matcher::is("container", container)]),
-            format!("its logs (kubectl logs -c {container})"),
-        ),
-    };
-    vec![
-        AlertRule {
-            alert: "HeartwireDown".to_owned(),
-            expr: format!("{up} == 0 or absent({up})"),
-            for_: Some(Duration::from_secs(300)),
-            severity: "critical".to_owned(),
-            labels: Vec::new(),
-            summary: format!("heartwire cannot be scraped{AT_INSTANCE}"),
-            description: format!(
-                "Prometheus has not scraped heartwire ({up}) for 5 minutes{{{{ with $labels.pod }}}} in pod {{{{ $labels.namespace }}}}/{{{{ . }}}}{{{{ end }}}}, or finds no such target: the jobs and workers it watches are not watched."
-            ),
-            runbook: format!(
-                "Look at the pod (kubectl describe pod) and {sidecar}: a startup error names the config key to fix. If no target exists, check that the scrape config or monitor selects the pods."
-            ),
-        },
-        input_rule(
-            "HeartwireDroppingInput",
-            names::DATAGRAMS_DROPPED,
-            (Duration::from_secs(600), "warning"),
-            format!("heartwire{AT_INSTANCE} drops {{{{ $labels.transport }}}} input"),
-            "The agent's ingest queue is full: it drops {{ $value | humanize }} datagrams/s arriving over {{ $labels.transport }}, so job and worker metrics are incomplete.",
-            "Give the sidecar more CPU or a longer queue (pipeline.queue_batches), or send fewer lines.",
-        ),
-        input_rule(
-            "HeartwireKernelDrops",
-            names::KERNEL_DROPS,
-            (Duration::from_secs(600), "warning"),
-            format!("The kernel drops datagrams for heartwire{AT_INSTANCE}"),
-            "{{ $value | humanize }} datagrams/s overflow the receive buffer of the {{ $labels.listener }} listener before the agent reads them.",
-            "Raise the listener's receive_buffer_bytes (the kernel caps it at net.core.rmem_max unless the agent has CAP_NET_ADMIN), or give the sidecar more CPU.",
-        ),
-        input_rule(
-            "HeartwireRejectingInput",
-            names::LINES_REJECTED,
-            (Duration::from_secs(900), "info"),
-            format!("heartwire{AT_INSTANCE} rejects lines ({{{{ $labels.reason }}}})"),
-            "The app sends {{ $value | humanize }} lines/s that the agent cannot parse (reason {{ $labels.reason }}); those events are lost.",
-            "Send one of the app's lines with `heartwire send`: it names what is wrong with it.",
-        ),
-        input_rule(
-            "HeartwireSeriesDropped",
-            names::SERIES_DROPPED,
-            (Duration::from_secs(600), "warning"),
-            format!("heartwire{AT_INSTANCE} drops new {{{{ $labels.family }}}} series"),
-            "The family {{ $labels.family }} reached a series cap: new label combinations are dropped, often because a tag carries an id or a timestamp.",
-            "Remove the unbounded tag in the app, or raise limits.max_series_per_family and limits.max_series (about 0.5 KiB per series).",
-        ),
-    ]
-}
-
-/// A rule on the rate of one of heartwire's own counters.
-fn input_rule(
-    alert: &str,
-    counter: &str,
-    (window, severity): (Duration, &str),
-    summary: String,
-    description: &str,
-    runbook: &str,
-) -> AlertRule {
-    AlertRule {
-        alert: alert.to_owned(),
-        expr: format!("rate({counter}[5m]) > 0"),
-        for_: Some(window),
-        severity: severity.to_owned(),
-        labels: Vec::new(),
-        summary,
-        description: description.to_owned(),
-        runbook: runbook.to_owned(),
-    }
-}
-
+mod agent;
+mod check;
+mod custom;
 mod ratio;
 
+pub(crate) use check::check;
+use custom::DEFAULT_GROUP;
 pub(crate) use ratio::ratio_expr;
 #[cfg(test)]
 mod tests;

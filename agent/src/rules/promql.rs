@@ -10,8 +10,12 @@ use crate::aggregate::{ConstLabels, Family, FamilyNames};
 pub(crate) enum Matcher {
     /// Equality.
     Is(String, String),
+    /// Inequality.
+    Not(String, String),
     /// Any of these values.
     AnyOf(String, Vec<String>),
+    /// None of these values.
+    NoneOf(String, Vec<String>),
     /// Regex matching, with the regex given as is (e.g. a Grafana variable).
     Regex(String, String),
     /// Negative regex matching, with the regex given as is.
@@ -46,10 +50,12 @@ pub(crate) fn selector(family: &str, constant: &ConstLabels, matchers: &[Matcher
             Matcher::AnyOf(name, values) if values.len() == 1 => {
                 format!("{name}={}", quote(&values[0]))
             }
-            Matcher::AnyOf(name, values) => {
-                let alternatives: Vec<String> = values.iter().map(|v| regex_escape(v)).collect();
-                format!("{name}=~{}", quote(&alternatives.join("|")))
+            Matcher::AnyOf(name, values) => format!("{name}=~{}", quote(&alternatives(values))),
+            Matcher::Not(name, value) => format!("{name}!={}", quote(value)),
+            Matcher::NoneOf(name, values) if values.len() == 1 => {
+                format!("{name}!={}", quote(&values[0]))
             }
+            Matcher::NoneOf(name, values) => format!("{name}!~{}", quote(&alternatives(values))),
             Matcher::Regex(name, regex) => format!("{name}=~{}", quote(regex)),
             Matcher::NotRegex(name, regex) => format!("{name}!~{}", quote(regex)),
         });
@@ -59,6 +65,12 @@ pub(crate) fn selector(family: &str, constant: &ConstLabels, matchers: &[Matcher
     } else {
         format!("{family}{{{}}}", all.join(","))
     }
+}
+
+/// `a|b|c` with each value escaped: a regex that matches exactly these values.
+fn alternatives(values: &[String]) -> String {
+    let escaped: Vec<String> = values.iter().map(|v| regex_escape(v)).collect();
+    escaped.join("|")
 }
 
 /// `by(a, b) ` for an aggregation, or nothing for none.
@@ -91,7 +103,7 @@ pub(crate) fn quote(value: &str) -> String {
 }
 
 /// `value` as an RE2 regex that matches only itself.
-fn regex_escape(value: &str) -> String {
+pub(crate) fn regex_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {
@@ -116,6 +128,30 @@ pub(crate) fn duration(d: Duration) -> String {
 /// A number as PromQL reads it, without a needless fraction (`300`, `0.2`).
 pub(crate) fn number(value: f64) -> String {
     format!("{value}")
+}
+
+/// Grafana's built-in interval variables and a value each of them can take, longest name first
+/// (so that `$__interval_ms` is not read as `$__interval` followed by `_ms`).
+const GRAFANA_VARIABLES: [(&str, &str); 6] = [
+    ("__rate_interval", "5m"),
+    ("__interval_ms", "60000"),
+    ("__interval", "1m"),
+    ("__range_ms", "86400000"),
+    ("__range_s", "86400"),
+    ("__range", "1d"),
+];
+
+/// `expr` as Grafana sends it to Prometheus: its interval variables (`$__rate_interval`,
+/// `${__range}`…) replaced by a value they can take, so that a PromQL parser reads it. Other
+/// variables (`$job`) stay: the dashboard uses them inside label values only.
+pub(crate) fn with_grafana_variables_set(expr: &str) -> String {
+    let mut out = expr.to_owned();
+    for (name, value) in GRAFANA_VARIABLES {
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -173,5 +209,15 @@ mod tests {
         assert_eq!(number(0.2), "0.2");
         assert_eq!(by(&["provider"]), " by(provider)");
         assert_eq!(by(&[] as &[&str]), "");
+    }
+
+    #[test]
+    fn grafana_interval_variables_take_a_value_and_others_stay() {
+        assert_eq!(
+            with_grafana_variables_set(
+                r#"rate(x{job=~"$job"}[$__rate_interval]) + increase(x[${__range}]) / $__interval_ms"#
+            ),
+            r#"rate(x{job=~"$job"}[5m]) + increase(x[1d]) / 60000"#
+        );
     }
 }

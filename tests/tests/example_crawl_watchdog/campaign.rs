@@ -149,6 +149,45 @@ pub fn replayed(sent_from: f64) -> Vec<Expect> {
             &[("source", "phac")],
             30.0,
         ),
+        // The crawl-metrics probe run: its findings, under the seed's names (mapping.yml).
+        exact(runs, &[("task", "crawl-metrics"), ("result", "ok")], 1.0),
+        exact(
+            "healtharchive_crawl_running_job_output_dir_ok",
+            &[("source", "hc")],
+            1.0,
+        ),
+        exact(
+            "healtharchive_crawl_running_job_temp_dirs",
+            &[("source", "hc")],
+            12.0,
+        ),
+        exact(
+            "healtharchive_jobs_infra_error_recent",
+            &[("window", "10m")],
+            0.0,
+        ),
+        exact(
+            "healtharchive_crawl_annual_pending_job_output_dir_writable",
+            &[
+                ("source", "cihr"),
+                ("job_id", "103"),
+                ("status", "queued"),
+                ("year", "2026"),
+            ],
+            1.0,
+        ),
+        exact("healtharchive_worker_auto_start_enabled", &[], 1.0),
+        exact("healtharchive_crawl_auto_recover_enabled", &[], 1.0),
+        exact(
+            "healtharchive_storage_hotpath_auto_recover_enabled",
+            &[],
+            1.0,
+        ),
+        exact(
+            "healtharchive_crawl_auto_recover_deploy_lock_present",
+            &[],
+            0.0,
+        ),
     ]);
     expects.extend(one_hot(
         "healtharchive_worker_auto_start_last_result",
@@ -163,8 +202,8 @@ pub fn replayed(sent_from: f64) -> Vec<Expect> {
     expects
 }
 
-/// The crawls flagged stalled while running: what the seed's HealthArchiveCrawlStalled reads
-/// (`stalled == 1 and on (task) running > 0`, see the example's README).
+/// The crawls flagged stalled while running. The generated HealthArchiveCrawlStalled reads the
+/// flag alone (`stalled == 1`), which holds only while the flag is 1 for running crawls only.
 pub fn stalled_running(scrape: &Scrape) -> Vec<String> {
     let mut tasks: Vec<String> = scrape
         .samples

@@ -170,11 +170,11 @@ fn names_and_families_are_checked() {
         ),
         (
             "families:\n  http:\n    labels: { service: worker }\n",
-            "agent.yaml:3:24: families.http.labels.service: constant label \"service\"",
+            "agent.yaml:3:24: families.http.labels.service: label \"service\"",
         ),
         (
             "families:\n  workers:\n    label: 9name\n",
-            "agent.yaml:3:12: families.workers.label: constant label \"9name\"",
+            "agent.yaml:3:12: families.workers.label: label \"9name\"",
         ),
     ] {
         let message = refused(yaml);

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Board, legend, of_jobs, table_target, target, timeseries, with_ref_ids};
 use crate::aggregate::{Family, Group, Setting};
-use crate::config::Alert;
+use crate::config::FailureRatio;
 use crate::rules::Source;
 use crate::rules::prometheus::ratio_expr;
 use crate::rules::promql::{self, Matcher, by, of_family, selector};
@@ -155,6 +155,12 @@ fn job_table(source: &Source) -> Value {
 pub(super) fn http_panels(board: &mut Board, source: &Source) {
     let names = &source.names;
     let calls = |extra: &[Matcher]| of_family(names, Family::HttpRequests, extra);
+    // The labels under the names the config gives them (seed 003 calls the service `websiteId`).
+    let (service, endpoint, status) = (
+        names.label(Group::Http, "service"),
+        names.label(Group::Http, "endpoint"),
+        names.label(Group::Http, "status_code"),
+    );
     board.row("External HTTP");
     board.add(
         8,
@@ -164,12 +170,12 @@ pub(super) fn http_panels(board: &mut Board, source: &Source) {
             "Outbound calls per second; status_code is the HTTP status, or network/timeout when no response came.",
             "reqps",
             vec![target(
-                format!("sum{} (rate({}[5m]))", by(&["service", "status_code"]), calls(&[])),
-                &legend(&["service", "status_code"]),
+                format!("sum{} (rate({}[5m]))", by(&[service, status]), calls(&[])),
+                &legend(&[service, status]),
             )],
         ),
     );
-    let failed = [Matcher::NotRegex("status_code".into(), "2..".into())];
+    let failed = [Matcher::NotRegex(status.into(), "2..".into())];
     board.add(
         8,
         8,
@@ -180,10 +186,10 @@ pub(super) fn http_panels(board: &mut Board, source: &Source) {
             vec![target(
                 format!(
                     "sum{} (rate({}[5m]))",
-                    by(&["service", "endpoint", "status_code"]),
+                    by(&[service, endpoint, status]),
                     calls(&failed)
                 ),
-                &legend(&["service", "endpoint", "status_code"]),
+                &legend(&[service, endpoint, status]),
             )],
         ),
     );
@@ -202,9 +208,9 @@ pub(super) fn http_panels(board: &mut Board, source: &Source) {
             vec![target(
                 format!(
                     "histogram_quantile(0.95, sum{} (rate({duration}[5m])))",
-                    by(&["le", "service", "endpoint"])
+                    by(&["le", service, endpoint])
                 ),
-                &legend(&["service", "endpoint"]),
+                &legend(&[service, endpoint]),
             )],
         ),
     );
@@ -275,17 +281,17 @@ fn worker_status(expr: String, shown: &str) -> Value {
 }
 
 pub(super) fn ratio_panels(board: &mut Board, source: &Source) {
-    if source.alerts.0.is_empty() {
+    let ratios: Vec<_> = source.alerts.failure_ratios().collect();
+    if ratios.is_empty() {
         return;
     }
     board.row("Failure ratios");
-    for (name, alert) in &source.alerts.0 {
-        board.add(12, 8, ratio_panel(name, alert));
+    for (name, ratio, above) in ratios {
+        board.add(12, 8, ratio_panel(name, ratio, above));
     }
 }
 
-fn ratio_panel(name: &str, alert: &Alert) -> Value {
-    let ratio = &alert.failure_ratio;
+fn ratio_panel(name: &str, ratio: &FailureRatio, above: f64) -> Value {
     let window = promql::duration(ratio.window);
     let counter = &ratio.counter;
     let labels: Vec<&str> = ratio.by.iter().map(String::as_str).collect();
@@ -300,12 +306,12 @@ fn ratio_panel(name: &str, alert: &Alert) -> Value {
             "The share of {counter} that failed over {window}; the alert fires above the red line."
         ),
         "percentunit",
-        vec![target(ratio_expr(alert), &shown)],
+        vec![target(ratio_expr(ratio), &shown)],
     );
     panel["fieldConfig"]["defaults"]["max"] = json!(1);
     panel["fieldConfig"]["defaults"]["thresholds"] = json!({ "mode": "absolute", "steps": [
         { "color": "green", "value": null },
-        { "color": "red", "value": alert.above }
+        { "color": "red", "value": above }
     ]});
     panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = json!({ "mode": "line" });
     panel

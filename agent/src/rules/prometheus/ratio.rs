@@ -1,32 +1,33 @@
-//! The alerts of the config's `alerts:` section: the failure ratio of a counter.
+//! The failure ratio of a counter (`failure_ratio:` alerts): its expression, which the dashboard
+//! draws too, and its generated annotations.
 
-use super::AlertRule;
-use crate::config::Alert;
+use super::custom::matchers;
+use crate::config::{Alert, Compare, FailureRatio, LabelMatch, Op, Threshold};
 use crate::rules::in_words;
-use crate::rules::promql::{self, Matcher, by, selector};
+use crate::rules::promql::{self, by, selector};
 
 /// `sum by(…) (rate(failed[w])) / clamp_min(sum by(…) (rate(all[w])), 0.0001)`: the failure ratio
 /// the alert compares with its threshold and the dashboard draws.
-pub(crate) fn ratio_expr(alert: &Alert) -> String {
-    let ratio = &alert.failure_ratio;
+pub(crate) fn ratio_expr(ratio: &FailureRatio) -> String {
     let window = promql::duration(ratio.window);
-    let failed: Vec<Matcher> = ratio
-        .failures
-        .iter()
-        .map(|(label, values)| Matcher::AnyOf(label.clone(), values.clone()))
-        .collect();
     let by = by(&ratio.by);
     let counter = &ratio.counter;
-    let failed = selector(counter, &Vec::new(), &failed);
+    let failed = selector(counter, &Vec::new(), &matchers(&ratio.failures));
     format!(
         "sum{by} (rate({failed}[{window}])) / clamp_min(sum{by} (rate({counter}[{window}])), 0.0001)"
     )
 }
 
-pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
-    let ratio = &alert.failure_ratio;
+/// The summary, description and runbook of a failure-ratio alert, from its ratio and threshold.
+pub(super) fn annotations(alert: &Alert, ratio: &FailureRatio) -> (String, String, String) {
     let counter = &ratio.counter;
-    let threshold = percent(alert.above);
+    let (op, threshold) = match &alert.compare {
+        Some(Compare {
+            op,
+            threshold: Threshold::Value(value),
+        }) => (*op, percent(*value)),
+        _ => (Op::Above, String::new()),
+    };
     let per: Vec<String> = ratio
         .by
         .iter()
@@ -39,29 +40,41 @@ pub(super) fn failure_ratio(name: &str, alert: &Alert) -> AlertRule {
     };
     let failures: Vec<String> = ratio
         .failures
+        .0
         .iter()
-        .map(|(label, values)| format!("{label} {}", values.join(", ")))
+        .map(|(label, matcher)| failure_words(label, matcher))
         .collect();
-    AlertRule {
-        alert: name.to_owned(),
-        expr: format!("{} > {}", ratio_expr(alert), promql::number(alert.above)),
-        for_: Some(alert.for_).filter(|window| !window.is_zero()),
-        severity: alert.severity.clone(),
-        labels: Vec::new(),
-        summary: alert.summary.clone().unwrap_or_else(|| {
-            format!("More than {threshold} of {counter} fail{per}")
-        }),
-        description: alert.description.clone().unwrap_or_else(|| {
-            format!(
-                "{{{{ $value | humanizePercentage }}}} of {counter} over {} have {}: above {threshold} for {}.",
-                in_words(ratio.window),
-                failures.join("; "),
-                in_words(alert.for_)
-            )
-        }),
-        runbook: alert.runbook.clone().unwrap_or_else(|| {
-            format!("Break {counter} down by its labels in the heartwire dashboard to see which failure dominates.")
-        }),
+    let (share, relation) = match op {
+        Op::Above => ("More than", "above"),
+        Op::AtLeast => ("At least", "at least"),
+        Op::Below => ("Less than", "below"),
+        Op::AtMost => ("At most", "at most"),
+        Op::Equals => ("Exactly", "at"),
+        Op::NotEquals => ("Not exactly", "not at"),
+    };
+    (
+        format!("{share} {threshold} of {counter} fail{per}"),
+        format!(
+            "{{{{ $value | humanizePercentage }}}} of {counter} over {} have {}: {relation} {threshold} for {}.",
+            in_words(ratio.window),
+            failures.join("; "),
+            in_words(alert.for_)
+        ),
+        format!(
+            "Break {counter} down by its labels in the heartwire dashboard to see which failure dominates."
+        ),
+    )
+}
+
+/// `outcome http_5xx, timeout`, `status_code matching 5..`.
+fn failure_words(label: &str, matcher: &LabelMatch) -> String {
+    match matcher {
+        LabelMatch::Is(value) => format!("{label} {value}"),
+        LabelMatch::AnyOf(values) => format!("{label} {}", values.join(", ")),
+        LabelMatch::Not(value) => format!("{label} other than {value}"),
+        LabelMatch::NoneOf(values) => format!("{label} other than {}", values.join(", ")),
+        LabelMatch::Regex(regex) => format!("{label} matching {regex}"),
+        LabelMatch::NotRegex(regex) => format!("{label} not matching {regex}"),
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::from_str;
+use crate::rules::prometheus::custom::DEFAULT_GROUP;
 
 const VF_WORKER: &str = include_str!("../../../../examples/vf-worker/heartwire.yaml");
 const BACKGROUND_WORKERS: &str =
@@ -208,5 +209,227 @@ fn the_operator_object_carries_the_rule_file_groups_under_spec() {
         format!(
             "{HEADER}apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: vf-worker\n  labels:\n    app.kubernetes.io/name: heartwire\nspec:\n{indented}"
         )
+    );
+}
+
+/// Declared families for the `alerts:` of the tests below.
+const DECLARED: &str = "statsd:\n  mapping:\n    mappings:\n      - { match: app.restarts, name: restarts_done, match_metric_type: gauge }\n      - { match: app.lock, name: lock_present, match_metric_type: gauge }\n      - { match: app.enabled, name: auto_enabled, match_metric_type: gauge }\n      - { match: app.pages, name: pages_total, match_metric_type: counter }\n      - { match: app.last, name: last_run_timestamp_seconds, match_metric_type: gauge }\n";
+
+/// The rules of the `alerts:` section, as `heartwire rules` writes them.
+fn custom(yaml: &str) -> Vec<AlertRule> {
+    groups(
+        &source(&format!("{DECLARED}{yaml}")),
+        &ScrapeTarget::Job("heartwire".into()),
+    )
+    .into_iter()
+    .filter(|group| !group.name.starts_with("heartwire-") || group.name == DEFAULT_GROUP)
+    .flat_map(|group| group.rules)
+    .collect()
+}
+
+#[test]
+fn each_kind_measures_its_family_with_its_matchers_and_comparison() {
+    let rules = custom(
+        "alerts:\n  Level:\n    threshold:\n      family: restarts_done\n      where: { source: [hc, phac], errno: { not: 107 }, path: { regex: \"/srv/.+\" }, tmp: { not_regex: \"x|y\" } }\n      aggregate: max\n      by: [source]\n    at_least: 19\n  Grown:\n    increase: { family: pages_total, window: 12h }\n    above: 0\n  Slow:\n    rate: { family: pages_total, window: 10m, per: 1m, aggregate: sum, by: [task] }\n    below: 2\n  Moved:\n    delta: { family: restarts_done, window: 1h }\n    not_equals: 0\n  Old:\n    not_updated: { timestamp: last_run_timestamp_seconds, where: { task: w }, after: 10m, or_absent: true }\n  Flat:\n    not_updated: { series: pages_total, after: 1h, aggregate: sum, by: [task] }\n  Gone:\n    absent: { family: lock_present, over: 15m }\n  Raw:\n    expr: sum(restarts_done) by (source)\n    above: 3\n",
+    );
+    let expr = |alert: &str| find(&rules, alert, "").expr.clone();
+    assert_eq!(
+        expr("Level"),
+        r#"max by(source) (restarts_done{source=~"hc|phac",errno!="107",path=~"/srv/.+",tmp!~"x|y"}) >= 19"#
+    );
+    assert_eq!(expr("Grown"), "increase(pages_total[12h]) > 0");
+    assert_eq!(
+        expr("Slow"),
+        "60 * sum by(task) (rate(pages_total[10m])) < 2"
+    );
+    assert_eq!(expr("Moved"), "delta(restarts_done[1h]) != 0");
+    assert_eq!(
+        expr("Old"),
+        r#"time() - last_run_timestamp_seconds{task="w"} > 600 or absent(last_run_timestamp_seconds{task="w"})"#
+    );
+    assert_eq!(expr("Flat"), "sum by(task) (changes(pages_total[1h])) == 0");
+    assert_eq!(expr("Gone"), "absent_over_time(lock_present[15m])");
+    assert_eq!(expr("Raw"), "(sum(restarts_done) by (source)) > 3");
+    let level = find(&rules, "Level", "");
+    assert_eq!(
+        level.summary,
+        r#"max by(source) of restarts_done{source=~"hc|phac",errno!="107",path=~"/srv/.+",tmp!~"x|y"} is at least 19"#
+    );
+    assert_eq!(level.for_, Some(Duration::from_secs(300)));
+    assert_eq!(level.runbook, "", "no runbook unless the config gives one");
+    assert_eq!(
+        find(&rules, "Old", "").summary,
+        r#"last_run_timestamp_seconds{task="w"} is more than 10 minutes old"#
+    );
+}
+
+#[test]
+fn thresholds_per_label_value_are_one_comparison_each() {
+    let rules = custom(
+        "alerts:\n  RestartsHigh:\n    threshold: { family: restarts_done }\n    at_least: { source: { hc: 19, phac: 24 } }\n",
+    );
+    let rule = find(&rules, "RestartsHigh", "");
+    assert_eq!(
+        rule.expr,
+        r#"restarts_done{source="hc"} >= 19 or restarts_done{source="phac"} >= 24"#
+    );
+    assert_eq!(
+        rule.summary,
+        "restarts_done is at least the threshold of its source (hc 19, phac 24)"
+    );
+}
+
+#[test]
+fn guards_join_on_no_label_unless_told_and_keep_unions_whole() {
+    let rules = custom(
+        "alert_guards:\n  deploy_lock: lock_present == 1\n  enabled: auto_enabled == 1\n  rising:\n    expr: delta(restarts_done[12h]) > 0\n    on: [source]\nalerts:\n  Down:\n    expr: lock_present == 0 or auto_enabled == 0\n    unless: [deploy_lock]\n    and: [enabled]\n  RestartsHigh:\n    threshold: { family: restarts_done }\n    at_least: { source: { hc: 19, phac: 24 } }\n    and: [rising]\n  Plain:\n    threshold: { family: restarts_done }\n    above: 3\n    unless: [deploy_lock]\n",
+    );
+    assert_eq!(
+        find(&rules, "Down", "").expr,
+        "(lock_present == 0 or auto_enabled == 0) and on() (auto_enabled == 1) unless on() (lock_present == 1)"
+    );
+    assert_eq!(
+        find(&rules, "RestartsHigh", "").expr,
+        r#"(restarts_done{source="hc"} >= 19 or restarts_done{source="phac"} >= 24) and on(source) (delta(restarts_done[12h]) > 0)"#
+    );
+    assert_eq!(
+        find(&rules, "Plain", "").expr,
+        "restarts_done > 3 unless on() (lock_present == 1)"
+    );
+}
+
+#[test]
+fn alerts_keep_their_group_labels_and_template_text() {
+    let groups = groups(
+        &source(&format!(
+            "{DECLARED}alerts:\n  A:\n    threshold: {{ family: restarts_done }}\n    above: 1\n    group: crawl\n    labels: {{ team: crawl, page: \"{{{{ $labels.source }}}}\" }}\n    summary: \"{{{{ $labels.source }}}}: {{{{ $value | humanize }}}} restarts, it's high\"\n    for: 0s\n  B:\n    threshold: {{ family: restarts_done }}\n    above: 2\n  C:\n    threshold: {{ family: restarts_done }}\n    above: 3\n    group: crawl\n"
+        )),
+        &ScrapeTarget::Job("heartwire".into()),
+    );
+    let names: Vec<(&str, usize)> = groups
+        .iter()
+        .map(|group| (group.name.as_str(), group.rules.len()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("heartwire-jobs", 1),
+            ("heartwire-workers", 1),
+            ("heartwire-agent", 5),
+            ("crawl", 2),
+            ("heartwire-alerts", 1)
+        ]
+    );
+    let a = &groups[3].rules[0];
+    assert_eq!(a.for_, None, "for: 0s fires at once");
+    assert_eq!(
+        a.labels,
+        [
+            ("team".to_owned(), "crawl".to_owned()),
+            ("page".to_owned(), "{{ $labels.source }}".to_owned())
+        ]
+    );
+    let file = rule_file(&groups);
+    assert!(
+        file.contains("          summary: '{{ $labels.source }}: {{ $value | humanize }} restarts, it''s high'\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains("          page: '{{ $labels.source }}'\n"),
+        "{file}"
+    );
+}
+
+#[test]
+fn a_textfile_setup_watches_the_age_of_its_file_not_a_scrape() {
+    let groups = groups(
+        &source(""),
+        &ScrapeTarget::Textfile {
+            file_name: "healtharchive_heartwire.prom".into(),
+            interval: Duration::from_secs(15),
+        },
+    );
+    let down = &groups[2].rules[0];
+    assert_eq!(down.alert, "HeartwireDown");
+    assert_eq!(
+        down.expr,
+        r#"time() - node_textfile_mtime_seconds{file=~"(.*/)?healtharchive_heartwire\\.prom"} > 120 or absent(node_textfile_mtime_seconds{file=~"(.*/)?healtharchive_heartwire\\.prom"})"#
+    );
+    assert!(!down.expr.contains("up"), "{}", down.expr);
+    assert_eq!(down.for_, Some(Duration::from_secs(180)));
+    assert!(
+        down.description
+            .contains("(written every 15 seconds) more than 2 minutes old"),
+        "{}",
+        down.description
+    );
+    // A slow writer gets four of its intervals.
+    let slow = groups_for_interval(Duration::from_secs(300));
+    assert!(slow.expr.contains(" > 1200 or "), "{}", slow.expr);
+}
+
+fn groups_for_interval(interval: Duration) -> AlertRule {
+    groups(
+        &source(""),
+        &ScrapeTarget::Textfile {
+            file_name: "heartwire.prom".into(),
+            interval,
+        },
+    )
+    .swap_remove(2)
+    .rules
+    .swap_remove(0)
+}
+
+#[test]
+fn the_textfile_target_comes_from_the_config() {
+    let source = source(
+        "textfile:\n  enabled: true\n  directory: /tmp\n  file_name: x.prom\n  interval: 1m\n",
+    );
+    assert_eq!(
+        ScrapeTarget::textfile(&source.textfile),
+        ScrapeTarget::Textfile {
+            file_name: "x.prom".into(),
+            interval: Duration::from_secs(60)
+        }
+    );
+}
+
+#[test]
+fn the_config_check_refuses_unknown_guards_and_families_at_their_key() {
+    let refused = |yaml: &str| {
+        from_str(&format!("{DECLARED}{yaml}"), "t.yaml")
+            .unwrap_err()
+            .to_string()
+    };
+    let message = refused(
+        "alerts:\n  A:\n    threshold: { family: restarts_done }\n    above: 1\n    and: [enabled]\n",
+    );
+    assert!(
+        message
+            .contains("alerts.A.and: `enabled` is no guard of `alert_guards:` (none is defined)"),
+        "{message}"
+    );
+    let message = refused("alert_guards:\n  lock: lock_held == 1\n");
+    assert!(
+        message.contains("alert_guards.lock: `lock_held` is no family this config knows"),
+        "{message}"
+    );
+    let message =
+        refused("alerts:\n  A:\n    not_updated: { timestamp: last_run_seconds, after: 1h }\n");
+    assert!(
+        message.contains("alerts.A.not_updated.timestamp: `last_run_seconds` is no family"),
+        "{message}"
+    );
+    let message = refused("alerts:\n  A:\n    expr: up == 1 and lock_held\n");
+    assert!(
+        message.contains("alerts.A.expr: `lock_held` is no family"),
+        "{message}"
+    );
+    let message =
+        refused("alerts:\n  A:\n    increase: { family: heartwire_job_stale }\n    above: 0\n");
+    assert!(
+        message.contains("is a gauge: `increase` reads"),
+        "{message}"
     );
 }
