@@ -323,7 +323,7 @@ fn stalled(pick: &JobSelector<'_>, quiet: Duration) -> AlertRule {
         labels: pick.pin(),
         summary: format!("Job {job} makes no progress"),
         description: format!(
-            "{job} has reported no progress (job.progress) for {quiet}, its stall_after, while a run is open (or at all, if it never sends job.start)."
+            "{job} is running and has reported no progress (job.progress) for {quiet}, its stall_after: a run is open (or, for a job that sends no job.start, progress was seen since heartwire started). A job that has not started is not stalled."
         ),
         runbook: format!(
             "Check whether {job} is stuck on one item or waits on a dependency; its last progress time is in the heartwire dashboard."
