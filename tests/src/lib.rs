@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod expect;
+pub mod generated;
 pub mod otlp_receiver;
 pub mod peers;
 pub mod prometheus;

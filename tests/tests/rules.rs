@@ -9,22 +9,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use heartwire_tests::agent::{Agent, all_listeners, heartwire};
-use heartwire_tests::peers::{REQUIRE_PEERS, peers_required};
+use heartwire_tests::generated::{
+    dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo,
+};
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the workspace")
-        .to_path_buf()
-}
 
 /// The configs whose rules and dashboards are checked: `None` is the embedded default.
 fn configs() -> Vec<Option<PathBuf>> {
@@ -44,42 +38,6 @@ fn label(config: &Option<PathBuf>) -> String {
     config
         .as_ref()
         .map_or("the default config".to_owned(), |p| p.display().to_string())
-}
-
-/// Runs `heartwire ARGS [--config CONFIG]`; panics unless it succeeds; returns stdout.
-#[track_caller]
-fn heartwire_output(args: &[&str], config: Option<&Path>) -> String {
-    let mut command = heartwire();
-    command.args(args).env_remove("HEARTWIRE_CONFIG");
-    if let Some(config) = config {
-        command.arg("--config").arg(config);
-    }
-    let output = command.output().expect("heartwire runs");
-    assert!(
-        output.status.success(),
-        "heartwire {args:?} --config {config:?}: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
-}
-
-fn promtool_or_skip() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join("promtool"))
-        .find(|candidate| candidate.is_file());
-    match found {
-        Some(promtool) => Some(promtool),
-        None if peers_required() => {
-            panic!("no `promtool` on PATH; run .ci/install-peers.sh ({REQUIRE_PEERS}=1)")
-        }
-        None => {
-            let notice = "\n********** SKIPPED: no `promtool` on PATH; run .ci/install-peers.sh **********\n\n";
-            let _ = std::io::stderr().write_all(notice.as_bytes());
-            None
-        }
-    }
 }
 
 #[track_caller]
@@ -294,47 +252,6 @@ fn a_bad_config_is_refused_with_exit_64_naming_the_file_and_the_key() {
             "{command}: {stderr}"
         );
     }
-}
-
-fn dashboard(config: Option<&Path>) -> Value {
-    let text = heartwire_output(&["dashboard"], config);
-    serde_json::from_str(&text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
-}
-
-/// `expr` as Grafana sends it: its interval variables replaced by a value they can take (other
-/// variables, such as `$job`, only appear inside label values).
-fn with_grafana_variables_set(expr: &str) -> String {
-    let mut out = expr.to_owned();
-    for (name, value) in [
-        ("__rate_interval", "5m"),
-        ("__interval_ms", "60000"),
-        ("__interval", "1m"),
-        ("__range_ms", "86400000"),
-        ("__range_s", "86400"),
-        ("__range", "1d"),
-    ] {
-        out = out
-            .replace(&format!("${{{name}}}"), value)
-            .replace(&format!("${name}"), value);
-    }
-    out
-}
-
-/// Every query of every panel, with the panel's title; Grafana's interval variables are set.
-fn panel_exprs(board: &Value) -> Vec<(String, String)> {
-    let panels = board["panels"].as_array().expect("panels");
-    panels
-        .iter()
-        .filter(|panel| panel["type"] != "row")
-        .flat_map(|panel| {
-            let title = panel["title"].as_str().expect("a title").to_owned();
-            let targets = panel["targets"].as_array().expect("targets").clone();
-            targets.into_iter().map(move |target| {
-                let expr = target["expr"].as_str().expect("an expr");
-                (title.clone(), with_grafana_variables_set(expr))
-            })
-        })
-        .collect()
 }
 
 /// Every panel has a unique id, a place on the grid, the `${datasource}` variable and queries

@@ -144,10 +144,12 @@ pub(crate) fn queries(panel: &Panel) -> Vec<(String, String)> {
             shape,
         } => {
             for window in &shape.windows {
+                // A group with no numerator series (a site that never answered 2xx) reads 0,
+                // not nothing: `or 0 * denominator` fills it in.
+                let denominator = side_of(denominator, *window, shape);
                 let over = format!(
-                    "{} / {}",
+                    "({} or 0 * {denominator}) / {denominator}",
                     side_of(numerator, *window, shape),
-                    side_of(denominator, *window, shape)
                 );
                 out.push((
                     scaled(shape.scale, over, true),

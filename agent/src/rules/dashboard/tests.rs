@@ -234,7 +234,7 @@ fn config_panels_draw_each_kind_as_promql() {
     assert_eq!(
         q("Dead"),
         [pair(
-            r#"100 * (sum by(queue) (rate(relay_jobs_dead_total{queue!~"tmp.*"}[$__rate_interval])) / sum by(queue) (rate(relay_jobs_claimed_total[$__rate_interval])))"#,
+            r#"100 * ((sum by(queue) (rate(relay_jobs_dead_total{queue!~"tmp.*"}[$__rate_interval])) or 0 * sum by(queue) (rate(relay_jobs_claimed_total[$__rate_interval]))) / sum by(queue) (rate(relay_jobs_claimed_total[$__rate_interval])))"#,
             "{{queue}}"
         )]
     );
