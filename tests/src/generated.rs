@@ -8,6 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{self, Expr};
+use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 
 use crate::agent::heartwire;
@@ -99,4 +102,33 @@ pub fn panel_exprs(board: &Value) -> Vec<(String, String)> {
             })
         })
         .collect()
+}
+
+/// The metric names `expr` selects, by name or `__name__="…"`; panics if it is not PromQL or
+/// selects nothing.
+#[track_caller]
+pub fn selected_names(expr: &str) -> Vec<String> {
+    struct Names(Vec<String>);
+    impl ExprVisitor for Names {
+        type Error = ();
+        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
+            let selector = match expr {
+                Expr::VectorSelector(selector) => selector,
+                Expr::MatrixSelector(matrix) => &matrix.vs,
+                _ => return Ok(true),
+            };
+            self.0.extend(selector.name.clone());
+            for matcher in &selector.matchers.matchers {
+                if matcher.name == "__name__" && matches!(matcher.op, MatchOp::Equal) {
+                    self.0.push(matcher.value.clone());
+                }
+            }
+            Ok(true)
+        }
+    }
+    let parsed = parser::parse(expr).unwrap_or_else(|error| panic!("{expr}: {error}"));
+    let mut names = Names(Vec::new());
+    let _ = walk_expr(&mut names, &parsed);
+    assert!(!names.0.is_empty(), "{expr} selects nothing");
+    names.0
 }

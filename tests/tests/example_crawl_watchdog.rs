@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 
 use heartwire_tests::agent::{Agent, DEADLINE, Scrape, all_listeners};
 use heartwire_tests::expect::{Expect, assert_all, exact, mismatches, settle, unix_now, within};
+use heartwire_tests::generated::selected_names;
 use heartwire_tests::{peers, prometheus, rule_file};
-use promql_parser::parser::{self, Expr};
-use promql_parser::util::{ExprVisitor, walk_expr};
 
 // The test crate's root resolves modules beside it, so the helpers' folder is named.
 #[path = "example_crawl_watchdog/campaign.rs"]
@@ -542,26 +541,6 @@ fn the_generated_seed_alerts_fire_and_resolve_as_the_seed_describes() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// The metric names an expression selects.
-fn selected_names(expr: &str) -> Vec<String> {
-    struct Names(Vec<String>);
-    impl ExprVisitor for Names {
-        type Error = ();
-        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
-            match expr {
-                Expr::VectorSelector(selector) => self.0.extend(selector.name.clone()),
-                Expr::MatrixSelector(matrix) => self.0.extend(matrix.vs.name.clone()),
-                _ => {}
-            }
-            Ok(true)
-        }
-    }
-    let parsed = parser::parse(expr).unwrap_or_else(|error| panic!("{expr}: {error}"));
-    let mut names = Names(Vec::new());
-    let _ = walk_expr(&mut names, &parsed);
-    names.0
 }
 
 /// The scripts send everything the seed's alerts read: after the replay, a storage hot-path

@@ -14,10 +14,8 @@ use std::process::{Command, Output};
 
 use heartwire_tests::agent::{Agent, all_listeners, heartwire};
 use heartwire_tests::generated::{
-    dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo,
+    dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo, selected_names,
 };
-use promql_parser::parser::{self, Expr};
-use promql_parser::util::{ExprVisitor, walk_expr};
 use serde_json::Value;
 
 /// The configs whose rules and dashboards are checked: `None` is the embedded default.
@@ -362,27 +360,6 @@ fn every_dashboard_query_passes_promtool() {
         output.status.success() && said.contains(&format!("SUCCESS: {count} rules found")),
         "{said}\n{rules}"
     );
-}
-
-/// The metric names of every selector in `expr`.
-fn selected_names(expr: &str) -> Vec<String> {
-    struct Names(Vec<String>);
-    impl ExprVisitor for Names {
-        type Error = ();
-        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
-            match expr {
-                Expr::VectorSelector(selector) => self.0.extend(selector.name.clone()),
-                Expr::MatrixSelector(matrix) => self.0.extend(matrix.vs.name.clone()),
-                _ => {}
-            }
-            Ok(true)
-        }
-    }
-    let parsed = parser::parse(expr).unwrap_or_else(|error| panic!("{expr}: {error}"));
-    let mut names = Names(Vec::new());
-    let _ = walk_expr(&mut names, &parsed);
-    assert!(!names.0.is_empty(), "{expr} selects nothing");
-    names.0
 }
 
 /// The StatsD gauges the alerts of the crawl-watchdog example read (seed 002), one line each.

@@ -11,12 +11,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use heartwire_tests::generated::{
-    dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo,
+    dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo, selected_names,
 };
 use heartwire_tests::rule_file::{self, Rule};
-use promql_parser::label::MatchOp;
-use promql_parser::parser::{self, Expr};
-use promql_parser::util::{ExprVisitor, walk_expr};
 
 /// What a seed relied on, and how to find it in the generated output.
 enum Need {
@@ -350,35 +347,6 @@ const SEEDS: &[Seed] = &[
     },
 ];
 
-/// The metric names an expression selects, by name or `__name__="…"`.
-struct Names(BTreeSet<String>);
-
-impl ExprVisitor for Names {
-    type Error = ();
-
-    fn pre_visit(&mut self, expr: &Expr) -> Result<bool, ()> {
-        let selector = match expr {
-            Expr::VectorSelector(selector) => selector,
-            Expr::MatrixSelector(matrix) => &matrix.vs,
-            _ => return Ok(true),
-        };
-        self.0.extend(selector.name.clone());
-        for matcher in &selector.matchers.matchers {
-            if matcher.name == "__name__" && matches!(matcher.op, MatchOp::Equal) {
-                self.0.insert(matcher.value.clone());
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// Parses `expr` (panicking with `what` if it is not PromQL) and adds what it selects to `names`.
-#[track_caller]
-fn select_into(names: &mut Names, what: &str, expr: &str) {
-    let parsed = parser::parse(expr).unwrap_or_else(|error| panic!("{what}: {error}\n{expr}"));
-    let _ = walk_expr(names, &parsed);
-}
-
 fn config_of(seed: &Seed) -> PathBuf {
     repo()
         .join("examples")
@@ -399,13 +367,12 @@ fn every_seed_finds_its_alerts_panels_and_families_in_the_generated_output() {
             .unwrap_or_else(|error| panic!("seed {}: promtool check rules: {error}", seed.name));
         let rules: Vec<Rule> = rule_file::parse(&text);
         let panels = panel_exprs(&dashboard(Some(&config)));
-        let mut names = Names(BTreeSet::new());
-        for rule in &rules {
-            select_into(&mut names, &rule.alert, &rule.expr);
-        }
-        for (title, expr) in &panels {
-            select_into(&mut names, title, expr);
-        }
+        let names: BTreeSet<String> = rules
+            .iter()
+            .map(|rule| &rule.expr)
+            .chain(panels.iter().map(|(_, expr)| expr))
+            .flat_map(|expr| selected_names(expr))
+            .collect();
         for (asked, need) in seed.needs {
             let found = match need {
                 Alert { name, labels, expr } => rules.iter().any(|rule| {
@@ -419,7 +386,7 @@ fn every_seed_finds_its_alerts_panels_and_families_in_the_generated_output() {
                     // Panels are compared as written, with Grafana's variables in place.
                     query.contains(expr) || query.contains(&expr.replace("$__rate_interval", "5m"))
                 }),
-                Family(name) => names.0.contains(*name),
+                Family(name) => names.contains(*name),
             };
             if !found {
                 missing.push(format!("seed {}: {asked}", seed.name));

@@ -10,7 +10,7 @@
 pub mod dashboard;
 mod known;
 pub mod prometheus;
-mod promql;
+pub(crate) mod promql;
 mod yaml;
 
 use std::time::Duration;

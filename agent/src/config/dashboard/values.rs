@@ -148,7 +148,10 @@ pub(super) fn matchers(key: &str, given: Option<&Matchers>) -> Result<Vec<LabelM
             if values.is_empty() || values.iter().any(String::is_empty) {
                 return Err((at.clone(), "lists one or more non-empty values".to_owned()));
             }
-            let escaped: Vec<String> = values.iter().map(|v| regex_escape(v)).collect();
+            let escaped: Vec<String> = values
+                .iter()
+                .map(|v| crate::rules::promql::regex_escape(v))
+                .collect();
             Ok(escaped.join("|"))
         };
         let (op, value) = match matcher {
@@ -181,18 +184,6 @@ pub(super) fn matchers(key: &str, given: Option<&Matchers>) -> Result<Vec<LabelM
         });
     }
     Ok(out)
-}
-
-/// `value` as an RE2 regex that matches only itself.
-fn regex_escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub(super) fn label_list(key: &str, labels: &[String]) -> Result<Vec<String>, Invalid> {
