@@ -15,7 +15,8 @@ say() { printf '==> %s\n' "$*"; }
 die() { printf 'install-peers: %s\n' "$*" >&2; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-debian_packages=(prometheus)
+# faketime: libfaketime moves the wall and monotonic clocks of the agent in the restart tests.
+debian_packages=(prometheus faketime)
 # Only what the machine lacks: the image may bring its own Python and Node.
 have python3 || debian_packages+=(python3)
 if ! have python3 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -31,6 +32,7 @@ say "apt-get install ${debian_packages[*]}"
 apt-get update
 apt-get install -y --no-install-recommends "${debian_packages[@]}"
 have promtool || die "promtool is missing after installing prometheus"
+have faketime || die "faketime is missing after installing it"
 
 say "Python clients in $venv"
 if ! "$venv/bin/python3" -c 'import sys' >/dev/null 2>&1; then

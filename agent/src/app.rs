@@ -33,6 +33,7 @@ use crate::export::{self, ExportError, Exporters};
 use crate::expose::Exposition;
 use crate::expose::http::{self, Endpoints};
 use crate::ingest::{self, Bound, ListenError, Listeners, Sink};
+use crate::state::StateKeeper;
 use crate::supervise::{Failure, Finished, Supervisor};
 
 /// Exit code for a configuration that cannot be used (`EX_USAGE`).
@@ -213,9 +214,18 @@ pub async fn run(
     let (sink, queues) = ingest::queues(config.fixed.pipeline.queue_batches, telemetry.clone());
     // Keeps the aggregator running at shutdown until the push outputs have read the final state.
     let held_open = sink.clone();
-    let aggregator = Aggregator::new(config.aggregate_settings());
+    let keeper = StateKeeper::new(&config.fixed.state, exposition.registry())?;
+    let mut aggregator = Aggregator::new(config.aggregate_settings());
+    // Before any line: the first snapshot already holds the verdicts the agent left with.
+    if let Some(memory) = keeper.as_ref().and_then(StateKeeper::load) {
+        aggregator.recall(&memory, Now::read());
+    }
     let (handle, aggregation) =
         aggregate::spawn(aggregator, queues, &supervisor).map_err(AppError::Aggregator)?;
+    let (stop_state, state_signal) = watch::channel(false);
+    if let Some(keeper) = &keeper {
+        supervisor.spawn("state", keeper.clone().run(handle.clone(), state_signal));
+    }
     let reloader = Reloader::new(
         source.path,
         source.text,
@@ -315,7 +325,11 @@ pub async fn run(
         name = signals.next_stop() => tracing::warn!(signal = name, "second signal: stopping without the final push"),
     }
     drop(held_open);
+    stop_state.send_replace(true);
     drain(aggregation, deadline, &mut signals).await;
+    if let Some(keeper) = &keeper {
+        keeper.write_final(&handle).await;
+    }
     stop_endpoints.send_replace(true);
     finish("/metrics", endpoints, deadline).await;
     match failure {

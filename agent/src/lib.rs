@@ -22,5 +22,6 @@ pub mod health;
 pub mod ingest;
 pub mod naming;
 pub mod rules;
+pub mod state;
 pub mod supervise;
 pub mod telemetry;

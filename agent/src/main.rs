@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use heartwire::app;
 use heartwire::cmd::cli::{Cli, Command, ConfigCommand};
-use heartwire::cmd::{check, rules, run, send};
+use heartwire::cmd::{check, rules, run, send, suggest};
 
 fn main() -> ExitCode {
     match Cli::parse().into_command() {
@@ -16,5 +16,6 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => rules::dashboard_main(&args),
         Command::Check(args) => check::main(args.config.as_deref()),
         Command::Config(ConfigCommand::PrintDefault) => check::print_default(),
+        Command::Config(ConfigCommand::Suggest(args)) => suggest::main(&args),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The rules of the default config and of every `examples/*/heartwire.yaml` pass `promtool check
 //! rules`; the promtool unit tests in `tests/rules/` feed series to the generated rules and say
-//! which alerts fire and which stay silent; the dashboard is importable JSON whose queries all
+//! which alerts fire and which stay silent, the agent killed, restarted or moved to another pod
+//! included (a test file's `# args:` line gives `heartwire rules` options); the dashboard is importable JSON whose queries all
 //! parse (promtool) and name only families the real agent exposes once it got one line of
 //! everything. A missing promtool skips loudly, or fails under `HEARTWIRE_REQUIRE_PEERS=1`.
 
@@ -16,6 +17,7 @@ use heartwire_tests::agent::{Agent, all_listeners, heartwire};
 use heartwire_tests::generated::{
     dashboard, heartwire_output, panel_exprs, promtool_or_skip, repo, selected_names,
 };
+use heartwire_tests::rule_file;
 use serde_json::Value;
 
 /// The configs whose rules and dashboards are checked: `None` is the embedded default.
@@ -87,6 +89,7 @@ fn promtool_accepts_the_rules_of_the_default_config_and_of_every_example() {
         for target in [
             &["rules"][..],
             &["rules", "--scrape-container", "heartwire"],
+            &["rules", "--honor-labels", "false"],
         ] {
             let rules = heartwire_output(target, config.as_deref());
             let alerts = rules.matches("- alert: ").count();
@@ -146,6 +149,16 @@ fn config_of(test_file: &str) -> Option<PathBuf> {
     (named != "default").then(|| repo().join(named))
 }
 
+/// The `heartwire rules` options a unit test file names on its `# args:` line, if it has one
+/// (`--honor-labels false`).
+fn args_of(test_file: &str) -> Vec<&str> {
+    test_file
+        .lines()
+        .find_map(|line| line.strip_prefix("# args: "))
+        .map(|args| args.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
 /// Runs `promtool test rules` on `test_file` with `rules` beside it as rules.yaml.
 fn unit_test(promtool_path: &Path, test_file: &Path, rules: &str) -> Output {
     let dir = scratch();
@@ -174,10 +187,11 @@ fn promtool_unit_tests_see_alerts_fire_and_stay_silent_as_expected() {
         return;
     };
     let files = unit_test_files();
-    assert!(files.len() >= 3, "unit test files: {files:?}");
+    assert!(files.len() >= 6, "unit test files: {files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file).expect("the test file");
-        let rules = heartwire_output(&["rules"], config_of(&text).as_deref());
+        let args: Vec<&str> = std::iter::once("rules").chain(args_of(&text)).collect();
+        let rules = heartwire_output(&args, config_of(&text).as_deref());
         let output = unit_test(&promtool_path, &file, &rules);
         let said = report(&output);
         assert!(
@@ -208,7 +222,9 @@ fn the_unit_tests_catch_a_threshold_that_differs_from_the_config() {
     )
     .expect("the changed config is written");
     let rules = heartwire_output(&["rules"], Some(&changed));
-    assert!(rules.contains("job=\"viewer-poll\"}) > 360'"), "{rules}");
+    let parsed = rule_file::parse(&rules);
+    let late = rule_file::find(&parsed, "JobNoRecentSuccess", &[("job", "viewer-poll")]);
+    assert!(late.expr.ends_with(") > 360"), "{}", late.expr);
     let output = unit_test(
         &promtool_path,
         &repo().join("tests/rules/vf-worker.test.yaml"),
@@ -222,6 +238,63 @@ fn the_unit_tests_catch_a_threshold_that_differs_from_the_config() {
     assert!(
         said.contains("alertname: JobNoRecentSuccess, time: 6m"),
         "{said}"
+    );
+}
+
+/// The comment lines at the top of a rule file.
+fn header_of(rules: &str) -> String {
+    rules
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_rules_say_which_honor_labels_they_assume_and_check_says_the_default() {
+    let config = repo().join("examples/vf-worker/heartwire.yaml");
+    let honored = heartwire_output(&["rules"], Some(&config));
+    let header = header_of(&honored);
+    assert!(
+        header.contains("honor_labels: true") && header.contains("--honor-labels false"),
+        "{header}"
+    );
+    let plain = heartwire_output(&["rules", "--honor-labels", "false"], Some(&config));
+    let header = header_of(&plain);
+    assert!(header.contains("renamed `exported_job`"), "{header}");
+    let rules = rule_file::parse(&plain);
+    let per_job: Vec<&rule_file::Rule> = rules
+        .iter()
+        .filter(|rule| rule.alert.starts_with("Job") && rule.alert != "JobCrashed")
+        .collect();
+    assert!(per_job.len() >= 4 * 8, "{} job rules", per_job.len());
+    for rule in per_job {
+        assert!(
+            rule.labels.contains_key("exported_job") && !rule.labels.contains_key("job"),
+            "{}: {:?}",
+            rule.alert,
+            rule.labels
+        );
+        assert!(
+            rule.expr.contains(",exported_job=\"") && !rule.expr.contains(",job=\""),
+            "{}: {}",
+            rule.alert,
+            rule.expr
+        );
+    }
+    // A job label of another name is left alone: the crawl-watchdog's `task`.
+    let watchdog = repo().join("examples/crawl-watchdog/heartwire.yaml");
+    let task = heartwire_output(&["rules"], Some(&watchdog));
+    assert_eq!(
+        heartwire_output(&["rules", "--honor-labels", "false"], Some(&watchdog)),
+        task
+    );
+    assert!(header_of(&task).contains("labelled `task`"), "{task}");
+    let check = heartwire_output(&["check"], Some(&config));
+    assert!(
+        check.contains("rules: `heartwire rules` assumes honor_labels: true")
+            && check.contains("`--honor-labels false` reads the job label as exported_job"),
+        "{check}"
     );
 }
 

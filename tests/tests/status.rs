@@ -261,6 +261,7 @@ const EVERY_STATE: &str = "jobs:
   behind: { every: 1s, late_after: 1s, alert_after: 1h }
   crawl: { every: 1h, stall_after: 1s }
   queued: { every: 1h, stall_after: 1s }
+  history: { every: 1h }
 workers:
   w: { ttl: 1s }
   steady: { ttl: 1h }
@@ -272,10 +273,26 @@ workers:
 const EVERY_STATE_LINES: &[u8] =
     b"job.ok fresh 0.2\njob.start fresh\njob.error broken 0.1\njob.start crawl\nhb w\nhb steady\n";
 
+/// `history`'s runs, in order on one session: ok (its start seen), error with exit code 3,
+/// skipped, cancelled by TERM, and a run open when the session closes: crashed.
+const HISTORY_SESSION: &[u8] = b"hello app=history
+job.start history id=r1
+job.ok history 0.25 id=r1
+job.error history 1.5 reason=timeout exit=3
+job.skip history reason=not_leader
+job.error history 0.5 signal=TERM
+job.start history id=r5
+";
+
+/// The results of [`HISTORY_SESSION`]'s runs, oldest first.
+const HISTORY_RESULTS: [&str; 5] = ["ok", "error", "skipped", "cancelled", "crashed"];
+
 /// Starts an agent with [`EVERY_STATE`], sends its lines, and waits until every verdict is in.
 fn agent_in_every_state() -> (Agent, Value) {
     let agent = Agent::start_with(EVERY_STATE);
     agent.send_udp(EVERY_STATE_LINES);
+    // Written, then closed: the run still open crashes.
+    agent.send_unix_stream(HISTORY_SESSION);
     let status = wait_for_status(
         &agent,
         "every job and worker to reach its state",
@@ -287,6 +304,7 @@ fn agent_in_every_state() -> (Agent, Value) {
                 && state_is(worker(status, "steady"), "up")
                 && job(status, "fresh")["running"] == 1
                 && state_is(job(status, "broken"), "failing")
+                && recent_runs(job(status, "history")).len() == HISTORY_RESULTS.len()
         },
     );
     (agent, status)
@@ -342,6 +360,7 @@ fn status_json_reports_every_job_and_worker_state() {
     assert_eq!(never["state"], "warming");
     assert!(never["last_success"].is_null());
     assert_eq!(never["running"], 0);
+    assert_eq!(never["recent_runs"], serde_json::json!([]), "no run yet");
 
     let gone = job(&status, "gone");
     assert_eq!(gone["state"], "stale");
@@ -356,6 +375,7 @@ fn status_json_reports_every_job_and_worker_state() {
     assert_eq!(behind["stale"], false, "late is not yet stale: {behind}");
     assert!(number(behind, "next_expected") < number(&status, "generated_at"));
 
+    assert_recent_runs(job(&status, "history"));
     assert_eq!(job(&status, "crawl")["stalled"], true);
     assert_eq!(job(&status, "crawl")["progress"], "stalled");
     let queued = job(&status, "queued");
@@ -365,6 +385,57 @@ fn status_json_reports_every_job_and_worker_state() {
     );
     assert_eq!(queued["progress"], "not_started");
     assert_workers(&status);
+}
+
+/// A job's `recent_runs`, newest first.
+#[track_caller]
+fn recent_runs(job: &Value) -> &[Value] {
+    job["recent_runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `recent_runs` list in {job}"))
+}
+
+/// `history` lists the runs of [`HISTORY_SESSION`] newest first: each with its times, duration,
+/// result, reason, exit code and signal.
+#[track_caller]
+fn assert_recent_runs(history: &Value) {
+    let runs = recent_runs(history);
+    let results: Vec<&Value> = runs.iter().map(|run| &run["result"]).collect();
+    let mut expected = HISTORY_RESULTS;
+    expected.reverse();
+    assert_eq!(results, expected, "newest first: {history}");
+    let [crashed, cancelled, skipped, error, ok] = runs else {
+        unreachable!("five runs")
+    };
+    for run in runs {
+        assert_recent_time(run, "ended");
+    }
+    assert_recent_time(ok, "started");
+    assert_eq!(ok["duration_seconds"], 0.25, "as reported: {ok}");
+    assert!(ok["reason"].is_null() && ok["exit_code"].is_null(), "{ok}");
+    let expected = serde_json::json!({
+        "started": null, "started_rfc3339": null,
+        "ended": error["ended"], "ended_rfc3339": error["ended_rfc3339"],
+        "duration_seconds": 1.5, "result": "error", "reason": "timeout", "exit_code": 3,
+        "signal": null,
+    });
+    assert_eq!(error, &expected);
+    assert_eq!(skipped["reason"], "not_leader");
+    assert!(skipped["duration_seconds"].is_null(), "{skipped}");
+    assert_eq!(cancelled["signal"], "TERM");
+    assert!(cancelled["reason"].is_null(), "{cancelled}");
+    assert_recent_time(crashed, "started");
+    assert!(number(crashed, "duration_seconds") >= 0.0, "{crashed}");
+    assert!(
+        number(crashed, "ended") >= number(crashed, "started"),
+        "{crashed}"
+    );
+    assert!(crashed["exit_code"].is_null() && crashed["signal"].is_null());
+    assert_eq!(history["crashes"], 1);
+    assert_eq!(
+        history["state"], "failing",
+        "the crash is the last failure: {history}"
+    );
 }
 
 /// The workers of [`EVERY_STATE`]: one up, one whose ttl expired, one never seen.
@@ -570,6 +641,7 @@ fn assert_page_rows(dom: &str) {
         "the deadline ahead: {fresh}"
     );
     assert!(row(dom, "<tr data-job=\"crawl\"").contains("stalled"));
+    assert_strip(dom);
     for (name, state, words) in [
         ("steady", "up", "up"),
         ("w", "ttl_expired", "ttl expired"),
@@ -584,6 +656,73 @@ fn assert_page_rows(dom: &str) {
             "{row}"
         );
     }
+}
+
+/// `history`'s run strip: one cell a run, oldest left, its result in its class and the run told
+/// in its tooltip; `never` has none.
+#[track_caller]
+fn assert_strip(dom: &str) {
+    let history = row(dom, "<tr data-job=\"history\"");
+    let strip_at = history
+        .find("<ol class=\"runs\"")
+        .unwrap_or_else(|| panic!("no run strip: {history}"));
+    let strip = &history[strip_at..history.find("</ol>").expect("the strip ends")];
+    let cells: Vec<(&str, &str)> = strip
+        .split("<li ")
+        .skip(1)
+        .map(|cell| {
+            let class = between(cell, "class=\"", "\"");
+            let title = between(cell, "title=\"", "\"");
+            (class, title)
+        })
+        .collect();
+    let classes: Vec<String> = cells.iter().map(|(class, _)| class.to_string()).collect();
+    let expected: Vec<String> = HISTORY_RESULTS
+        .iter()
+        .map(|result| format!("run-{result}"))
+        .collect();
+    assert_eq!(classes, expected, "oldest left: {strip}");
+    for ((_, title), result) in cells.iter().zip(HISTORY_RESULTS) {
+        assert!(title.starts_with(result), "{title}");
+        assert!(
+            title.contains("T") && title.contains("Z ("),
+            "a time: {title}"
+        );
+    }
+    let title = |index: usize| cells[index].1;
+    assert!(title(0).contains("took 0.25 s, started 20"), "{}", title(0));
+    assert!(
+        title(1).starts_with("error: timeout · exit code 3") && title(1).contains("took 1.5 s"),
+        "{}",
+        title(1)
+    );
+    assert!(title(2).starts_with("skipped: not_leader"), "{}", title(2));
+    assert!(
+        title(3).starts_with("cancelled · signal TERM"),
+        "{}",
+        title(3)
+    );
+    assert!(title(4).contains("session closed 20"), "{}", title(4));
+    assert!(
+        title(0).contains('\n'),
+        "one line each, as the tooltip shows it: {:?}",
+        title(0)
+    );
+    assert!(
+        row(dom, "<tr data-job=\"never\"").contains("none yet"),
+        "a job without runs says so"
+    );
+}
+
+/// The text of `haystack` between `open` and the next `close`.
+#[track_caller]
+fn between<'a>(haystack: &'a str, open: &str, close: &str) -> &'a str {
+    let from = haystack
+        .find(open)
+        .unwrap_or_else(|| panic!("no `{open}` in {haystack}"))
+        + open.len();
+    let rest = &haystack[from..];
+    &rest[..rest.find(close).expect("closed")]
 }
 
 /// The screenshot is a PNG of a rendered page, with the state colours on it.
@@ -608,6 +747,11 @@ fn assert_screenshot(screenshot: &Path) {
         ("ok", [0xda, 0xfb, 0xe1]),
         ("late", [0xff, 0xf1, 0xc2]),
         ("stale", [0xff, 0xeb, 0xe9]),
+        ("run-ok", [0x1a, 0x7f, 0x37]),
+        ("run-error", [0xcf, 0x22, 0x2e]),
+        ("run-crashed", [0x82, 0x07, 0x1e]),
+        ("run-skipped", [0xaf, 0xb8, 0xc1]),
+        ("run-cancelled", [0xd4, 0xa7, 0x2c]),
     ] {
         assert!(
             shows_colour(&pixels, rgb),

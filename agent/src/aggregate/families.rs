@@ -134,6 +134,11 @@ families! {
     JobLastResult = Jobs.last_result: "heartwire_job_last_result", Gauge
         ["job", "result", "reason"] "",
         "The last run's result and reason as 1; the other combinations seen are 0.";
+    JobMissedRuns = Jobs.missed_runs: "heartwire_job_missed_runs_total", Counter ["job"] "",
+        "Schedule slots of a job that passed, late_after included, with no run started or reported.";
+    JobScheduleInfo = Jobs.schedule_info: "heartwire_job_schedule_info", Gauge
+        ["job", "source", "schedule"] "",
+        "1 for each job with a schedule: where it comes from (config or learned) and what it is.";
     HttpRequests = Http.requests: "heartwire_external_http_total", Counter
         ["service", "endpoint", "status_code"] "",
         "Outbound calls by service, endpoint and status code (network and timeout when no response came).";

@@ -5,10 +5,14 @@
 //! moving backwards), open runs, and progress. A `job.ok`/`job.error` without seconds takes its
 //! duration from the matching open run ([`crate::health::runs`]: by `id=`, else the latest run
 //! started without one). Open runs are bounded per job and in total; an evicted run is counted.
+//! Every run that ends, crashes or is skipped joins the job's recent runs
+//! ([`crate::health::history`]).
 //!
 //! A configured job ([`JobSpec`]) is present from the first snapshot: its runs count from 0, and
 //! staleness, state, deadline and next expected run come from [`JobHealth`] at read time. A run
 //! open on a session that closes has crashed: it ends as an error at once.
+//! A job nobody configured that succeeds steadily gets a learned schedule and the same verdicts,
+//! and every job with a schedule counts its missed slots ([`scheduled`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,13 +27,20 @@ use super::registry::Registry;
 use super::settings::Limits;
 use super::snapshot::{Family, LabelValues, Series, Value};
 use crate::clock::Now;
+use crate::health::history::{PastRun, RecentRuns, RunResult};
 use crate::health::job::{JobHealth, JobSpec, JobState};
+use crate::health::learn::Learner;
+use crate::health::missed::MissedRuns;
 use crate::health::runs::{Run, Runs, SessionId, Started};
 
+mod memory;
 mod metas;
+mod scheduled;
 mod watched;
 
+pub use self::memory::{JobMemory, OpenRun};
 use self::metas::{Metas, VerdictMetas};
+pub use self::scheduled::UnscheduledJob;
 use self::watched::WatchedJob;
 pub use self::watched::WatchedJobs;
 
@@ -61,11 +72,19 @@ struct Job {
     last_success: Option<f64>,
     last_run: Option<f64>,
     runs: Runs,
+    /// The last runs that ended, crashed or were skipped, for `/status` and the page.
+    recent_runs: RecentRuns,
     ever_started: bool,
     progress: f64,
     last_progress: Option<Now>,
     health: JobHealth,
     spec: Option<Arc<JobSpec>>,
+    /// What its successes taught of its cadence (kept across restarts by the state file).
+    learner: Learner,
+    /// Its missed slots: the counter and the latest slot counted (kept across restarts).
+    missed: MissedRuns,
+    /// The schedule in force: `spec`, else the learned one ([`Job::refresh_schedule`]).
+    scheduled: Option<scheduled::Scheduled>,
 }
 
 slotmap::new_key_type! {
@@ -86,6 +105,8 @@ pub(crate) struct Jobs {
     max_per_job: usize,
     max_open: usize,
     slot: Slot,
+    /// Whether jobs nobody configured get learned schedules (`defaults.learn_schedules`).
+    learn: bool,
 }
 
 impl Jobs {
@@ -109,6 +130,7 @@ impl Jobs {
             max_per_job: limits.max_open_starts_per_job,
             max_open: limits.max_open_starts,
             slot: accounting.slot(names.name(families::Family::JobRuns)),
+            learn: true,
         }
     }
 
@@ -145,6 +167,7 @@ impl Jobs {
                 job.spec = Some(Arc::new(spec.clone()));
             }
         }
+        self.refresh_schedules();
     }
 
     pub(crate) fn start(
@@ -208,6 +231,7 @@ impl Jobs {
         if let Some(run) = &started {
             self.open.remove(&run.seq);
         }
+        let started_at = started.as_ref().map(|run| run.started.unix_seconds());
         let duration = line
             .seconds
             .or_else(|| started.map(|run| now.seconds_since(run.started.mono)));
@@ -223,6 +247,12 @@ impl Jobs {
             cancelled,
         };
         job.finish(ended, duration, &self.bounds, &self.results, now);
+        if outcome == Outcome::Ok {
+            job.learn_from_success(duration, now, self.learn);
+        }
+        let result = RunResult::of_end(outcome == Outcome::Ok, cancelled);
+        let past = PastRun::ended(line, result, started_at, duration, now);
+        job.recent_runs.push(past);
     }
 
     /// A skipped slot: counted as a run result and as a sign of life for lateness. It neither
@@ -235,6 +265,7 @@ impl Jobs {
             job.runs_total[Outcome::Skipped as usize] += 1;
             job.record_result(Outcome::Skipped, line.reason, &self.results);
             job.health.ran(now);
+            job.recent_runs.push(PastRun::skipped(line.reason, now));
         }
     }
 
@@ -275,6 +306,7 @@ impl Jobs {
                     cancelled: false,
                 };
                 job.finish(ended, Some(age), &self.bounds, &self.results, now);
+                job.recent_runs.push(PastRun::crashed(run.started, now));
             }
         }
     }
@@ -305,11 +337,15 @@ impl Jobs {
             last_success: None,
             last_run: None,
             runs: Runs::default(),
+            recent_runs: RecentRuns::default(),
             ever_started: false,
             progress: 0.0,
             last_progress: None,
             health: JobHealth::new(now),
             spec: None,
+            learner: Learner::default(),
+            missed: MissedRuns::default(),
+            scheduled: None,
         };
         Some(self.jobs.insert(name, job))
     }
@@ -324,9 +360,11 @@ impl Jobs {
                     name: name.clone(),
                     labels: job.labels.clone(),
                     state_labels: job.state_labels.clone(),
-                    spec: job.spec.clone()?,
+                    spec: job.scheduled.as_ref()?.spec.clone(),
+                    source: job.scheduled.as_ref()?.source,
                     health: job.health.clone(),
                     runs: job.runs.clone(),
+                    recent_runs: job.recent_runs.clone(),
                     ever_started: job.ever_started,
                     last_progress: job.last_progress,
                     last_success: job.last_success,
@@ -336,6 +374,7 @@ impl Jobs {
             .collect();
         WatchedJobs {
             metas: Some(self.metas.verdicts.clone()),
+            unscheduled: self.unscheduled(),
             jobs,
         }
     }
@@ -403,6 +442,7 @@ impl Jobs {
             })
             .collect();
         out.extend(m.last_result.family(results));
+        self.schedule_families(out);
     }
 }
 
@@ -445,6 +485,7 @@ impl Job {
         self.ever_started
             || self.runs_total.iter().any(|&count| count > 0)
             || self.last_progress.is_some()
+            || self.last_run.is_some()
     }
 
     /// A run ended (or crashed) at `now`.

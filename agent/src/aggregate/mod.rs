@@ -21,6 +21,7 @@ mod histogram;
 mod jobs;
 mod limits;
 pub mod mapping;
+pub mod memory;
 mod registry;
 mod series;
 mod set;
@@ -40,6 +41,7 @@ pub use self::families::{
 };
 pub use self::histogram::HistogramSnapshot;
 pub use self::mapping::Mapping;
+pub use self::memory::Memory;
 pub use self::settings::{Buckets, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, Limits, Settings};
 pub use self::snapshot::{Health, JobStatus, Kind, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
@@ -112,6 +114,7 @@ impl Aggregator {
             bounds(&settings.buckets.job_duration),
             &mut accounting,
         );
+        jobs.set_learning(settings.learn_schedules);
         jobs.configure(&settings.jobs, now, &mut accounting);
         let mut workers = Workers::new(names, settings.default_worker_ttl, &mut accounting);
         workers.configure(&settings.workers, &mut accounting);
@@ -210,6 +213,7 @@ impl Aggregator {
     /// take effect at the next start.
     pub fn reconfigure(&mut self, settings: &Settings, now: Now) {
         let accounting = &mut self.accounting;
+        self.jobs.set_learning(settings.learn_schedules);
         self.jobs.reconfigure(&settings.jobs, now, accounting);
         self.workers
             .reconfigure(&settings.workers, settings.default_worker_ttl, accounting);
@@ -220,6 +224,13 @@ impl Aggregator {
     /// task calls it every [`expiry::TICK`]. Returns how many went.
     pub fn expire(&mut self, now: Now) -> u64 {
         self.statsd.expire(now.mono, &mut self.accounting)
+    }
+
+    /// Counts the schedule slots every job with a schedule missed by `now`
+    /// ([`crate::health::missed`]); the aggregating task calls it every [`expiry::TICK`], so a
+    /// slot is counted within a second of its `late_after` running out. Returns how many.
+    pub fn count_missed(&mut self, now: Now) -> u64 {
+        self.jobs.count_missed(now)
     }
 
     /// The current state, for `/metrics`. Shares every string with the live state; verdicts

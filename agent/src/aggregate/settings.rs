@@ -31,6 +31,9 @@ pub struct Settings {
     pub workers: Vec<(String, Duration)>,
     /// The ttl of a worker that is not configured and whose heartbeats carry no `ttl=`.
     pub default_worker_ttl: Duration,
+    /// Whether jobs nobody configured get a schedule learned from their successes (default
+    /// true; `defaults.learn_schedules`).
+    pub learn_schedules: bool,
     /// StatsD mapping rules (default: none, every name is used as sent).
     pub mapping: Mapping,
     /// How long idle StatsD series live when no mapping rule says (default: forever).
@@ -50,6 +53,7 @@ impl Default for Settings {
             jobs: Vec::new(),
             workers: Vec::new(),
             default_worker_ttl: DEFAULT_WORKER_TTL,
+            learn_schedules: true,
             mapping: Mapping::default(),
             expiry: Expiry::default(),
         }

@@ -12,10 +12,13 @@
 use std::sync::Arc;
 
 use super::Tally;
+pub use super::jobs::UnscheduledJob;
 use super::jobs::WatchedJobs;
 use super::workers::WatchedWorkers;
 use crate::clock::Now;
+use crate::health::history::RecentRuns;
 use crate::health::job::{Progress, Readiness};
+pub use crate::health::learn::ScheduleSource;
 
 pub use super::histogram::HistogramSnapshot;
 pub use crate::health::job::JobState;
@@ -53,21 +56,26 @@ pub struct Snapshot {
 pub struct Health {
     /// The wall time of the evaluation, in Unix seconds.
     pub taken_at: f64,
-    /// Every configured job's verdict, in config order.
+    /// The verdict of every job with a schedule: configured ones in config order, then those
+    /// with a learned schedule.
     pub jobs: Vec<JobStatus>,
+    /// The jobs that reported but have no schedule yet (none configured, none learned).
+    pub unscheduled: Vec<UnscheduledJob>,
     /// Every known worker's state.
     pub workers: Vec<WorkerStatus>,
     /// The verdict families (stale, state, deadline, worker status, ...).
     pub families: Vec<Family>,
 }
 
-/// A configured job as `/status` shows it.
+/// A job with a schedule (configured or learned) as `/status` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobStatus {
     /// The job name.
     pub job: Arc<str>,
     /// Its schedule as configured (`every 1m`, `0 * * * *`).
     pub schedule: String,
+    /// Where the schedule comes from: the config, or learned from the job's successes.
+    pub schedule_source: ScheduleSource,
     /// The time zone of a cron schedule (`UTC` for intervals).
     pub zone: String,
     /// The headline state.
@@ -94,6 +102,8 @@ pub struct JobStatus {
     pub consecutive_failures: u32,
     /// Runs that crashed (their session closed before they ended), since the agent started.
     pub crashes: u64,
+    /// The last runs that ended, crashed or were skipped (a shared copy).
+    pub recent_runs: RecentRuns,
     /// For progress jobs (those with `stall_after`): not started, idle, progressing or stalled.
     pub progress: Option<Progress>,
 }
@@ -182,6 +192,7 @@ impl Snapshot {
         Health {
             taken_at: now.unix_seconds(),
             jobs: self.jobs.statuses(now),
+            unscheduled: self.jobs.unscheduled(),
             workers: self.workers.statuses(now),
             families,
         }

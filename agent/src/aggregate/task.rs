@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 
-use super::{Aggregator, Settings, Snapshot, expiry};
+use super::{Aggregator, Memory, Settings, Snapshot, expiry};
 use crate::clock::Now;
 use crate::ingest::batch::Batch;
 use crate::supervise::{self, Finished, Supervisor};
@@ -47,6 +47,8 @@ enum Command {
     Reconfigure(Box<Settings>, oneshot::Sender<()>),
     /// Publish what is applied now, then answer.
     Publish(oneshot::Sender<()>),
+    /// Answer with what to keep across a restart.
+    Remember(oneshot::Sender<Memory>),
 }
 
 /// Reads the published state and talks to the aggregator. Cheap to clone.
@@ -54,6 +56,8 @@ enum Command {
 pub struct Handle {
     published: watch::Receiver<Option<Arc<Snapshot>>>,
     commands: mpsc::Sender<Command>,
+    /// What the aggregator kept when it ended after applying everything queued.
+    last_memory: watch::Receiver<Option<Arc<Memory>>>,
 }
 
 impl Handle {
@@ -74,6 +78,20 @@ impl Handle {
     /// `false` once it has ended (its final state is then published already).
     pub async fn publish(&self) -> bool {
         self.ask(Command::Publish).await
+    }
+
+    /// What the aggregator would keep across a restart now, taken between two batches; `None`
+    /// once it has ended (then see [`Handle::final_memory`]).
+    pub async fn remember(&self) -> Option<Memory> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Remember(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// What the aggregator kept when it ended gracefully, after the last queued batch; `None`
+    /// while it runs, or if it failed.
+    pub fn final_memory(&self) -> Option<Arc<Memory>> {
+        self.last_memory.borrow().clone()
     }
 
     async fn ask(&self, command: impl FnOnce(oneshot::Sender<()>) -> Command) -> bool {
@@ -126,6 +144,7 @@ pub fn spawn(
     supervisor: &Supervisor,
 ) -> std::io::Result<(Handle, Finished)> {
     let (publisher, published) = watch::channel(None);
+    let (remembered, last_memory) = watch::channel(None);
     let (commands, received) = mpsc::channel(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -140,13 +159,14 @@ pub fn spawn(
     let finished = supervisor.thread(COMPONENT, move || {
         runtime.block_on(supervise::fault::inject_into(
             COMPONENT,
-            run(aggregator, queues, received, publisher),
+            run(aggregator, queues, received, publisher, remembered),
         ));
     })?;
     Ok((
         Handle {
             published,
             commands,
+            last_memory,
         },
         finished,
     ))
@@ -186,6 +206,7 @@ async fn run(
     mut queues: Queues,
     mut commands: mpsc::Receiver<Command>,
     mut publisher: Publisher,
+    remembered: watch::Sender<Option<Arc<Memory>>>,
 ) {
     let mut expiry = tokio::time::interval(expiry::TICK);
     expiry.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -208,13 +229,18 @@ async fn run(
                     changed = false;
                     let _ = done.send(());
                 }
+                Command::Remember(reply) => {
+                    let _ = reply.send(aggregator.remember(Now::read()));
+                }
             },
             _ = publishing.tick(), if changed => {
                 publisher.publish(&aggregator);
                 changed = false;
             }
             _ = expiry.tick() => {
-                changed |= aggregator.expire(Now::read()) > 0;
+                let now = Now::read();
+                changed |= aggregator.expire(now) > 0;
+                changed |= aggregator.count_missed(now) > 0;
             }
             batch = queues.next(&mut turn) => match batch {
                 Some(batch) => {
@@ -226,6 +252,7 @@ async fn run(
         }
     }
     publisher.publish(&aggregator);
+    remembered.send_replace(Some(Arc::new(aggregator.remember(Now::read()))));
     publisher.finish();
 }
 

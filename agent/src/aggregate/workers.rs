@@ -1,6 +1,7 @@
 //! Worker liveness, fed by `hb` and `worker.stop` (and the close of a session), and the
 //! workers as published with their state evaluated at read time.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use super::registry::Registry;
 use super::snapshot::{Family, LabelValues, Series, Value, WorkerStatus};
 use crate::clock::Now;
 use crate::health::runs::SessionId;
-use crate::health::worker::{WorkerHealth, WorkerState};
+use crate::health::worker::{WorkerHealth, WorkerMemory, WorkerState};
 
 #[derive(Debug)]
 struct Worker {
@@ -123,6 +124,31 @@ impl Workers {
             if worker.session == Some(session) {
                 worker.health.disconnect();
                 worker.session = None;
+            }
+        }
+    }
+
+    /// What to keep of every worker across a restart, by name.
+    pub(crate) fn remember(&self) -> BTreeMap<String, WorkerMemory> {
+        self.workers
+            .iter()
+            .filter(|(_, worker)| worker.configured || worker.health.last_beat().is_some())
+            .map(|(name, worker)| (name.to_string(), worker.health.remember()))
+            .collect()
+    }
+
+    /// Takes back what a previous run of the agent remembered, at `now`; a worker nobody
+    /// configured comes back too, within the series caps. Sessions do not survive a restart:
+    /// a worker that heartbeats on one is up until its ttl passes without a heartbeat.
+    pub(crate) fn recall(
+        &mut self,
+        memories: &BTreeMap<String, WorkerMemory>,
+        now: Now,
+        accounting: &mut Accounting,
+    ) {
+        for (name, memory) in memories {
+            if let Some(worker) = self.worker(name, accounting) {
+                worker.health = WorkerHealth::recall(memory, now);
             }
         }
     }

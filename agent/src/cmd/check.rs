@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::aggregate::Family;
 use crate::config::{self, Config};
 use crate::health::job::Readiness;
+use crate::rules;
 
 /// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
 pub const EXIT_INVALID: u8 = 64;
@@ -158,6 +159,7 @@ pub fn summary(origin: &str, config: &Config) -> String {
         names.name(Family::HttpRequests),
         names.name(Family::WorkerStatus)
     );
+    let _ = writeln!(out, "{}", rules::prometheus::honor_labels_line(names));
     out
 }
 
@@ -211,6 +213,10 @@ mod tests {
         assert!(text.contains("  crawl: every 15m; period 15m, stale after 1h 15m, late after 3m 45s, hung after 15m, stalled after 10m\n"), "{text}");
         assert!(
             text.contains("  mailer: down after 45s without a heartbeat\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nrules: `heartwire rules` assumes honor_labels: true (the Helm chart's monitor); `--honor-labels false` reads the job label as exported_job\n"),
             "{text}"
         );
     }

@@ -55,8 +55,9 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Print Prometheus alert rules derived from the config: stale, failing, hung, crashed and
-    /// stalled jobs, workers down, the agent dropping input or not seen (not scraped, or its
-    /// textfile not written), and the config's `alerts:`. Regenerate them whenever the config
+    /// stalled jobs, workers down (both still alerting for a while after the agent vanished),
+    /// the agent dropping input, not seen (not scraped, or its textfile not written) or not
+    /// running its config file, and the config's `alerts:`. Regenerate them whenever the config
     /// changes.
     Rules(RulesArgs),
     /// Print a Grafana dashboard (JSON, importable as is) for the families the config names:
@@ -83,6 +84,19 @@ pub struct CheckArgs {
 pub enum ConfigCommand {
     /// Print the embedded default configuration: every key, its default and what it does.
     PrintDefault,
+    /// Print a `jobs:` block for every job a running agent has seen, read from its `/status`:
+    /// configured and learned schedules filled in, jobs without one yet commented out. The
+    /// block is a config `heartwire check` accepts as it is.
+    Suggest(SuggestArgs),
+}
+
+/// Options of `heartwire config suggest`.
+#[derive(Debug, Clone, Args)]
+pub struct SuggestArgs {
+    /// The running agent's `/status` (its read-only listener, `http.address`); a URL without a
+    /// path gets `/status`.
+    #[arg(long, value_name = "URL", default_value = crate::cmd::suggest::DEFAULT_URL)]
+    pub from: String,
 }
 
 /// Options of `heartwire serve`.
@@ -164,6 +178,16 @@ pub struct RulesArgs {
     /// `textfile:`, else `up`.
     #[arg(long, value_enum, default_value_t = AgentDown::Auto)]
     pub agent_down: AgentDown,
+    /// Whether Prometheus scrapes heartwire with `honor_labels: true` (as the Helm chart's
+    /// monitor does), keeping its `job` label, or without, renaming it `exported_job`: the rules
+    /// read the job label under that name. Only a job label called `job` is renamed.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub honor_labels: bool,
     /// `metadata.name` of the PrometheusRule object.
     #[arg(long, value_name = "NAME", default_value = "heartwire")]
     pub name: String,
@@ -268,6 +292,24 @@ mod tests {
         match cli.into_command() {
             Command::Rules(args) => assert_eq!(args.agent_down, AgentDown::Textfile),
             other => panic!("expected rules, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rules_assume_honor_labels_unless_told_false() {
+        let honor = |arguments: &[&str]| {
+            let cli = Cli::try_parse_from(["heartwire", "rules"].iter().chain(arguments)).unwrap();
+            match cli.into_command() {
+                Command::Rules(args) => args.honor_labels,
+                other => panic!("expected rules, got {other:?}"),
+            }
+        };
+        assert!(honor(&[]));
+        assert!(honor(&["--honor-labels", "true"]));
+        assert!(!honor(&["--honor-labels", "false"]));
+        for wrong in [&["--honor-labels"][..], &["--honor-labels", "no"]] {
+            let arguments = ["heartwire", "rules"].iter().chain(wrong);
+            assert!(Cli::try_parse_from(arguments).is_err(), "{wrong:?} parsed");
         }
     }
 

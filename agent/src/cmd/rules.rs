@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use crate::cmd::cli::{AgentDown, DashboardArgs, RulesArgs, RulesFormat};
 use crate::config;
+use crate::rules::prometheus::{self, Scrape};
 use crate::rules::{self, ScrapeTarget, Source};
 
 /// Exit status for a configuration that does not load (as `serve` uses; sysexits' EX_USAGE).
@@ -20,10 +21,17 @@ pub fn rules_main(args: &RulesArgs) -> ExitCode {
     let Some(target) = target(args, &source) else {
         return ExitCode::from(EXIT_CONFIG);
     };
-    let groups = rules::prometheus::groups(&source, &target);
+    let scrape = Scrape {
+        target,
+        honor_labels: args.honor_labels,
+    };
+    let groups = prometheus::groups(&source, &scrape);
+    let header = prometheus::header(&source.names, &scrape);
     let text = match args.format {
-        RulesFormat::Prometheus => rules::prometheus::rule_file(&groups),
-        RulesFormat::PrometheusOperator => rules::prometheus::prometheus_rule(&groups, &args.name),
+        RulesFormat::Prometheus => prometheus::rule_file(&header, &groups),
+        RulesFormat::PrometheusOperator => {
+            prometheus::prometheus_rule(&header, &groups, &args.name)
+        }
     };
     print_out(&text)
 }

@@ -61,6 +61,8 @@ pub const DRAIN: Durations = durations(Duration::ZERO, Duration::from_secs(600))
 /// 1d.
 pub const EXPORT_PERIOD: Durations = durations(Duration::from_millis(1), DAY);
 /// `alerts.*.failure_ratio.window`: 1s to 1y.
+/// `state.interval`.
+pub const STATE_INTERVAL: Durations = durations(Duration::from_secs(1), DAY);
 pub const ALERT_WINDOW: Durations = durations(Duration::from_secs(1), YEAR);
 /// `alerts.*.for`: 0s (fire at once) to 1y.
 pub const ALERT_FOR: Durations = durations(Duration::ZERO, YEAR);

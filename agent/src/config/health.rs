@@ -234,12 +234,16 @@ pub struct Defaults {
     /// 1y).
     #[serde(with = "humantime_serde")]
     pub worker_ttl: Duration,
+    /// Whether a job nobody configured that succeeds at a steady cadence gets a learned
+    /// schedule, and with it staleness, state and missed runs (default true).
+    pub learn_schedules: bool,
 }
 
 impl Default for Defaults {
     fn default() -> Defaults {
         Defaults {
             worker_ttl: aggregate::DEFAULT_WORKER_TTL,
+            learn_schedules: true,
         }
     }
 }

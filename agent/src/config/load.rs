@@ -262,6 +262,7 @@ fn resolve(document: Document) -> Result<Config, Invalid> {
             families,
             otlp: document.otlp,
             textfile: document.textfile,
+            state: document.state,
         },
     };
     crate::rules::check(&config)?;
@@ -315,6 +316,11 @@ fn exports(document: &Document) -> Result<(), Invalid> {
             duration(key, period, bounds::EXPORT_PERIOD)?;
         }
     }
+    duration(
+        "state.interval",
+        document.state.interval,
+        bounds::STATE_INTERVAL,
+    )?;
     Ok(())
 }
 

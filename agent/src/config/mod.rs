@@ -17,6 +17,7 @@ mod mapping;
 mod model;
 pub mod reload;
 mod rules;
+mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ pub use rules::{
     Absent, Alert, AlertGuard, AlertGuards, AlertKind, Alerts, Compare, FailureRatio, LabelMatch,
     Matchers, NotUpdated, Op, Selection, Threshold, Updated, Windowed,
 };
+pub use state::State;
 
 pub use crate::aggregate::{Buckets, Limits};
 
@@ -77,6 +79,8 @@ pub struct Document {
     pub otlp: Otlp,
     /// The exposition written to a file for node_exporter's textfile collector.
     pub textfile: Textfile,
+    /// Where jobs' and workers' verdicts are kept across a restart.
+    pub state: State,
     /// StatsD mapping rules (statsd_exporter's format) and series expiry.
     pub statsd: Statsd,
 }

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    AlertGuards, Alerts, Dashboard, Defaults, Http, Listen, Otlp, Pipeline, Shutdown, Textfile,
+    AlertGuards, Alerts, Dashboard, Defaults, Http, Listen, Otlp, Pipeline, Shutdown, State,
+    Textfile,
 };
 use crate::aggregate::{self, Buckets, Expiry, FamilyNames, Limits, Mapping};
 use crate::health::job::JobSpec;
@@ -101,6 +102,8 @@ fixed! {
     otlp: Otlp,
     /// `textfile:`: the textfile output.
     textfile: Textfile,
+    /// `state:`: the state file.
+    state: State,
 }
 
 impl Config {
@@ -114,6 +117,7 @@ impl Config {
             jobs: live.jobs.clone(),
             workers: live.workers.clone(),
             default_worker_ttl: live.defaults.worker_ttl,
+            learn_schedules: live.defaults.learn_schedules,
             mapping: live.statsd.mapping.clone(),
             expiry: live.statsd.expiry,
         }

@@ -158,6 +158,22 @@ fn utc(wall: SystemTime) -> DateTime<Utc> {
     }
 }
 
+/// What a job's health keeps across a restart of the agent (the state file): its anchors as
+/// Unix seconds, since a monotonic instant means nothing to another process.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HealthMemory {
+    /// When heartwire started watching the job: the anchor of a job that never succeeded.
+    pub watched_since: f64,
+    /// The last success.
+    pub last_success: Option<f64>,
+    /// The last run end, ok or error (`readiness: completed`).
+    pub last_end: Option<f64>,
+    /// The last sign of life: a start, an end or a skip (lateness).
+    pub last_signal: Option<f64>,
+    /// Failed runs in a row.
+    pub consecutive_failures: u32,
+}
+
 /// What heartwire remembers of a job between events.
 #[derive(Debug, Clone)]
 pub struct JobHealth {
@@ -200,6 +216,33 @@ impl JobHealth {
             last_end: None,
             last_signal: None,
             consecutive_failures: 0,
+        }
+    }
+
+    /// What to keep across a restart.
+    pub fn remember(&self) -> HealthMemory {
+        let unix = |stamp: Stamp| stamp.now.unix_seconds();
+        HealthMemory {
+            watched_since: unix(self.baseline),
+            last_success: self.last_success.map(unix),
+            last_end: self.last_end.map(unix),
+            last_signal: self.last_signal.map(unix),
+            consecutive_failures: self.consecutive_failures,
+        }
+    }
+
+    /// The health a previous run of the agent remembered, placed on this process's clocks at
+    /// `now`: each anchor as old as the wall clock says it is (a time ahead of `now`, after a
+    /// clock step, counts as `now`). Deadlines and verdicts follow from the anchors, so a job
+    /// that was stale is stale again at once.
+    pub fn recall(memory: &HealthMemory, now: Now) -> JobHealth {
+        let at = |unix: f64| stamp_at(unix, now);
+        JobHealth {
+            baseline: at(memory.watched_since),
+            last_success: memory.last_success.map(at),
+            last_end: memory.last_end.map(at),
+            last_signal: memory.last_signal.map(at),
+            consecutive_failures: memory.consecutive_failures,
         }
     }
 
@@ -341,6 +384,20 @@ impl Progress {
             Progress::Progressing
         }
     }
+}
+
+/// The moment `unix` (Unix seconds) on both clocks of `now`'s process; a moment ahead of `now`
+/// is `now`.
+pub fn at_unix(unix: f64, now: Now) -> Now {
+    let age = Duration::try_from_secs_f64((now.unix_seconds() - unix).max(0.0)).unwrap_or_default();
+    Now {
+        wall: now.wall.checked_sub(age).unwrap_or(UNIX_EPOCH),
+        mono: now.mono.checked_sub(age).unwrap_or(now.mono),
+    }
+}
+
+fn stamp_at(unix: f64, now: Now) -> Stamp {
+    Stamp::of(at_unix(unix, now))
 }
 
 /// How long after `anchor` (wall clock) the job goes stale, in seconds.

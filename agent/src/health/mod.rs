@@ -3,7 +3,10 @@
 //! Everything here is a pure function of (config, state, now): no I/O, no clock reads. The
 //! aggregating task feeds events in and asks for verdicts at read time.
 
+pub mod history;
 pub mod job;
+pub mod learn;
+pub mod missed;
 pub mod runs;
 pub mod schedule;
 pub mod worker;

@@ -101,6 +101,11 @@ impl Runs {
         crashed
     }
 
+    /// The open runs, oldest first.
+    pub fn open(&self) -> impl Iterator<Item = &Run> {
+        self.open.iter()
+    }
+
     /// How many runs are open.
     pub fn running(&self) -> usize {
         self.open.len()

@@ -41,6 +41,17 @@ impl WorkerState {
     }
 }
 
+/// What a worker's health keeps across a restart of the agent (the state file).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerMemory {
+    /// The last heartbeat, in Unix seconds.
+    pub last_heartbeat: Option<f64>,
+    /// The ttl that heartbeat asked for (`ttl=`), in seconds.
+    pub heartbeat_ttl: Option<f64>,
+    /// `stopped` or `disconnected` when the worker ended so; none while heartbeats decide.
+    pub ended: Option<String>,
+}
+
 /// What heartwire remembers of a worker.
 #[derive(Debug, Clone)]
 pub struct WorkerHealth {
@@ -76,6 +87,35 @@ impl WorkerHealth {
     /// `worker.stop <worker>`.
     pub fn stop(&mut self) {
         self.ended = Some(WorkerState::Stopped);
+    }
+
+    /// What to keep across a restart.
+    pub fn remember(&self) -> WorkerMemory {
+        WorkerMemory {
+            last_heartbeat: self.last_beat(),
+            heartbeat_ttl: self.beat_ttl.map(|ttl| ttl.as_secs_f64()),
+            ended: self.ended.map(|state| state.as_str().to_owned()),
+        }
+    }
+
+    /// The health a previous run of the agent remembered, on this process's clocks at `now`:
+    /// a worker is up again until its last heartbeat is older than its ttl, and a stopped or
+    /// disconnected worker stays so.
+    pub fn recall(memory: &WorkerMemory, now: Now) -> WorkerHealth {
+        let ended = match memory.ended.as_deref() {
+            Some("stopped") => Some(WorkerState::Stopped),
+            Some("disconnected") => Some(WorkerState::Disconnected),
+            _ => None,
+        };
+        WorkerHealth {
+            last_beat: memory
+                .last_heartbeat
+                .map(|unix| crate::health::job::at_unix(unix, now)),
+            beat_ttl: memory
+                .heartbeat_ttl
+                .and_then(|ttl| Duration::try_from_secs_f64(ttl).ok()),
+            ended,
+        }
     }
 
     /// The session the worker heartbeated on closed. A stopped worker stays stopped.

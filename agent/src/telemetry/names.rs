@@ -68,6 +68,12 @@ pub const OTLP_DURATION: &str = "heartwire_otlp_request_duration_seconds";
 pub const TEXTFILE_WRITES: &str = "heartwire_textfile_writes_total";
 /// Unix time of the last complete textfile write.
 pub const TEXTFILE_LAST_SUCCESS: &str = "heartwire_textfile_last_success_timestamp_seconds";
+/// State file writes, by result (registered when `state.path` is set).
+pub const STATE_WRITES: &str = "heartwire_state_writes_total";
+/// Unix time of the last complete state file write.
+pub const STATE_LAST_WRITE: &str = "heartwire_state_last_write_timestamp_seconds";
+/// State files set aside at start, by reason.
+pub const STATE_LOAD_FAILURES: &str = "heartwire_state_load_failures_total";
 
 /// Every self-metric family, and the process collector's families.
 pub const ALL: &[&str] = &[
@@ -99,6 +105,9 @@ pub const ALL: &[&str] = &[
     OTLP_DURATION,
     TEXTFILE_WRITES,
     TEXTFILE_LAST_SUCCESS,
+    STATE_WRITES,
+    STATE_LAST_WRITE,
+    STATE_LOAD_FAILURES,
     CONFIG_RELOADS,
     CONFIG_LAST_SUCCESS,
     CONFIG_LAST_SUCCESSFUL,

@@ -81,6 +81,11 @@ in the shared volume: the root filesystem is read-only and the app sees nothing 
 {{- fail (printf "config.listen.%s.path (%s) must lie inside volumes.sockets.mountPath (%s), the directory shared with the app" $key $socket.path $dir) }}
 {{- end }}
 {{- end }}
+{{- $state := default dict (get $config "state") }}
+{{- $stateDir := printf "%s/" (trimSuffix "/" .Values.volumes.state.mountPath) }}
+{{- if and $state.path (not (hasPrefix $stateDir (toString $state.path))) }}
+{{- fail (printf "config.state.path (%s) must lie inside volumes.state.mountPath (%s): the root filesystem is read-only" $state.path $stateDir) }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
 
@@ -173,6 +178,8 @@ stops only after they have exited, so it sees their last lines.
     - name: {{ .Values.volumes.config.name }}
       mountPath: {{ .Values.volumes.config.mountPath }}
       readOnly: true
+    - name: {{ .Values.volumes.state.name }}
+      mountPath: {{ .Values.volumes.state.mountPath }}
 {{- end }}
 
 {{/* The socket directory's mount: one entry for the app container's `volumeMounts`. */}}
@@ -192,6 +199,12 @@ stops only after they have exited, so it sees their last lines.
 - name: {{ .Values.volumes.config.name }}
   configMap:
     name: {{ include "heartwire.configMapName" . }}
+- name: {{ .Values.volumes.state.name }}
+  emptyDir:
+    {{- with .Values.volumes.state.medium }}
+    medium: {{ . }}
+    {{- end }}
+    sizeLimit: {{ .Values.volumes.state.sizeLimit }}
 {{- end }}
 
 {{/* The rule groups of the PrometheusRule: prometheusRule.groups, else the rule file in

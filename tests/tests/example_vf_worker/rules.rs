@@ -76,9 +76,11 @@ fn heartwire_rules_carry_the_seeds_thresholds_and_scraper_alerts() {
     for (job, seconds) in THRESHOLDS {
         let rule = liveness(&rules, job);
         let expr = &rule.expr;
+        // The seed's query, per app rather than per job alone, over the newest success any pod
+        // reported within the job's window (it outlasts the agent that reported it).
         assert!(
             expr.starts_with(
-                "time() - max by(job) (vf_worker_poll_last_success_timestamp_seconds{"
+                "time() - max by(namespace, workload, service, job) (label_replace(max_over_time(vf_worker_poll_last_success_timestamp_seconds{"
             ) && expr.contains("service=\"worker\"")
                 && expr.ends_with(&format!(") > {seconds}")),
             "the seed's liveness query with {job}'s threshold of {seconds} s: {expr}"
@@ -149,7 +151,7 @@ fn liveness_staircase(rules: &[Rule]) -> String {
         THRESHOLDS
             .iter()
             .filter(|(_, seconds)| *seconds <= limit)
-            .map(|(job, _)| alert(liveness(rules, job), &[("job", job)]))
+            .map(|(job, _)| alert(liveness(rules, job), &[("job", job), ("service", "worker")]))
             .collect()
     };
     for (eval_time, late_after) in [

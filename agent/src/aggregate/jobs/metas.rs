@@ -18,6 +18,8 @@ pub(super) struct Metas {
     pub(super) last_progress: Meta,
     pub(super) crashes: Meta,
     pub(super) last_result: Meta,
+    pub(super) missed_runs: Meta,
+    pub(super) schedule_info: Meta,
     pub(super) verdicts: Arc<VerdictMetas>,
 }
 
@@ -47,6 +49,8 @@ impl Metas {
             last_progress: meta(families::Family::JobLastProgress),
             crashes: meta(families::Family::JobCrashes),
             last_result: meta(families::Family::JobLastResult),
+            missed_runs: meta(families::Family::JobMissedRuns),
+            schedule_info: meta(families::Family::JobScheduleInfo),
             verdicts: Arc::new(VerdictMetas {
                 seconds_since_success: meta(families::Family::JobSecondsSinceSuccess),
                 stale: meta(families::Family::JobStale),

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use super::VerdictMetas;
+use super::{UnscheduledJob, VerdictMetas};
 use crate::aggregate::snapshot::{Family, JobStatus, LabelValues, Series, Value};
 use crate::clock::Now;
+use crate::health::history::RecentRuns;
 use crate::health::job::{JobHealth, JobSpec, JobState, Progress, Verdict};
+use crate::health::learn::ScheduleSource;
 use crate::health::runs::Runs;
 
 /// A configured job as published: what its read-time verdict needs.
@@ -16,8 +18,10 @@ pub(crate) struct WatchedJob {
     pub(super) labels: LabelValues,
     pub(super) state_labels: [LabelValues; JobState::ALL.len()],
     pub(super) spec: Arc<JobSpec>,
+    pub(super) source: ScheduleSource,
     pub(super) health: JobHealth,
     pub(super) runs: Runs,
+    pub(super) recent_runs: RecentRuns,
     pub(super) ever_started: bool,
     pub(super) last_progress: Option<Now>,
     pub(super) last_success: Option<f64>,
@@ -29,6 +33,8 @@ pub(crate) struct WatchedJob {
 pub struct WatchedJobs {
     pub(super) metas: Option<Arc<VerdictMetas>>,
     pub(super) jobs: Vec<WatchedJob>,
+    /// The jobs that reported but have no schedule (configured or learned).
+    pub(super) unscheduled: Vec<UnscheduledJob>,
 }
 
 impl WatchedJobs {
@@ -42,6 +48,7 @@ impl WatchedJobs {
                 JobStatus {
                     job: job.name.clone(),
                     schedule: spec.schedule.describe(),
+                    schedule_source: job.source,
                     zone: spec.schedule.zone().to_owned(),
                     state: verdict.state,
                     readiness: spec.readiness,
@@ -55,10 +62,16 @@ impl WatchedJobs {
                     overrun: job.runs.overrun(spec.max_runtime, now),
                     consecutive_failures: verdict.consecutive_failures,
                     crashes: job.crashes,
+                    recent_runs: job.recent_runs.clone(),
                     progress: spec.stall_after.map(|quiet| job.progress(quiet, now)),
                 }
             })
             .collect()
+    }
+
+    /// What `/status` lists besides: the jobs that reported but have no schedule.
+    pub(crate) fn unscheduled(&self) -> Vec<UnscheduledJob> {
+        self.unscheduled.clone()
     }
 
     /// The read-time families of the configured jobs at `now`.

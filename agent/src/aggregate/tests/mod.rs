@@ -2,8 +2,11 @@
 
 mod builtin;
 mod health;
+mod history;
 mod jobs;
+mod learned;
 mod mapping;
+mod memory;
 mod statsd;
 
 use std::time::Duration;

@@ -13,7 +13,8 @@
 //! |---|---|
 //! | `generated_at`, `generated_at_rfc3339` | when the verdicts were computed |
 //! | `ready` | what `/readyz` answers: false while a job marked `readiness` fails it |
-//! | `jobs` | every configured job, in config order (below) |
+//! | `jobs` | every job with a schedule: configured ones in config order, then learned ones (below) |
+//! | `unscheduled_jobs` | jobs that reported but have no schedule: none configured, none learned yet (below) |
 //! | `workers` | every known worker, configured ones first (below) |
 //!
 //! A job:
@@ -26,6 +27,7 @@
 //! | `readiness` | whether the job can fail `/readyz` |
 //! | `readiness_on` | `success` (fails `/readyz` while stale), `completed` (while no run ended in time, ok or error) or `null` |
 //! | `schedule`, `zone` | `every 1m` or a cron expression, and its time zone (`UTC` for intervals) |
+//! | `schedule_source` | `config`, or `learned` from the job's steady successes (`defaults.learn_schedules`) |
 //! | `last_success`, `last_success_rfc3339` | the last success; `null` if none since the agent started |
 //! | `seconds_since_success` | since the last success, or since the agent started watching |
 //! | `deadline`, `deadline_rfc3339` | when the job goes (or went) stale |
@@ -36,6 +38,24 @@
 //! | `crashes` | runs whose session closed before they ended, since the agent started |
 //! | `stalled` | progress jobs: running and no `job.progress` for `stall_after`; `null` for other jobs |
 //! | `progress` | progress jobs: `not_started` (no `job.start` or `job.progress` since the agent started), `idle` (no run open), `progressing` or `stalled`; `null` for other jobs |
+//! | `recent_runs` | its last 20 runs that ended, crashed or were skipped, newest first (below); `[]` before the first |
+//!
+//! A recent run ([`crate::health::history`]):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `started`, `started_rfc3339` | when it started; `null` unless its `job.start` was seen (never for `skipped`) |
+//! | `ended`, `ended_rfc3339` | when it ended, crashed (its session closed) or was skipped |
+//! | `duration_seconds` | as the app reported it, else since its start; `null` if neither |
+//! | `result` | `ok`, `error`, `skipped`, `crashed` (its session closed before it ended) or `cancelled` (`job.error` with `signal=TERM` or `INT`: no failure) |
+//! | `reason` | the `reason=` it gave, or `null` |
+//! | `exit_code` | the process exit code (`exit=`), or `null` |
+//! | `signal` | the signal that ended the process (`signal=`) as sent, e.g. `TERM` or `9`, or `null` |
+//!
+//! A job without a schedule: `job`; `schedule_source` and `schedule`, both `null`;
+//! `last_success` and `last_run` (the last run to end, any result) with their `_rfc3339` twins;
+//! `successes_seen`, the successes counted towards learning its schedule (it is learned at 5
+//! steady ones).
 //!
 //! A worker:
 //!
@@ -64,7 +84,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use self::words::{relative, rfc3339, span};
-use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
+use crate::aggregate::snapshot::{
+    Health, JobState, JobStatus, UnscheduledJob, WorkerState, WorkerStatus,
+};
+use crate::health::history::PastRun;
 use crate::health::job::{Progress, Readiness};
 
 /// The `/status` document.
@@ -76,8 +99,10 @@ pub struct Report<'a> {
     pub generated_at_rfc3339: Option<String>,
     /// False while a job marked `readiness` fails it.
     pub ready: bool,
-    /// Every configured job.
+    /// Every job with a schedule.
     pub jobs: Vec<JobReport<'a>>,
+    /// Every job that reported without a schedule.
+    pub unscheduled_jobs: Vec<UnscheduledReport<'a>>,
     /// Every known worker.
     pub workers: Vec<WorkerReport<'a>>,
 }
@@ -91,6 +116,7 @@ pub struct JobReport<'a> {
     pub readiness: bool,
     pub readiness_on: Option<&'static str>,
     pub schedule: &'a str,
+    pub schedule_source: &'static str,
     pub zone: &'a str,
     pub last_success: Option<f64>,
     pub last_success_rfc3339: Option<String>,
@@ -105,6 +131,49 @@ pub struct JobReport<'a> {
     pub crashes: u64,
     pub stalled: Option<bool>,
     pub progress: Option<&'static str>,
+    pub recent_runs: Vec<RunReport<'a>>,
+}
+
+/// One of a job's recent runs in `/status`; the fields are documented in the module docs.
+#[derive(Debug, Serialize)]
+pub struct RunReport<'a> {
+    pub started: Option<f64>,
+    pub started_rfc3339: Option<String>,
+    pub ended: f64,
+    pub ended_rfc3339: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub result: &'static str,
+    pub reason: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<&'a str>,
+}
+
+/// One job without a schedule in `/status`; the fields are documented in the module docs.
+#[derive(Debug, Serialize)]
+pub struct UnscheduledReport<'a> {
+    pub job: &'a str,
+    pub schedule_source: Option<&'static str>,
+    pub schedule: Option<&'a str>,
+    pub last_success: Option<f64>,
+    pub last_success_rfc3339: Option<String>,
+    pub last_run: Option<f64>,
+    pub last_run_rfc3339: Option<String>,
+    pub successes_seen: usize,
+}
+
+impl<'a> UnscheduledReport<'a> {
+    fn of(job: &'a UnscheduledJob) -> UnscheduledReport<'a> {
+        UnscheduledReport {
+            job: &job.job,
+            schedule_source: None,
+            schedule: None,
+            last_success: job.last_success.map(millis),
+            last_success_rfc3339: job.last_success.and_then(rfc3339),
+            last_run: job.last_run.map(millis),
+            last_run_rfc3339: job.last_run.and_then(rfc3339),
+            successes_seen: job.successes_seen,
+        }
+    }
 }
 
 /// One worker in `/status`; the fields are documented in the module docs.
@@ -128,6 +197,11 @@ impl<'a> Report<'a> {
             generated_at_rfc3339: rfc3339(now),
             ready: unready_jobs(health).next().is_none(),
             jobs: health.jobs.iter().map(JobReport::of).collect(),
+            unscheduled_jobs: health
+                .unscheduled
+                .iter()
+                .map(UnscheduledReport::of)
+                .collect(),
             workers: health
                 .workers
                 .iter()
@@ -146,6 +220,7 @@ impl<'a> JobReport<'a> {
             readiness: job.readiness != Readiness::Off,
             readiness_on: job.readiness.as_str(),
             schedule: &job.schedule,
+            schedule_source: job.schedule_source.as_str(),
             zone: &job.zone,
             last_success: job.last_success.map(millis),
             last_success_rfc3339: job.last_success.and_then(rfc3339),
@@ -160,6 +235,24 @@ impl<'a> JobReport<'a> {
             crashes: job.crashes,
             stalled: job.progress.map(|progress| progress == Progress::Stalled),
             progress: job.progress.map(Progress::as_str),
+            recent_runs: job.recent_runs.newest_first().map(RunReport::of).collect(),
+        }
+    }
+}
+
+impl<'a> RunReport<'a> {
+    /// The report on `run`.
+    pub fn of(run: &'a PastRun) -> RunReport<'a> {
+        RunReport {
+            started: run.started.map(millis),
+            started_rfc3339: run.started.and_then(rfc3339),
+            ended: millis(run.ended),
+            ended_rfc3339: rfc3339(run.ended),
+            duration_seconds: run.duration_seconds.map(millis),
+            result: run.result.as_str(),
+            reason: run.reason.as_deref(),
+            exit_code: run.exit_code,
+            signal: run.signal.as_deref(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The human status page at `/`: one table of jobs and one of workers, coloured by state, with
-//! ages in words.
+//! ages in words. Each job has a strip of its recent runs, oldest left and newest right, one
+//! coloured cell a run with the run told in its tooltip, as a cron monitor shows its history.
 //!
 //! Self-contained on purpose: inline CSS, no script, no image, no web font, so that it renders
 //! the same inside a locked-down cluster as on a laptop ([`CONTENT_SECURITY_POLICY`] holds the
@@ -10,8 +11,11 @@ use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
 use super::unready_jobs;
-use super::words::{relative, rfc3339};
-use crate::aggregate::snapshot::{Health, JobState, JobStatus, WorkerState, WorkerStatus};
+use super::words::{relative, rfc3339, took};
+use crate::aggregate::snapshot::{
+    Health, JobState, JobStatus, ScheduleSource, WorkerState, WorkerStatus,
+};
+use crate::health::history::{PastRun, RecentRuns, RunResult};
 use crate::health::job::{Progress, Readiness};
 
 /// The page loads nothing but its own inline styles.
@@ -28,12 +32,12 @@ header { display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; margi
 h1 { font-size: 1.4rem; margin: 0; }
 .verdict { font-weight: 600; padding: .2rem .8rem; border-radius: 6px; }
 .counts { color: #59636e; }
-section { background: #fff; border: 1px solid #d1d9e0; border-radius: 8px; overflow: hidden;
+section { background: #fff; border: 1px solid #d1d9e0; border-radius: 8px; overflow: auto;
   margin-bottom: 1.25rem; }
 h2 { font-size: 1rem; margin: 0; padding: .6rem 1rem; background: #f6f8fa;
   border-bottom: 1px solid #d1d9e0; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: .5rem 1rem; border-bottom: 1px solid #eaeef2;
+th, td { text-align: left; padding: .5rem .75rem; border-bottom: 1px solid #eaeef2;
   vertical-align: middle; white-space: nowrap; }
 tr:last-child > * { border-bottom: none; }
 thead th { font-size: .75rem; color: #59636e; text-transform: uppercase; letter-spacing: .04em; }
@@ -51,6 +55,16 @@ tbody th { font-weight: 600; font-family: ui-monospace, 'DejaVu Sans Mono', mono
 .warming, .never_seen, .stopped { background: #eaeef2; color: #424a53; }
 .stale, .failing, .ttl_expired, .disconnected, .stalled, .unready { background: #ffebe9;
   color: #a40e26; }
+th.strip, td.strip { text-align: right; }
+.runs { display: inline-flex; justify-content: flex-end; gap: 2px; min-width: 9.9rem; margin: 0;
+  padding: 0; list-style: none; vertical-align: middle; }
+.runs li { flex: none; width: .375rem; height: 1.1rem; border-radius: 1px; }
+.runs li:hover { outline: 2px solid #1f2328; outline-offset: 1px; }
+.run-ok { background: #1a7f37; }
+.run-error { background: #cf222e; }
+.run-crashed { background: #82071e; }
+.run-skipped { background: #afb8c1; }
+.run-cancelled { background: #d4a72c; }
 footer { color: #59636e; font-size: .85rem; }
 footer a { color: #0969da; }
 ";
@@ -137,12 +151,14 @@ fn write_header(out: &mut String, health: &Health) -> fmt::Result {
 fn write_jobs(out: &mut String, jobs: &[JobStatus], now: f64) -> fmt::Result {
     out.push_str(
         "<section><h2>Jobs</h2><table id=\"jobs\"><thead><tr><th>Job</th><th>State</th>\
+         <th class=\"strip\" title=\"oldest left, newest right; hover a run for its details\">\
+         Recent runs</th>\
          <th>Schedule</th><th>Last success</th><th>Deadline</th><th>Next run</th>\
          <th class=\"num\">Running</th><th class=\"num\">Failures</th></tr></thead><tbody>\n",
     );
     if jobs.is_empty() {
         out.push_str(
-            "<tr><td colspan=\"8\" class=\"empty\">No jobs configured: add a \
+            "<tr><td colspan=\"9\" class=\"empty\">No jobs configured: add a \
              <code>jobs:</code> section to the config.</td></tr>\n",
         );
     }
@@ -177,9 +193,14 @@ fn write_job(out: &mut String, job: &JobStatus, now: f64) -> fmt::Result {
         }
         _ => {}
     }
-    write!(out, "</td><td>{}", Escaped(&job.schedule))?;
+    out.push_str("</td>");
+    write_runs(out, &job.recent_runs, now)?;
+    write!(out, "<td>{}", Escaped(&job.schedule))?;
     if job.zone != "UTC" {
         write!(out, " <span class=\"muted\">{}</span>", Escaped(&job.zone))?;
+    }
+    if job.schedule_source == ScheduleSource::Learned {
+        out.push_str(" <span class=\"muted\" title=\"learned from its steady successes; not in the config\">learned</span>");
     }
     // The time that explains the state stands out: a passed deadline, an overdue run.
     let (deadline_class, next_class) = match job.state {
@@ -212,6 +233,30 @@ fn write_job(out: &mut String, job: &JobStatus, now: f64) -> fmt::Result {
         )?;
     }
     out.push_str("</td></tr>\n");
+    Ok(())
+}
+
+/// The job's recent runs as a strip of cells, oldest left: each cell's class is its result and
+/// its tooltip tells the run.
+fn write_runs(out: &mut String, recent: &RecentRuns, now: f64) -> fmt::Result {
+    if recent.is_empty() {
+        out.push_str("<td class=\"strip\"><span class=\"muted\">none yet</span></td>");
+        return Ok(());
+    }
+    write!(
+        out,
+        "<td class=\"strip\"><ol class=\"runs\" aria-label=\"last {} runs, oldest first\">",
+        recent.len()
+    )?;
+    for run in recent.oldest_first() {
+        write!(
+            out,
+            "<li class=\"run-{}\" title=\"{}\"></li>",
+            run.result.as_str(),
+            RunTitle(run, now)
+        )?;
+    }
+    out.push_str("</ol></td>");
     Ok(())
 }
 
@@ -342,6 +387,49 @@ impl Display for Time {
             ),
             None => write!(f, "<span class=\"muted\">{missing}</span>"),
         }
+    }
+}
+
+/// A run's tooltip, one line each (`&#10;`): the result with its reason, exit code and signal;
+/// when it ended; how long it took and when it started.
+struct RunTitle<'a>(&'a PastRun, f64);
+
+impl Display for RunTitle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RunTitle(run, now) = *self;
+        f.write_str(run.result.as_str())?;
+        if let Some(reason) = &run.reason {
+            write!(f, ": {}", Escaped(reason))?;
+        }
+        if let Some(code) = run.exit_code {
+            write!(f, " · exit code {code}")?;
+        }
+        if let Some(signal) = &run.signal {
+            write!(f, " · signal {}", Escaped(signal))?;
+        }
+        let verb = match run.result {
+            RunResult::Crashed => "session closed",
+            RunResult::Skipped => "skipped",
+            _ => "ended",
+        };
+        let stamp = rfc3339(run.ended);
+        write!(
+            f,
+            "&#10;{verb} {} ({})",
+            stamp.as_deref().unwrap_or("at an unknown time"),
+            relative(run.ended, now)
+        )?;
+        if run.result == RunResult::Skipped {
+            return Ok(());
+        }
+        match run.duration_seconds {
+            Some(seconds) => write!(f, "&#10;took {}", took(seconds))?,
+            None => f.write_str("&#10;duration unknown")?,
+        }
+        if let Some(stamp) = run.started.and_then(rfc3339) {
+            write!(f, ", started {stamp}")?;
+        }
+        Ok(())
     }
 }
 

@@ -3,6 +3,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::*;
+use crate::aggregate::snapshot::ScheduleSource;
+use crate::health::history::{PastRun, RecentRuns, RunResult};
 
 const NOW: f64 = 1_700_000_000.0;
 
@@ -10,6 +12,7 @@ fn job(name: &str, state: JobState, readiness: bool) -> JobStatus {
     JobStatus {
         job: Arc::from(name),
         schedule: "every 1m".to_owned(),
+        schedule_source: ScheduleSource::Config,
         zone: "UTC".to_owned(),
         state,
         readiness: if readiness {
@@ -28,7 +31,55 @@ fn job(name: &str, state: JobState, readiness: bool) -> JobStatus {
         overrun: 0,
         consecutive_failures: 0,
         crashes: 0,
+        recent_runs: RecentRuns::default(),
         progress: None,
+    }
+}
+
+/// A run that ended `ago` seconds before [`NOW`].
+fn past(result: RunResult, ago: f64) -> PastRun {
+    PastRun {
+        started: None,
+        ended: NOW - ago,
+        duration_seconds: None,
+        result,
+        reason: None,
+        exit_code: None,
+        signal: None,
+    }
+}
+
+/// A job whose runs were: ok (started 10 min ago, 1.25 s), error `timeout` exit 3, skipped,
+/// cancelled by TERM, crashed; newest last.
+fn with_history(name: &str) -> JobStatus {
+    let mut recent = RecentRuns::default();
+    recent.push(PastRun {
+        started: Some(NOW - 600.0),
+        duration_seconds: Some(1.25),
+        ..past(RunResult::Ok, 598.75)
+    });
+    recent.push(PastRun {
+        duration_seconds: Some(30.0),
+        reason: Some("timeout".into()),
+        exit_code: Some(3),
+        ..past(RunResult::Error, 480.0)
+    });
+    recent.push(PastRun {
+        reason: Some("not_leader".into()),
+        ..past(RunResult::Skipped, 360.0)
+    });
+    recent.push(PastRun {
+        signal: Some("TERM".into()),
+        ..past(RunResult::Cancelled, 240.0)
+    });
+    recent.push(PastRun {
+        started: Some(NOW - 150.0),
+        duration_seconds: Some(30.0),
+        ..past(RunResult::Crashed, 120.0)
+    });
+    JobStatus {
+        recent_runs: recent,
+        ..job(name, JobState::Failing, false)
     }
 }
 
@@ -54,6 +105,7 @@ fn health(jobs: Vec<JobStatus>, workers: Vec<WorkerStatus>) -> Health {
     Health {
         taken_at: NOW,
         jobs,
+        unscheduled: Vec::new(),
         workers,
         families: Vec::new(),
     }
@@ -126,13 +178,13 @@ fn status_json_carries_every_field_with_rfc3339_twins() {
     let crawl = &report["jobs"][0];
     let expected = serde_json::json!({
         "job": "crawl", "state": "failing", "stale": false, "readiness": false, "readiness_on": null,
-        "schedule": "every 1m", "zone": "UTC",
+        "schedule": "every 1m", "schedule_source": "config", "zone": "UTC",
         "last_success": NOW - 180.0, "last_success_rfc3339": "2023-11-14T22:10:20.000Z",
         "seconds_since_success": 180.0,
         "deadline": NOW + 120.0, "deadline_rfc3339": "2023-11-14T22:15:20.000Z",
         "next_expected": NOW - 120.0, "next_expected_rfc3339": "2023-11-14T22:11:20.000Z",
         "running": 2, "overrun": 1, "consecutive_failures": 3, "crashes": 1, "stalled": true,
-        "progress": "stalled",
+        "progress": "stalled", "recent_runs": [],
     });
     assert_eq!(crawl, &expected);
     let never = &report["jobs"][1];
@@ -241,4 +293,115 @@ fn an_agent_with_nothing_configured_says_so() {
     assert!(page.contains("0 jobs · 0 workers"));
     assert!(page.contains("No jobs configured"));
     assert!(page.contains("No workers yet"));
+}
+
+#[test]
+fn status_json_lists_recent_runs_newest_first_with_rfc3339_twins() {
+    let report = json_of(&health(vec![with_history("sync")], vec![]));
+    let runs = report["jobs"][0]["recent_runs"].as_array().unwrap();
+    let results: Vec<&str> = runs
+        .iter()
+        .map(|run| run["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["crashed", "cancelled", "skipped", "error", "ok"]);
+    let expected = serde_json::json!({
+        "started": null, "started_rfc3339": null,
+        "ended": NOW - 480.0, "ended_rfc3339": "2023-11-14T22:05:20.000Z",
+        "duration_seconds": 30.0, "result": "error", "reason": "timeout", "exit_code": 3,
+        "signal": null,
+    });
+    assert_eq!(runs[3], expected);
+    assert_eq!(runs[4]["started"], NOW - 600.0);
+    assert_eq!(runs[4]["started_rfc3339"], "2023-11-14T22:03:20.000Z");
+    assert_eq!(runs[4]["duration_seconds"], 1.25);
+    assert_eq!(runs[1]["signal"], "TERM");
+    assert!(runs[1]["exit_code"].is_null());
+    assert!(
+        runs[2]["duration_seconds"].is_null(),
+        "a skip has no duration"
+    );
+    assert_eq!(runs[0]["duration_seconds"], 30.0);
+}
+
+#[test]
+fn the_page_shows_recent_runs_as_a_strip_oldest_left_with_a_tooltip_each() {
+    let page = page::render(&health(
+        vec![with_history("sync"), job("quiet", JobState::Ok, false)],
+        vec![],
+    ));
+    let strip = "<ol class=\"runs\" aria-label=\"last 5 runs, oldest first\">\
+        <li class=\"run-ok\" title=\"ok&#10;ended 2023-11-14T22:03:21.250Z (10 min ago)&#10;\
+        took 1.25 s, started 2023-11-14T22:03:20.000Z\"></li>\
+        <li class=\"run-error\" title=\"error: timeout · exit code 3&#10;\
+        ended 2023-11-14T22:05:20.000Z (8 min ago)&#10;took 30 s\"></li>\
+        <li class=\"run-skipped\" title=\"skipped: not_leader&#10;\
+        skipped 2023-11-14T22:07:20.000Z (6 min ago)\"></li>\
+        <li class=\"run-cancelled\" title=\"cancelled · signal TERM&#10;\
+        ended 2023-11-14T22:09:20.000Z (4 min ago)&#10;duration unknown\"></li>\
+        <li class=\"run-crashed\" title=\"crashed&#10;\
+        session closed 2023-11-14T22:11:20.000Z (2 min ago)&#10;\
+        took 30 s, started 2023-11-14T22:10:50.000Z\"></li></ol>";
+    assert!(page.contains(strip), "{page}");
+    assert!(
+        page.contains("<span class=\"state failing\">failing</span></td><td class=\"strip\"><ol class=\"runs\""),
+        "the strip follows the state"
+    );
+    assert!(
+        page.contains(
+            "<span class=\"state ok\">ok</span></td><td class=\"strip\"><span class=\"muted\">none yet</span></td>"
+        ),
+        "a job without runs says so"
+    );
+    for class in [
+        "run-ok",
+        "run-error",
+        "run-crashed",
+        "run-skipped",
+        "run-cancelled",
+    ] {
+        assert!(
+            page.contains(&format!(".{class} {{ background: #")),
+            "no colour for {class}"
+        );
+    }
+}
+
+#[test]
+fn the_page_escapes_what_a_run_says_in_its_tooltip() {
+    let mut job = with_history("sync");
+    let mut recent = RecentRuns::default();
+    recent.push(PastRun {
+        reason: Some("\"><script>".into()),
+        signal: Some("<b>".into()),
+        ..past(RunResult::Error, 1.0)
+    });
+    job.recent_runs = recent;
+    let page = page::render(&health(vec![job], vec![]));
+    assert!(!page.contains("<script>"));
+    assert!(!page.contains("<b>"));
+    assert!(page.contains("title=\"error: &quot;&gt;&lt;script&gt; · signal &lt;b&gt;&#10;"));
+}
+
+#[test]
+fn status_json_says_where_each_schedule_comes_from_and_lists_jobs_without_one() {
+    let learned = JobStatus {
+        schedule_source: ScheduleSource::Learned,
+        ..job("sync", JobState::Ok, false)
+    };
+    let mut health = health(vec![learned], vec![]);
+    health.unscheduled.push(UnscheduledJob {
+        job: Arc::from("adhoc"),
+        last_success: Some(NOW - 60.0),
+        last_run: Some(NOW - 30.0),
+        successes_seen: 2,
+    });
+    let report = json_of(&health);
+    assert_eq!(report["jobs"][0]["schedule_source"], "learned");
+    let expected = serde_json::json!([{
+        "job": "adhoc", "schedule_source": null, "schedule": null,
+        "last_success": NOW - 60.0, "last_success_rfc3339": "2023-11-14T22:12:20.000Z",
+        "last_run": NOW - 30.0, "last_run_rfc3339": "2023-11-14T22:12:50.000Z",
+        "successes_seen": 2,
+    }]);
+    assert_eq!(report["unscheduled_jobs"], expected);
 }

@@ -23,6 +23,38 @@ pub fn span(seconds: f64) -> String {
     format!("{} d", (seconds / 86_400.0).round())
 }
 
+/// How long a run took, exact to what a person compares: `0.25 s`, `12.5 s` below a minute,
+/// then whole units, `1 min 30 s`, `2 h 5 min`, `1 d 3 h` (the two largest that are not 0).
+pub fn took(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "unknown".to_owned();
+    }
+    if seconds < 59.995 {
+        let text = format!("{seconds:.2}");
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        return format!("{text} s");
+    }
+    // Beyond u64 seconds the cast saturates: 584 billion years is long enough.
+    let mut rest = seconds.round() as u64;
+    let mut parts = Vec::with_capacity(2);
+    for (size, unit) in [(86_400, "d"), (3600, "h"), (60, "min"), (1, "s")] {
+        let count = rest / size;
+        rest %= size;
+        if count > 0 || !parts.is_empty() {
+            parts.push((count, unit));
+        }
+        if parts.len() == 2 {
+            break;
+        }
+    }
+    parts
+        .iter()
+        .filter(|(count, _)| *count > 0)
+        .map(|(count, unit)| format!("{count} {unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Where `at` lies relative to `now`, both Unix seconds: `just now` within a second, else
 /// `45 s ago` or `in 2 min`.
 pub fn relative(at: f64, now: f64) -> String {
@@ -72,6 +104,27 @@ mod tests {
         ];
         for (seconds, words) in cases {
             assert_eq!(span(seconds), words, "span({seconds})");
+        }
+    }
+
+    #[test]
+    fn run_durations_are_exact_below_a_minute_and_in_two_units_above() {
+        let cases = [
+            (0.0, "0 s"),
+            (0.25, "0.25 s"),
+            (1.5, "1.5 s"),
+            (12.0, "12 s"),
+            (59.996, "1 min"),
+            (90.0, "1 min 30 s"),
+            (3600.0, "1 h"),
+            (2.0 * 3600.0 + 5.0 * 60.0 + 7.0, "2 h 5 min"),
+            (86_400.0 + 30.0, "1 d"),
+            (27.0 * 3600.0, "1 d 3 h"),
+            (-1.0, "unknown"),
+            (f64::NAN, "unknown"),
+        ];
+        for (seconds, words) in cases {
+            assert_eq!(took(seconds), words, "took({seconds})");
         }
     }
 

@@ -1,5 +1,5 @@
-//! The rules about heartwire itself: the agent not seen at all (`HeartwireDown`), and input it
-//! drops, loses or rejects.
+//! The rules about heartwire itself: the agent not seen at all (`HeartwireDown`), input it
+//! drops, loses or rejects, and a config file that is not the config running.
 //!
 //! How "not seen" is told depends on how Prometheus sees heartwire. Scraped directly, it is the
 //! scrape's `up` (or no such target). Seen only through node_exporter's textfile collector (a VM
@@ -17,9 +17,13 @@ use crate::telemetry::names;
 /// `… at INSTANCE` when the alert has an instance label.
 const AT_INSTANCE: &str = "{{ with $labels.instance }} at {{ . }}{{ end }}";
 
+/// How long heartwire may go unseen before `HeartwireDown` fires.
+const DOWN_FOR: Duration = Duration::from_secs(60);
+
 pub(super) fn agent_rules(target: &ScrapeTarget) -> Vec<AlertRule> {
     let mut rules = vec![down(target)];
     rules.extend(input_rules());
+    rules.extend(config_rules());
     rules
 }
 
@@ -42,12 +46,12 @@ fn down(target: &ScrapeTarget) -> AlertRule {
     AlertRule {
         alert: "HeartwireDown".to_owned(),
         expr: format!("{up} == 0 or absent({up})"),
-        for_: Some(Duration::from_secs(300)),
+        for_: Some(DOWN_FOR),
         severity: "critical".to_owned(),
         labels: Vec::new(),
         summary: format!("heartwire cannot be scraped{AT_INSTANCE}"),
         description: format!(
-            "Prometheus has not scraped heartwire ({up}) for 5 minutes{{{{ with $labels.pod }}}} in pod {{{{ $labels.namespace }}}}/{{{{ . }}}}{{{{ end }}}}, or finds no such target: the jobs and workers it watches are not watched."
+            "Prometheus has not scraped heartwire ({up}) for 1 minute{{{{ with $labels.pod }}}} in pod {{{{ $labels.namespace }}}}/{{{{ . }}}}{{{{ end }}}}, or finds no such target: the jobs and workers it watches are not watched."
         ),
         runbook: format!(
             "Look at the pod (kubectl describe pod) and {sidecar}: a startup error names the config key to fix. If no target exists, check that the scrape config or monitor selects the pods."
@@ -78,12 +82,12 @@ fn textfile_down(file_name: &str, interval: Duration) -> AlertRule {
             "time() - {mtime} > {} or absent({mtime})",
             limit.as_secs()
         ),
-        for_: Some(Duration::from_secs(180)),
+        for_: Some(DOWN_FOR),
         severity: "critical".to_owned(),
         labels: Vec::new(),
         summary: format!("heartwire's textfile{AT_INSTANCE} is not being written"),
         description: format!(
-            "node_exporter reports heartwire's textfile {file_name} (written every {}) more than {} old, or no such file, for 3 minutes: heartwire is down or cannot write the file, so the metrics in it are frozen and the jobs and workers it watches are not watched.",
+            "node_exporter reports heartwire's textfile {file_name} (written every {}) more than {} old, or no such file, for 1 minute: heartwire is down or cannot write the file, so the metrics in it are frozen and the jobs and workers it watches are not watched.",
             in_words(interval),
             in_words(limit)
         ),
@@ -148,4 +152,31 @@ fn input_rule(
         description: description.to_owned(),
         runbook: runbook.to_owned(),
     }
+}
+
+/// The rules on the config in force: the file does not load (the agent runs the last good
+/// config), or it changes what only a restart applies.
+fn config_rules() -> Vec<AlertRule> {
+    vec![
+        AlertRule {
+            alert: "HeartwireConfigReloadFailed".to_owned(),
+            expr: format!("{} == 0", names::CONFIG_LAST_SUCCESSFUL),
+            for_: Some(Duration::from_secs(300)),
+            severity: "warning".to_owned(),
+            labels: Vec::new(),
+            summary: format!("heartwire{AT_INSTANCE} cannot load its config file"),
+            description: "The last reload of the config file failed for 5 minutes: heartwire runs the last config that loaded, not the file, so a change to jobs, workers or alerts is not in force.".to_owned(),
+            runbook: "Run `heartwire check --config FILE` on the file: it names the line and key at fault. The agent's log says the same at each reload.".to_owned(),
+        },
+        AlertRule {
+            alert: "HeartwireConfigRestartRequired".to_owned(),
+            expr: format!("{} == 1", names::CONFIG_RESTART_REQUIRED),
+            for_: Some(Duration::from_secs(900)),
+            severity: "warning".to_owned(),
+            labels: Vec::new(),
+            summary: format!("heartwire{AT_INSTANCE} needs a restart to run its config file"),
+            description: "The config file changes a part that only a restart applies (listeners, limits, family names, the textfile) for 15 minutes: heartwire runs the rest of the file, and those parts as they were when it started.".to_owned(),
+            runbook: "Restart heartwire (kubectl rollout restart of the app, or systemctl restart heartwire); the agent's log at the reload names the keys that wait for it.".to_owned(),
+        },
+    ]
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::from_str;
 use crate::rules::prometheus::custom::DEFAULT_GROUP;
+use crate::rules::prometheus::lasting::with_workload;
 
 const VF_WORKER: &str = include_str!("../../../../examples/vf-worker/heartwire.yaml");
 const BACKGROUND_WORKERS: &str =
@@ -10,11 +11,31 @@ fn source(yaml: &str) -> Source {
     Source::from_config(&from_str(yaml, "t.yaml").unwrap())
 }
 
+/// A scrape of heartwire by the job `heartwire`, with honor_labels.
+fn scrape(target: ScrapeTarget) -> Scrape {
+    Scrape {
+        target,
+        honor_labels: true,
+    }
+}
+
+fn job_scrape() -> Scrape {
+    scrape(ScrapeTarget::Job("heartwire".into()))
+}
+
 fn all(yaml: &str) -> Vec<AlertRule> {
-    groups(&source(yaml), &ScrapeTarget::Job("heartwire".into()))
+    groups(&source(yaml), &job_scrape())
         .into_iter()
         .flat_map(|group| group.rules)
         .collect()
+}
+
+/// `op by(G) (inner)`, inner with its workload, for the vf-worker jobs' app.
+fn vf_app(op: &str, inner: &str) -> String {
+    format!(
+        "{op} by(namespace, workload, service, job) ({})",
+        with_workload(inner)
+    )
 }
 
 #[track_caller]
@@ -28,28 +49,47 @@ fn find<'a>(rules: &'a [AlertRule], alert: &str, containing: &str) -> &'a AlertR
 #[test]
 fn seed_000_thresholds_come_out_of_its_example_config() {
     let rules = all(VF_WORKER);
-    for (job, seconds) in [
-        ("viewer-poll", 300),
-        ("chat-export", 7200),
-        ("stale-session-cleanup", 7200),
-        ("kick-token-refresh", 7200),
-        ("x-follower-poll", 7200),
-        ("kick-subscriptions", 108_000),
-        ("trust-score-refresh", 108_000),
-        ("daily-maintenance", 108_000),
+    for (job, seconds, window) in [
+        ("viewer-poll", 300, "15m"),
+        ("chat-export", 7200, "3h"),
+        ("stale-session-cleanup", 7200, "3h"),
+        ("kick-token-refresh", 7200, "3h"),
+        ("x-follower-poll", 7200, "3h"),
+        ("kick-subscriptions", 108_000, "54h"),
+        ("trust-score-refresh", 108_000, "54h"),
+        ("daily-maintenance", 108_000, "54h"),
     ] {
+        let selector = |family: &str| format!("{family}{{service=\"worker\",job=\"{job}\"}}");
         let rule = find(&rules, "JobNoRecentSuccess", &format!("\"{job}\""));
+        let last_success = selector("vf_worker_poll_last_success_timestamp_seconds");
         assert_eq!(
             rule.expr,
             format!(
-                "time() - max by(job) (vf_worker_poll_last_success_timestamp_seconds{{service=\"worker\",job=\"{job}\"}}) > {seconds}"
+                "time() - {} > {seconds}",
+                vf_app("max", &format!("max_over_time({last_success}[{window}])"))
             )
         );
+        assert_eq!(rule.severity, "info", "JobStale pages, not this one");
         let stale = find(&rules, "JobStale", &format!("\"{job}\""));
+        let vouched = format!(
+            "last_over_time({}[{window}]) > time() and last_over_time({last_success}[{window}])",
+            selector("heartwire_job_stale_deadline_timestamp_seconds")
+        );
         assert_eq!(
             stale.expr,
-            format!("min by(job) (heartwire_job_stale{{service=\"worker\",job=\"{job}\"}}) == 1")
+            format!(
+                "{} == 1 unless on(namespace, workload, service, job) {}",
+                vf_app(
+                    "max",
+                    &format!(
+                        "last_over_time({}[{window}])",
+                        selector("heartwire_job_stale")
+                    )
+                ),
+                vf_app("max", &vouched)
+            )
         );
+        assert_eq!(stale.severity, "critical");
     }
     let daily = find(&rules, "JobNoRecentSuccess", "kick-subscriptions");
     assert_eq!(
@@ -62,6 +102,70 @@ fn seed_000_thresholds_come_out_of_its_example_config() {
             .contains("runs on cron \"45 3 * * *\" (UTC)"),
         "{}",
         daily.description
+    );
+}
+
+/// The whole of one rule as written, so that a change to the shared pieces shows here too.
+#[test]
+fn job_stale_reads_each_pods_last_word_grouped_by_app() {
+    let rules = all("jobs:\n  nightly: { every: 1h }\n");
+    let workload = r#""workload", "${1}${2}${3}${4}", "pod", "(.+)-[bcdfghjklmnpqrstvwxz2456789]{1,10}-[bcdfghjklmnpqrstvwxz2456789]{5}|(.+)-[0-9]+|(.+)-[bcdfghjklmnpqrstvwxz2456789]{5}|(.+)""#;
+    assert_eq!(
+        find(&rules, "JobStale", "nightly").expr,
+        format!(
+            r#"max by(namespace, workload, job) (label_replace(last_over_time(heartwire_job_stale{{job="nightly"}}[3h]), {workload})) == 1 unless on(namespace, workload, job) max by(namespace, workload, job) (label_replace(last_over_time(heartwire_job_stale_deadline_timestamp_seconds{{job="nightly"}}[3h]) > time() and last_over_time(heartwire_job_last_success_timestamp_seconds{{job="nightly"}}[3h]), {workload}))"#
+        )
+    );
+}
+
+#[test]
+fn without_honor_labels_the_job_label_is_read_as_exported_job() {
+    let yaml = "jobs:\n  nightly: { every: 1h }\n";
+    let plain = Scrape {
+        honor_labels: false,
+        ..job_scrape()
+    };
+    let rules: Vec<AlertRule> = groups(&source(yaml), &plain)
+        .into_iter()
+        .flat_map(|group| group.rules)
+        .collect();
+    for alert in ["JobStale", "JobNoRecentSuccess", "JobFailing", "JobOverrun"] {
+        let rule = find(&rules, alert, r#"{exported_job="nightly""#);
+        assert!(!rule.expr.contains(r#"{job="#), "{}", rule.expr);
+        assert!(rule.expr.contains("by(namespace, workload, exported_job)"));
+        assert_eq!(
+            rule.labels,
+            [("exported_job".to_owned(), "nightly".to_owned())]
+        );
+    }
+    let crashed = find(&rules, "JobCrashed", "");
+    assert!(
+        crashed
+            .expr
+            .contains("by(namespace, workload, exported_job)")
+    );
+    assert_eq!(
+        crashed.summary,
+        "A run of job {{ $labels.exported_job }} crashed"
+    );
+    assert!(
+        header(&source(yaml).names, &plain)
+            .contains("renamed `exported_job`, which these rules read"),
+        "{}",
+        header(&source(yaml).names, &plain)
+    );
+    assert!(
+        header(&source(yaml).names, &job_scrape())
+            .contains("honor_labels: true (the Helm chart's monitor sets honorLabels)")
+    );
+    // A job label of another name is not renamed: the rules are the same either way.
+    let task = "jobs:\n  nightly: { every: 1h }\nfamilies:\n  jobs:\n    label: task\n";
+    let with = groups(&source(task), &job_scrape());
+    assert_eq!(groups(&source(task), &plain), with);
+    assert!(
+        header(&source(task).names, &plain).contains("jobs are labelled `task`, which no scrape"),
+        "{}",
+        header(&source(task).names, &plain)
     );
 }
 
@@ -97,9 +201,26 @@ fn seed_000_scraper_alerts_come_out_of_its_alerts_section() {
 fn seed_001_worker_alert_uses_its_family_and_label_names() {
     let rules = all(BACKGROUND_WORKERS);
     let down = find(&rules, "BackgroundWorkerDown", "");
+    let app = |op: &str, inner: &str| {
+        format!(
+            "{op} by(namespace, workload, name) ({})",
+            with_workload(inner)
+        )
+    };
     assert_eq!(
         down.expr,
-        "(worker_status == 0) unless (heartwire_worker_stopped == 1)"
+        format!(
+            "{} or ({} unless on(namespace, workload, name) {})",
+            app(
+                "count",
+                "(worker_status == 0) unless (heartwire_worker_stopped == 1)"
+            ),
+            app(
+                "count",
+                "(last_over_time(worker_status[12m]) == 0) unless (last_over_time(heartwire_worker_stopped[12m]) == 1)"
+            ),
+            app("count", "worker_status")
+        )
     );
     assert_eq!(
         (down.for_, down.severity.as_str()),
@@ -119,10 +240,22 @@ fn job_thresholds_reach_the_failing_hung_and_stalled_rules() {
     let rules = all(
         "jobs:\n  crawl:\n    every: 15m\n    stall_after: 10m\n    max_runtime: 2h\n    failure_threshold: 3\n  nightly:\n    cron: \"0 3 * * *\"\nfamilies:\n  jobs:\n    label: task\n",
     );
+    let app = |op: &str, inner: &str| {
+        format!(
+            "{op} by(namespace, workload, task) ({})",
+            with_workload(inner)
+        )
+    };
     let failing = find(&rules, "JobFailing", "crawl");
+    let state = r#"heartwire_job_state{task="crawl",state="failing"}"#;
     assert_eq!(
         failing.expr,
-        r#"max by(task) (heartwire_job_state{task="crawl",state="failing"}) == 1"#
+        format!(
+            "{} == 1 or ({} == 1 unless on(namespace, workload, task) {})",
+            app("max", state),
+            app("max", &format!("last_over_time({state}[90m])")),
+            app("count", state)
+        )
     );
     assert!(
         failing
@@ -130,9 +263,13 @@ fn job_thresholds_reach_the_failing_hung_and_stalled_rules() {
             .starts_with("The last 3 runs of crawl failed")
     );
     let hung = find(&rules, "JobOverrun", "crawl");
-    assert_eq!(
-        hung.expr,
-        r#"max by(task) (heartwire_job_overrun_runs{task="crawl"}) > 0"#
+    assert!(
+        hung.expr.starts_with(&format!(
+            "{} > 0 or (",
+            app("max", r#"heartwire_job_overrun_runs{task="crawl"}"#)
+        )),
+        "{}",
+        hung.expr
     );
     assert!(
         hung.description
@@ -149,14 +286,24 @@ fn job_thresholds_reach_the_failing_hung_and_stalled_rules() {
     let crashed = find(&rules, "JobCrashed", "");
     assert_eq!(
         crashed.expr,
-        "sum by(task) (increase(heartwire_job_crashes_total[15m])) > 0 or sum by(task) (heartwire_job_crashes_total unless heartwire_job_crashes_total offset 15m) > 0"
+        format!(
+            "{} > 0 or {} > 0",
+            app("sum", "increase(heartwire_job_crashes_total[15m])"),
+            app(
+                "sum",
+                "heartwire_job_crashes_total unless heartwire_job_crashes_total offset 15m"
+            )
+        )
     );
     assert_eq!(crashed.summary, "A run of job {{ $labels.task }} crashed");
 }
 
 #[test]
 fn the_default_config_still_watches_crashes_workers_and_the_agent() {
-    let groups = groups(&source(""), &ScrapeTarget::Container("heartwire".into()));
+    let groups = groups(
+        &source(""),
+        &scrape(ScrapeTarget::Container("heartwire".into())),
+    );
     let names: Vec<&str> = groups.iter().map(|group| group.name.as_str()).collect();
     assert_eq!(
         names,
@@ -175,7 +322,9 @@ fn the_default_config_still_watches_crashes_workers_and_the_agent() {
             "HeartwireDroppingInput",
             "HeartwireKernelDrops",
             "HeartwireRejectingInput",
-            "HeartwireSeriesDropped"
+            "HeartwireSeriesDropped",
+            "HeartwireConfigReloadFailed",
+            "HeartwireConfigRestartRequired"
         ]
     );
     let down = &groups[2].rules[0];
@@ -183,12 +332,27 @@ fn the_default_config_still_watches_crashes_workers_and_the_agent() {
         down.expr,
         r#"up{container="heartwire"} == 0 or absent(up{container="heartwire"})"#
     );
-    assert_eq!(down.for_, Some(Duration::from_secs(300)));
+    assert_eq!(
+        down.for_,
+        Some(Duration::from_secs(60)),
+        "fast: within a minute"
+    );
+    let config = &groups[2].rules[5..];
+    assert_eq!(
+        (config[0].expr.as_str(), config[1].expr.as_str()),
+        (
+            "heartwire_config_last_reload_successful == 0",
+            "heartwire_config_restart_required == 1"
+        )
+    );
 }
 
 #[test]
 fn the_scrape_job_is_escaped_in_the_up_rule() {
-    let groups = groups(&source(""), &ScrapeTarget::Job("my \"agent\"".into()));
+    let groups = groups(
+        &source(""),
+        &scrape(ScrapeTarget::Job("my \"agent\"".into())),
+    );
     let down = &groups[2].rules[0];
     assert_eq!(
         down.expr,
@@ -198,16 +362,18 @@ fn the_scrape_job_is_escaped_in_the_up_rule() {
 
 #[test]
 fn the_operator_object_carries_the_rule_file_groups_under_spec() {
-    let groups = groups(&source(VF_WORKER), &ScrapeTarget::Job("heartwire".into()));
-    let file = rule_file(&groups);
-    let object = prometheus_rule(&groups, "vf-worker");
-    let body = file.strip_prefix(HEADER).unwrap();
-    assert!(body.starts_with("groups:\n  - name: heartwire-jobs\n    rules:\n      - alert: JobStale\n        expr: 'min by(job) (heartwire_job_stale{service=\"worker\",job=\"viewer-poll\"}) == 1'\n        labels:\n          severity: critical\n          job: viewer-poll\n        annotations:\n"), "{body}");
+    let source = source(VF_WORKER);
+    let groups = groups(&source, &job_scrape());
+    let header = header(&source.names, &job_scrape());
+    let file = rule_file(&header, &groups);
+    let object = prometheus_rule(&header, &groups, "vf-worker");
+    let body = file.strip_prefix(&header).unwrap();
+    assert!(body.starts_with("groups:\n  - name: heartwire-jobs\n    rules:\n      - alert: JobStale\n        expr: 'max by(namespace, workload, service, job) (label_replace(last_over_time(heartwire_job_stale{service=\"worker\",job=\"viewer-poll\"}[15m]), "), "{body}");
     let indented: String = body.lines().map(|line| format!("  {line}\n")).collect();
     assert_eq!(
         object,
         format!(
-            "{HEADER}apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: vf-worker\n  labels:\n    app.kubernetes.io/name: heartwire\nspec:\n{indented}"
+            "{header}apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: vf-worker\n  labels:\n    app.kubernetes.io/name: heartwire\nspec:\n{indented}"
         )
     );
 }
@@ -217,14 +383,11 @@ const DECLARED: &str = "statsd:\n  mapping:\n    mappings:\n      - { match: app
 
 /// The rules of the `alerts:` section, as `heartwire rules` writes them.
 fn custom(yaml: &str) -> Vec<AlertRule> {
-    groups(
-        &source(&format!("{DECLARED}{yaml}")),
-        &ScrapeTarget::Job("heartwire".into()),
-    )
-    .into_iter()
-    .filter(|group| !group.name.starts_with("heartwire-") || group.name == DEFAULT_GROUP)
-    .flat_map(|group| group.rules)
-    .collect()
+    groups(&source(&format!("{DECLARED}{yaml}")), &job_scrape())
+        .into_iter()
+        .filter(|group| !group.name.starts_with("heartwire-") || group.name == DEFAULT_GROUP)
+        .flat_map(|group| group.rules)
+        .collect()
 }
 
 #[test]
@@ -304,7 +467,7 @@ fn alerts_keep_their_group_labels_and_template_text() {
         &source(&format!(
             "{DECLARED}alerts:\n  A:\n    threshold: {{ family: restarts_done }}\n    above: 1\n    group: crawl\n    labels: {{ team: crawl, page: \"{{{{ $labels.source }}}}\" }}\n    summary: \"{{{{ $labels.source }}}}: {{{{ $value | humanize }}}} restarts, it's high\"\n    for: 0s\n  B:\n    threshold: {{ family: restarts_done }}\n    above: 2\n  C:\n    threshold: {{ family: restarts_done }}\n    above: 3\n    group: crawl\n"
         )),
-        &ScrapeTarget::Job("heartwire".into()),
+        &job_scrape(),
     );
     let names: Vec<(&str, usize)> = groups
         .iter()
@@ -315,7 +478,7 @@ fn alerts_keep_their_group_labels_and_template_text() {
         [
             ("heartwire-jobs", 1),
             ("heartwire-workers", 1),
-            ("heartwire-agent", 5),
+            ("heartwire-agent", 7),
             ("crawl", 2),
             ("heartwire-alerts", 1)
         ]
@@ -329,7 +492,7 @@ fn alerts_keep_their_group_labels_and_template_text() {
             ("page".to_owned(), "{{ $labels.source }}".to_owned())
         ]
     );
-    let file = rule_file(&groups);
+    let file = rule_file("", &groups);
     assert!(
         file.contains("          summary: '{{ $labels.source }}: {{ $value | humanize }} restarts, it''s high'\n"),
         "{file}"
@@ -344,10 +507,10 @@ fn alerts_keep_their_group_labels_and_template_text() {
 fn a_textfile_setup_watches_the_age_of_its_file_not_a_scrape() {
     let groups = groups(
         &source(""),
-        &ScrapeTarget::Textfile {
+        &scrape(ScrapeTarget::Textfile {
             file_name: "healtharchive_heartwire.prom".into(),
             interval: Duration::from_secs(15),
-        },
+        }),
     );
     let down = &groups[2].rules[0];
     assert_eq!(down.alert, "HeartwireDown");
@@ -356,7 +519,7 @@ fn a_textfile_setup_watches_the_age_of_its_file_not_a_scrape() {
         r#"time() - node_textfile_mtime_seconds{file=~"(.*/)?healtharchive_heartwire\\.prom"} > 120 or absent(node_textfile_mtime_seconds{file=~"(.*/)?healtharchive_heartwire\\.prom"})"#
     );
     assert!(!down.expr.contains("up"), "{}", down.expr);
-    assert_eq!(down.for_, Some(Duration::from_secs(180)));
+    assert_eq!(down.for_, Some(Duration::from_secs(60)));
     assert!(
         down.description
             .contains("(written every 15 seconds) more than 2 minutes old"),
@@ -371,10 +534,10 @@ fn a_textfile_setup_watches_the_age_of_its_file_not_a_scrape() {
 fn groups_for_interval(interval: Duration) -> AlertRule {
     groups(
         &source(""),
-        &ScrapeTarget::Textfile {
+        &scrape(ScrapeTarget::Textfile {
             file_name: "heartwire.prom".into(),
             interval,
-        },
+        }),
     )
     .swap_remove(2)
     .rules
