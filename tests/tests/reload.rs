@@ -69,8 +69,10 @@ fn a_configmap_swap_reloads_and_counters_keep_their_values() {
             "{listeners}jobs:\n  export: {{ every: 1m }}\n  backup: {{ cron: \"0 3 * * *\" }}\n"
         ),
     );
-    let scrape = agent.wait_until("the backup job after the first swap", |s| {
-        watched(s, "backup")
+    // The new jobs are published as the aggregator applies them; the reload is counted right
+    // after, so a scrape may see the one a moment before the other.
+    let scrape = agent.wait_until("the backup job after the first swap, counted", |s| {
+        watched(s, "backup") && reloads(s, "success") == 1.0
     });
     assert_eq!(reloads(&scrape, "success"), 1.0);
     assert_eq!(
@@ -104,8 +106,8 @@ fn a_configmap_swap_reloads_and_counters_keep_their_values() {
             "{listeners}jobs:\n  backup: {{ cron: \"0 3 * * *\" }}\n  report: {{ every: 1h }}\n"
         ),
     );
-    let scrape = agent.wait_until("the report job after the second swap", |s| {
-        watched(s, "report")
+    let scrape = agent.wait_until("the report job after the second swap, counted", |s| {
+        watched(s, "report") && reloads(s, "success") == 2.0
     });
     assert!(
         !watched(&scrape, "export"),
