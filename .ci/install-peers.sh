@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers that heartwire's tests talk to, on a fresh Debian machine, as root:
 #   - Prometheus and promtool (Debian's package);
-#   - the Python StatsD clients `statsd` and `datadog`, in the venv tests/peers/.venv;
+#   - the Python StatsD clients `statsd` and `datadog`, and `jsonschema` (the config schema's
+#     independent validator), in the venv tests/peers/.venv;
 #   - the Node client `hot-shots` and its native `unix-dgram` module, in tests/peers/node.
 # Safe to run again: each step leaves an existing, working install as it is.
 set -euo pipefail
@@ -40,7 +41,7 @@ if ! "$venv/bin/python3" -c 'import sys' >/dev/null 2>&1; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$peers/python/requirements.txt"
-"$venv/bin/python3" -c 'import statsd, datadog' || die "the venv cannot import statsd and datadog"
+"$venv/bin/python3" -c 'import statsd, datadog, jsonschema' || die "the venv cannot import statsd, datadog and jsonschema"
 
 say "Node client in $peers/node"
 cd "$peers/node"
@@ -56,4 +57,4 @@ if ! node -e "require('unix-dgram')" >/dev/null 2>&1; then
 fi
 node -e "require('hot-shots'); require('unix-dgram')" || die "node cannot load hot-shots with unix-dgram"
 
-say "peers ready: $(promtool --version 2>&1 | head -n 1); $("$venv/bin/python3" -m pip list --format=freeze 2>/dev/null | grep -E '^(statsd|datadog)==' | tr '\n' ' ')hot-shots $(node -p "require('hot-shots/package.json').version")"
+say "peers ready: $(promtool --version 2>&1 | head -n 1); $("$venv/bin/python3" -m pip list --format=freeze 2>/dev/null | grep -E '^(statsd|datadog|jsonschema)==' | tr '\n' ' ')hot-shots $(node -p "require('hot-shots/package.json').version")"

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use crate::aggregate::{self, Aggregator};
 use crate::clock::Now;
-use crate::cmd::cli::ServeArgs;
+use crate::cmd::cli::{OnInvalidConfig, ServeArgs};
 use crate::config::reload::{self, Reloader, Reloads, Trigger};
 use crate::config::{self, Config};
 use crate::export::{self, ExportError, Exporters};
@@ -100,8 +100,19 @@ pub fn main(args: &ServeArgs) -> ExitCode {
         };
         Ok((config, text))
     });
-    let (config, text) = match loaded {
-        Ok(loaded) => loaded,
+    let (config, text, invalid) = match loaded {
+        Ok((config, text)) => (config, text, None),
+        Err(error) if args.on_invalid_config == OnInvalidConfig::Default => {
+            tracing::error!(
+                "invalid configuration: {error}; serving with the embedded default until the file is fixed (--on-invalid-config default)"
+            );
+            let text = args
+                .config
+                .as_deref()
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .unwrap_or_default();
+            (config::fallback(Some(&text)), text, Some(error.to_string()))
+        }
         Err(error) => {
             tracing::error!("invalid configuration: {error}");
             return ExitCode::from(EXIT_CONFIG);
@@ -110,6 +121,7 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     let source = Source {
         path: args.config.as_deref(),
         text: &text,
+        invalid: invalid.as_deref(),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -196,6 +208,9 @@ pub struct Source<'a> {
     pub path: Option<&'a Path>,
     /// The text that was loaded.
     pub text: &'a str,
+    /// Why the file could not be used, when the agent serves the embedded default instead
+    /// (`--on-invalid-config default`).
+    pub invalid: Option<&'a str>,
 }
 
 /// Runs the agent described by `config` until SIGTERM or SIGINT, or until a component fails;
@@ -226,13 +241,16 @@ pub async fn run(
     if let Some(keeper) = &keeper {
         supervisor.spawn("state", keeper.clone().run(handle.clone(), state_signal));
     }
-    let reloader = Reloader::new(
+    let mut reloader = Reloader::new(
         source.path,
         source.text,
         config.clone(),
         handle.clone(),
         exposition.registry(),
     )?;
+    if let Some(error) = source.invalid {
+        reloader.started_without_the_file(source.text, error);
+    }
     let (reloads, reloading) = reloader.spawn(&supervisor);
     // Dropped at shutdown, which stops the watcher thread.
     let _watcher = match source.path {

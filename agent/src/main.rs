@@ -17,5 +17,6 @@ fn main() -> ExitCode {
         Command::Check(args) => check::main(args.config.as_deref()),
         Command::Config(ConfigCommand::PrintDefault) => check::print_default(),
         Command::Config(ConfigCommand::Suggest(args)) => suggest::main(&args),
+        Command::Config(ConfigCommand::Schema(args)) => check::print_schema(args.chart),
     }
 }

@@ -7,7 +7,8 @@
 
 Each GROUP prints one `ok:` line per property and exits 1 naming the first that fails. `export`
 writes the agent config the chart renders (addresses moved to ephemeral loopback ports, sockets
-to DIR/sockets) and the example's demo app, for a run against the real agent. `rules-file`
+to DIR/sockets), the sidecar's HEARTWIRE_* environment and the example's demo app, for a run
+against the real agent. `rules-file`
 prints what files/rules.yaml must hold: `heartwire rules` output for the chart's config.
 """
 
@@ -24,6 +25,7 @@ from chartlib import check, say
 from generated_rules import check_generated, expected_rules_file
 from pods import check_pods, fullname, merged
 from readme import check_include, check_values_table
+from values_checks import check_values
 
 
 def group_lint(_args):
@@ -81,7 +83,8 @@ def check_monitor(name, kind, endpoints):
     expected = {"port": "hw-metrics", "path": "/metrics",
                 "interval": values["monitor"].get("interval", "30s"),
                 "scrapeTimeout": values["monitor"].get("scrapeTimeout", "10s"),
-                "honorLabels": values["monitor"].get("honorLabels", True)}
+                "honorLabels": values["monitor"].get("honorLabels", True),
+                "relabelings": [{"targetLabel": "job", "replacement": f"{c.NAMESPACE}/{c.RELEASE}-heartwire"}]}
     check(endpoint == expected, f"{name}: endpoint {endpoint} != {expected}")
     selector = monitor["spec"]["selector"]["matchLabels"]
     check(selector == {"app.kubernetes.io/name": "heartwire",
@@ -100,8 +103,10 @@ def check_monitor(name, kind, endpoints):
 def check_rule_groups():
     from_file = c.find(c.render(c.load_values(c.GOOD_VALUES / "rules-from-file.yaml")),
                        "PrometheusRule")
-    expected = yaml.safe_load((c.CHART / "files" / "rules.yaml").read_text())["groups"]
-    check(from_file["spec"]["groups"] == expected, "the PrometheusRule differs from files/rules.yaml")
+    text = (c.CHART / "files" / "rules.yaml").read_text()
+    expected = yaml.safe_load(text.replace("HEARTWIRE_SCRAPE_JOB", f"{c.NAMESPACE}/{c.RELEASE}-heartwire"))["groups"]
+    check(from_file["spec"]["groups"] == expected,
+          "the PrometheusRule differs from files/rules.yaml with the release's scrape job")
     check(from_file["metadata"]["labels"]["release"] == "kube-prometheus-stack", "rule labels")
     say(f"prometheusRule without groups carries files/rules.yaml ({len(expected)} groups)")
     values = c.load_values(c.GOOD_VALUES / "rules-from-values.yaml")
@@ -173,6 +178,10 @@ def export(args):
     (out / "heartwire.yaml").write_text(yaml.safe_dump(config))
     if not effective["example"]["enabled"]:
         return
+    spec = c.pod_spec(rendered, f"{fullname(effective)}-example")
+    sidecar = next(ct for ct in spec["initContainers"] if ct["name"] == effective["sidecar"]["name"])
+    (out / "sidecar.env").write_text("".join(f"{e['name']}={e['value']}\n" for e in sidecar["env"]
+                                             if e["name"].startswith("HEARTWIRE_")))
     demo = next(ct for ct in c.pod_spec(rendered, f"{fullname(effective)}-example")["containers"]
                 if ct["name"] == "demo")
     check(demo["command"][:3] == ["python3", "-u", "-c"], f"demo command {demo['command'][:3]}")
@@ -187,6 +196,7 @@ GROUPS = {
     "monitoring": group_monitoring,
     "bad-values": group_bad_values,
     "readme": group_readme,
+    "values": lambda _args: [say(message) for message in check_values()],
     "rules": group_rules,
     "generated-rules": check_generated,
 }

@@ -53,7 +53,10 @@ def check_pods(values, label):
     check_shared_sockets(spec, sidecar, config, effective, label)
     yield f"{label}: the socket emptyDir is mounted by the sidecar and every app container"
     check_security(spec, sidecar, effective, label)
-    yield f"{label}: non-root uid {sidecar['securityContext']['runAsUser']}, read-only root, no capabilities, RuntimeDefault seccomp"
+    uid = sidecar["securityContext"].get("runAsUser", "assigned by the platform")
+    yield f"{label}: non-root (uid {uid}), read-only root, no capabilities, RuntimeDefault seccomp"
+    check_invalid_config_behaviour(sidecar, effective, label)
+    yield f"{label}: HEARTWIRE_ON_INVALID_CONFIG={effective['sidecar']['onInvalidConfig']}"
     check_downward_api(sidecar, effective, label)
     yield f"{label}: downward-API pod identity in OTEL_RESOURCE_ATTRIBUTES"
     check_ports_and_probes(rendered, sidecar, config, effective, label)
@@ -70,11 +73,40 @@ def check_native_sidecar(spec, values, metadata, label):
     version = c.workspace_version()
     check(metadata["appVersion"] == version, f"appVersion {metadata['appVersion']} != workspace {version}")
     image = values["image"]
-    expected = (f"{image['repository']}@{image['digest']}" if image["digest"]
-                else f"{image['repository']}:{image['tag'] or version}")
+    registry = (values.get("global") or {}).get("imageRegistry") or ""
+    repository = f"{registry.rstrip('/')}/{image['repository']}" if registry else image["repository"]
+    expected = (f"{repository}@{image['digest']}" if image["digest"]
+                else f"{repository}:{image['tag'] or version}")
     check(sidecar["image"] == expected, f"{label}: image {sidecar['image']} != {expected}")
-    check(sidecar["resources"] == values["sidecar"]["resources"], f"{label}: resources {sidecar['resources']}")
+    check(sidecar["resources"] == expected_resources(values),
+          f"{label}: resources {sidecar['resources']} != {expected_resources(values)}")
     return sidecar
+
+
+def derived_memory_mi(config):
+    """The README's memory arithmetic ("Memory"), computed here from the rendered config:
+    32 MiB + queue_batches × the largest datagram batch + queue_batches × 16 KiB + max_series ×
+    1 KiB, rounded up to MiB; the agent's defaults for keys the config leaves out."""
+    queue = (config.get("pipeline") or {}).get("queue_batches", 256)
+    listen = config.get("listen") or {}
+    batch = max((listen.get(key) or {}).get("batch_datagrams", 64)
+                * (listen.get(key) or {}).get("max_datagram_bytes", 8192)
+                for key in ["udp", "unix_datagram"])
+    series = (config.get("limits") or {}).get("max_series", 100_000)
+    total = 32 * 2**20 + queue * batch + queue * 16 * 2**10 + series * 2**10
+    return -(-total // 2**20)
+
+
+def expected_resources(values):
+    sidecar = values["sidecar"]
+    preset = sidecar.get("resourcesPreset") or ""
+    if not preset:
+        return sidecar["resources"]
+    _, config = c.config_of(c.render(values))
+    limits = {"cpu": sidecar["presetCpu"], "memory": f"{derived_memory_mi(config)}Mi"}
+    requests = limits if preset == "guaranteed" else sidecar["resources"]["requests"]
+    return {"requests": requests, "limits": limits}
+
 
 
 def check_config_directory(rendered, spec, sidecar, values, label):
@@ -129,10 +161,11 @@ def check_shared_sockets(spec, sidecar, config, values, label):
 
 def check_security(spec, sidecar, values, label):
     context = sidecar["securityContext"]
-    expected = dict(HARDENED_SIDECAR, runAsUser=values["sidecar"]["runAsUser"],
-                    runAsGroup=values["sidecar"]["runAsGroup"])
+    wanted = values["sidecar"]["securityContext"]
+    expected = dict(HARDENED_SIDECAR, **{key: wanted[key] for key in ["runAsUser", "runAsGroup"]
+                                         if wanted.get(key) is not None})
     check(context == expected, f"{label}: sidecar securityContext {context}")
-    check(context["runAsUser"] > 0, f"{label}: uid {context['runAsUser']} is root")
+    check(context.get("runAsUser", 1) > 0, f"{label}: uid {context.get('runAsUser')} is root")
     for container in spec["containers"]:
         app = container["securityContext"]
         for key, value in HARDENED_SIDECAR.items():
@@ -140,7 +173,16 @@ def check_security(spec, sidecar, values, label):
     pod = spec["securityContext"]
     check(pod["runAsNonRoot"] is True and pod["seccompProfile"] == {"type": "RuntimeDefault"},
           f"{label}: pod securityContext {pod}")
+    wanted = {k: v for k, v in values["podSecurityContext"].items() if v is not None}
+    check(pod == wanted, f"{label}: pod securityContext {pod} != podSecurityContext {wanted}")
     check(spec["automountServiceAccountToken"] is False, f"{label}: the service account token is mounted")
+
+
+def check_invalid_config_behaviour(sidecar, values, label):
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    wanted = values["sidecar"]["onInvalidConfig"]
+    check(env.get("HEARTWIRE_ON_INVALID_CONFIG") == wanted,
+          f"{label}: HEARTWIRE_ON_INVALID_CONFIG {env.get('HEARTWIRE_ON_INVALID_CONFIG')} != {wanted}")
 
 
 def check_downward_api(sidecar, values, label):

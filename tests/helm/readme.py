@@ -73,13 +73,19 @@ def check_include():
     check(service["spec"]["selector"] == shop, f"Service selector {service['spec']['selector']}")
     check(monitor["spec"]["selector"]["matchLabels"] == shop, f"PodMonitor selector {monitor['spec']}")
     yield "the Service and the PodMonitor select the app's pods"
+    annotations = c.find(rendered, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    checksum = annotations.get("checksum/config", "")
+    check(re.fullmatch(r"[0-9a-f]{64}", checksum), f"the parent pod's checksum/config {checksum!r}")
+    yield "the parent pod carries checksum/config from heartwire.configChecksum"
 
 
 def value_keys(values, prefix=""):
     """Dotted keys of the values a user sets: the leaves, but maps of free-form content
     (resources, labels, the agent's config) as one key."""
     free_form = {"config", "resources", "podLabels", "podAnnotations", "nodeSelector",
-                 "affinity", "labels", "annotations", "selector", "resourceAttributes"}
+                 "affinity", "labels", "annotations", "selector", "resourceAttributes",
+                 "securityContext", "podSecurityContext", "commonLabels", "commonAnnotations",
+                 "namespaceSelector", "extraLabels", "alertLabels"}
     for key, value in values.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict) and value and not (key in free_form and prefix != "volumes."):
@@ -99,6 +105,6 @@ def check_values_table():
     unknown = sorted(k for k in table - wanted if not k.startswith("heartwire."))
     check(not unknown, f"the README's table lists values that do not exist: {unknown}")
     schema = yaml.safe_load((c.CHART / "values.schema.json").read_text())
-    check(sorted(schema["properties"]) == sorted(["global", *values]),
+    check(sorted(schema["properties"]) == sorted({"global", *values}),
           f"top-level keys: schema {sorted(schema['properties'])}, values {sorted(values)}")
     yield f"the README's values table covers all {len(wanted)} values, and the schema every top-level key"

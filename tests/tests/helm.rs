@@ -1,7 +1,9 @@
 //! The Helm chart (`helm/heartwire`): linted and rendered with the Helm SDK, every manifest
 //! validated against the Kubernetes schemas, the pod's properties, the README's include snippets,
 //! bad values refused, the alert rules through promtool and equal to `heartwire rules` output for
-//! the chart's config, and the chart's own agent config and demo app run against the real agent.
+//! the chart's config, the config checksum, agent-down detection and the mature-chart values, the
+//! chart's own agent config and demo app run against the real agent, and what the sidecar does
+//! with an invalid config at start.
 //!
 //! The checks are `tests/helm/check_chart.py`, run with the venv `.ci/install-helm-tools.sh`
 //! makes. Without it (or without promtool) a test skips with a loud notice, or fails when
@@ -129,6 +131,11 @@ fn monitors_and_rules_render_as_their_values_say() {
 #[test]
 fn bad_values_are_refused_at_install_with_a_clear_message() {
     run_group("bad-values", &[]);
+}
+
+#[test]
+fn checksum_agent_down_openshift_and_mature_chart_values_render_as_documented() {
+    run_group("values", &[]);
 }
 
 #[test]
@@ -278,5 +285,91 @@ fn the_real_agent_runs_the_chart_config_and_counts_the_demo_apps_events() {
         0.0,
         "the agent rejected demo lines:\n{}",
         scrape.lines_about("heartwire_lines_rejected_total")
+    );
+}
+
+/// The sidecar's `HEARTWIRE_*` environment as the chart renders it with `values`.
+fn sidecar_env(python: &Path, values: Option<&Path>) -> Vec<(String, String)> {
+    let scratch =
+        tempfile::tempdir().unwrap_or_else(|error| panic!("a temporary directory: {error}"));
+    export_config(python, scratch.path(), values);
+    std::fs::read_to_string(scratch.path().join("sidecar.env"))
+        .unwrap_or_else(|error| panic!("the sidecar's env: {error}"))
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// A key the agent does not know, appended to the chart's config: what a typo in `config` does
+/// to a new pod once it is past the chart's schema.
+const TYPO: &str = "\nnot_a_section: true\n";
+
+// With `--on-invalid-config default` the agent serves the embedded default with the file's own
+// `listen:` and `http:` sections (each valid on its own), so the sockets and ports are the pod's.
+#[test]
+fn an_invalid_config_at_start_keeps_the_app_running_and_the_reload_alert_firing() {
+    let Some(python) = tool_or_skip(helm_python(), INSTALL_HELM_TOOLS) else {
+        return;
+    };
+    // The chart's default (sidecar.onInvalidConfig=default), as the pod would start it.
+    let env = sidecar_env(&python, None);
+    assert!(
+        env.contains(&(
+            "HEARTWIRE_ON_INVALID_CONFIG".to_owned(),
+            "default".to_owned()
+        )),
+        "the chart's default sidecar env: {env:?}"
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let agent = Agent::try_start_env(|dir| export_config(&python, dir, None) + TYPO, &env)
+        .unwrap_or_else(|failure| panic!("the sidecar did not start: {failure}"));
+    // The startup probe passes, so the app's containers start.
+    let health = agent
+        .http()
+        .get(agent.http_url("/healthz"))
+        .send()
+        .expect("GET /healthz");
+    assert_eq!(health.status().as_u16(), 200, "/healthz");
+    // HeartwireConfigReloadFailed (`heartwire_config_last_reload_successful == 0`) fires.
+    let scrape = agent.scrape();
+    assert_eq!(
+        scrape.value("heartwire_config_last_reload_successful", &[]),
+        Some(0.0),
+        "{}",
+        scrape.lines_about("heartwire_config")
+    );
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        log.contains("not_a_section"),
+        "the log names the key:\n{log}"
+    );
+}
+
+#[test]
+fn an_invalid_config_at_start_stops_the_sidecar_when_on_invalid_config_is_exit() {
+    let Some(python) = tool_or_skip(helm_python(), INSTALL_HELM_TOOLS) else {
+        return;
+    };
+    // sidecar.onInvalidConfig=exit (mature.yaml): the sidecar exits 64.
+    let mature = helm_dir().join("values/mature.yaml");
+    let env = sidecar_env(&python, Some(&mature));
+    assert!(
+        env.contains(&("HEARTWIRE_ON_INVALID_CONFIG".to_owned(), "exit".to_owned())),
+        "mature.yaml's sidecar env: {env:?}"
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let failure = Agent::try_start_env(
+        |dir| export_config(&python, dir, Some(&mature)) + TYPO,
+        &env,
+    )
+    .map(|agent| agent.terminate())
+    .expect_err("the sidecar refuses an invalid config with onInvalidConfig=exit");
+    assert_eq!(
+        failure.status.and_then(|status| status.code()),
+        Some(64),
+        "{}",
+        failure.log
     );
 }

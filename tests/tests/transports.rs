@@ -138,9 +138,14 @@ fn unix_stream_reads_dogstatsd_length_prefixed_frames() {
         scrape.value("heartwire_lines_received_total", &transport("unix")),
         Some(3.0)
     );
+    // A stream counts its bytes (both frames, prefixes included), not datagrams.
+    assert_eq!(
+        scrape.value("heartwire_bytes_received_total", &transport("unix")),
+        Some(wire.len() as f64)
+    );
     assert_eq!(
         scrape.value("heartwire_datagrams_received_total", &transport("unix")),
-        Some(2.0)
+        None
     );
 }
 

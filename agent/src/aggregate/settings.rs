@@ -68,7 +68,7 @@ impl Default for Settings {
 /// a counter or gauge, 490 bytes for a histogram with the default 11 buckets. The default caps
 /// therefore bound series state at about 39–49 MiB (100 000 series); sets add at most about
 /// 16 MiB of members ([`Limits::max_set_members_total`]).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Most series in all families together (default 100000). A sample that would create a new
@@ -94,6 +94,7 @@ pub struct Limits {
     pub max_set_members_total: usize,
     /// How long a set counts distinct members before it starts over (default `60s`, 1s to 1d).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub set_window: Duration,
     /// Most cached raw (name, type, tags) keys (default 200000). The cache spares sanitising
     /// names and tags on every sample; when full it is emptied and refilled.
@@ -124,7 +125,7 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
 /// Histogram bucket upper bounds, in seconds for timings (`buckets:`; `+Inf` is always added).
 /// Each list is 1 to 64 finite, strictly increasing numbers; default, for all three,
 /// [`DEFAULT_BUCKETS`].
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Buckets {
     /// StatsD `ms` (in seconds, after conversion), `h` and `d`.

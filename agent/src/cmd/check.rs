@@ -37,6 +37,16 @@ pub fn print_default() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Prints the JSON Schema of the configuration file, or (`chart`) the Helm chart's variant.
+pub fn print_schema(chart: bool) -> ExitCode {
+    if chart {
+        print!("{}", config::schema::chart_config_text());
+    } else {
+        print!("{}", config::schema::document_text());
+    }
+    ExitCode::SUCCESS
+}
+
 fn load(path: Option<&Path>) -> Result<(String, Config), config::ConfigError> {
     match path {
         Some(path) => Ok((path.display().to_string(), config::from_file(path)?)),

@@ -88,6 +88,19 @@ pub enum ConfigCommand {
     /// configured and learned schedules filled in, jobs without one yet commented out. The
     /// block is a config `heartwire check` accepts as it is.
     Suggest(SuggestArgs),
+    /// Print the JSON Schema (draft 2020-12) of the configuration file, for editors (the
+    /// `# yaml-language-server: $schema=` modeline) and validators. `heartwire check` stays the
+    /// final judge: the schema does not say what spans keys, such as one schedule per job.
+    Schema(SchemaArgs),
+}
+
+/// Options of `heartwire config schema`.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// Print the Helm chart's variant instead, the `properties.config` node of
+    /// `helm/heartwire/values.schema.json`: definitions inside, `http` left to the chart.
+    #[arg(long)]
+    pub chart: bool,
 }
 
 /// Options of `heartwire config suggest`.
@@ -110,6 +123,28 @@ pub struct ServeArgs {
     /// (replaced atomically): how supervisors and tests find ports chosen by the OS (port 0).
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// What to do when the config file is invalid (or unreadable) at start: `exit` with status
+    /// 64 (the default), or serve with the embedded `default` config (keeping the file's
+    /// `http.address` if it can be read) and report `heartwire_config_last_reload_successful 0`
+    /// until the file is fixed, so that a sidecar never keeps its app from starting.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHAT",
+        env = "HEARTWIRE_ON_INVALID_CONFIG",
+        default_value_t = OnInvalidConfig::Exit
+    )]
+    pub on_invalid_config: OnInvalidConfig,
+}
+
+/// `heartwire serve --on-invalid-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OnInvalidConfig {
+    /// Exit with status 64, naming the file, line and key.
+    #[default]
+    Exit,
+    /// Serve with the embedded default and report the failed load.
+    Default,
 }
 
 /// Options of `heartwire send`.

@@ -1,7 +1,7 @@
 //! The subcommands other than `serve` (which is [`crate::app`]), and the command line itself.
 //!
 //! - [`cli`]: the arguments of every subcommand (clap).
-//! - [`check`]: `heartwire check` and `heartwire config print-default`.
+//! - [`check`]: `heartwire check`, `heartwire config print-default` and `heartwire config schema`.
 //! - [`send`]: `heartwire send`, lines to a running agent.
 //! - [`run`]: `heartwire run`, a command watched as a job.
 //! - [`rules`]: `heartwire rules` and `heartwire dashboard`.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use super::bounds::EXPORT_PERIOD;
 
 /// `otlp:`: push every family `/metrics` shows to an OTLP receiver.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Otlp {
     /// Whether to push. Left out: on when `endpoint`, `OTEL_EXPORTER_OTLP_ENDPOINT` or
@@ -32,10 +32,12 @@ pub struct Otlp {
     /// Time between exports; default `60s`, 1ms to 1d (`OTEL_METRIC_EXPORT_INTERVAL`, in
     /// milliseconds).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub interval: Option<Duration>,
     /// How long one request may take; default `10s`, 1ms to 1d (`OTEL_EXPORTER_OTLP_TIMEOUT`, in
     /// milliseconds).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub timeout: Option<Duration>,
     /// Extra request headers (gRPC metadata), e.g. an API key; added to those of
     /// `OTEL_EXPORTER_OTLP_HEADERS`, winning on the same name.
@@ -46,7 +48,7 @@ pub struct Otlp {
 }
 
 /// The OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum Protocol {
     /// OTLP/gRPC, `ExportMetricsServiceRequest` over HTTP/2.
     #[serde(rename = "grpc")]
@@ -81,7 +83,7 @@ impl Protocol {
 }
 
 /// Request compression.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// No compression.
@@ -215,7 +217,7 @@ fn headers<'de, D: Deserializer<'de>>(
 /// file in the same directory, is flushed to disk and renamed over the old one, so that
 /// node_exporter never reads half a file. The file stays after the agent stops, with the state
 /// at shutdown; its age (`node_textfile_mtime_seconds`) shows that the agent is gone.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Textfile {
     /// Default `false`.
@@ -228,6 +230,7 @@ pub struct Textfile {
     pub file_name: PromFileName,
     /// Time between writes; default `15s`, 1ms to 1d.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub interval: Duration,
 }
 

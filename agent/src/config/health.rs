@@ -19,11 +19,12 @@ use crate::health::job::{JobSpec, Readiness, default_late_after, default_max_run
 use crate::health::schedule::{Schedule, ScheduleError};
 
 /// A watched job: its schedule and thresholds. Exactly one of `every` and `cron`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
     /// `every: 60s`: a run is due one period after the previous one; 1s to 10y.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub every: Option<Duration>,
     /// `cron: "22 4 * * *"`: five fields or a macro such as `@hourly`.
     #[serde(default)]
@@ -35,19 +36,23 @@ pub struct Job {
     /// Default: the period plus `min(4 × period, max(1 h, period / 4))` (60 s → 5 min,
     /// 1 h → 2 h, 24 h → 30 h).
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub alert_after: Option<Duration>,
     /// How late a run may start before the job is `late` (default: a quarter of the period,
     /// 10 s to 30 min); 1s to 10y.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub late_after: Option<Duration>,
     /// How long a run may take before it counts as hung (default: one period, 1 min to 28 d);
     /// 1s to 10y.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub max_runtime: Option<Duration>,
     /// For progress jobs: how long without `job.progress` before the job is stalled (default:
     /// never; 1s to 10y). For a job that sends `job.start`, only while a run is open, counted
     /// from the later of its start and the last progress.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub stall_after: Option<Duration>,
     /// Failed runs in a row that make the job `failing` (default 1; 1 to 1000000).
     #[serde(default = "one")]
@@ -217,22 +222,24 @@ impl<'de> Deserialize<'de> for Jobs {
 }
 
 /// A watched worker.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Worker {
     /// How long one heartbeat keeps the worker up (default `defaults.worker_ttl`; 1s to 1y). A
     /// heartbeat's own `ttl=` overrides it.
     #[serde(default, with = "humantime_serde")]
+    #[schemars(with = "Option<crate::config::schema::HumanDuration>")]
     pub ttl: Option<Duration>,
 }
 
 /// Defaults for what is not configured one by one.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Defaults {
     /// The ttl of workers without their own (default 90s: three missed 30 s heartbeats; 1s to
     /// 1y).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub worker_ttl: Duration,
     /// Whether a job nobody configured that succeeds at a steady cadence gets a learned
     /// schedule, and with it staleness, state and missed runs (default true).
@@ -249,7 +256,7 @@ impl Default for Defaults {
 }
 
 /// The names of the built-in families, group by group; every key is optional.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Families {
     /// Job families (`runs`, `duration`, `last_success`, …, `label`, `labels`).
@@ -265,7 +272,7 @@ pub struct Families {
 }
 
 /// A family name, or (under `labels`) the constant labels of the group.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum NameOrLabels {
     /// A name, e.g. `runs: vf_worker_poll_runs_total`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::bounds::{
     self, BATCH, BODY, CONNECTIONS, DATAGRAM, FRAME, IDLE_TIMEOUT, LINE, RECEIVE_BUFFER,
 };
-use super::{Config, Document, Fixed, Listen, Live, MappingDocument, StatsdSettings};
+use super::{Config, Document, Fixed, Http, Listen, Live, MappingDocument, StatsdSettings};
 use crate::aggregate::NameError;
 use crate::health::job::JobSpec;
 
@@ -81,6 +81,33 @@ pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
 /// `statsd.mapping_file` is read from that file's directory.
 pub fn from_file_text(text: &str, path: &Path) -> Result<Config, ConfigError> {
     parse(text, &path.display().to_string(), path.parent())
+}
+
+/// What a sidecar serves when its file is invalid at start and it is told not to exit
+/// (`heartwire serve --on-invalid-config default`): the embedded default, keeping the file's
+/// `listen:` and `http:` sections when each can be read and checked on its own, so that the
+/// app's sockets, the probes and the scrape still find the agent where the pod declares it.
+pub fn fallback(invalid_text: Option<&str>) -> Config {
+    let mut config = from_str(DEFAULT_YAML, "<embedded default>").unwrap_or_default();
+    let document =
+        invalid_text.and_then(|text| serde_yaml::from_str::<serde_yaml::Value>(text).ok());
+    let section = |key: &str| {
+        document
+            .as_ref()
+            .and_then(|document| document.get(key))
+            .cloned()
+    };
+    if let Some(listen) = section("listen")
+        .and_then(|value| serde_yaml::from_value::<Listen>(value).ok())
+        .filter(|listen| listeners(listen).is_ok())
+    {
+        config.fixed.listen = listen;
+    }
+    if let Some(http) = section("http").and_then(|value| serde_yaml::from_value::<Http>(value).ok())
+    {
+        config.fixed.http = http;
+    }
+    config
 }
 
 /// Parses and checks a configuration; `origin` names it in errors. An empty document is the

@@ -25,7 +25,7 @@ use crate::aggregate::mapping::{
 };
 
 /// StatsD mapping and expiry.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Statsd {
     /// A statsd_exporter mapping file, loaded unchanged (default: none). A relative path is read
@@ -36,10 +36,12 @@ pub struct Statsd {
     /// Gauges and sets without samples for this long are removed; default `0s`, never; else 1s
     /// to 1y. A mapping rule's `ttl` (or its document's `defaults.ttl`) takes precedence.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub gauge_ttl: Duration,
     /// Counters and histograms without samples for this long are removed; default `0s`, never.
     /// Otherwise `1h` to `1y`: one that comes back restarts from 0.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub counter_ttl: Duration,
     /// The document of `mapping_file`, once the loader has read it.
     #[serde(skip)]

@@ -17,6 +17,7 @@ mod mapping;
 mod model;
 pub mod reload;
 mod rules;
+pub mod schema;
 mod state;
 
 use std::net::SocketAddr;
@@ -34,7 +35,9 @@ pub use export::{
     Compression, Endpoint, Otlp, PromFileName, Protocol, Textfile, check_header, check_period,
 };
 pub use health::{Defaults, Families, Job, Jobs, NameOrLabels, Worker};
-pub use load::{ConfigError, DEFAULT_YAML, from_file, from_file_text, from_str, watched_text};
+pub use load::{
+    ConfigError, DEFAULT_YAML, fallback, from_file, from_file_text, from_str, watched_text,
+};
 pub use mapping::{MappingDefaults, MappingDocument, MappingRule, Statsd};
 pub use model::{Config, Fixed, Live, StatsdSettings};
 pub use rules::{
@@ -46,7 +49,7 @@ pub use state::State;
 pub use crate::aggregate::{Buckets, Limits};
 
 /// The whole configuration file, as written.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Document {
     /// The ways lines come in.
@@ -87,7 +90,7 @@ pub struct Document {
 
 /// The listeners. Each can be turned off; datagram listeners feed one bounded queue (which drops
 /// when full), stream listeners another (whose readers wait for room).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listen {
     /// UDP, on by default at `127.0.0.1:8125`.
@@ -103,7 +106,7 @@ pub struct Listen {
 }
 
 /// The UDP listener.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Udp {
     /// Default `true`.
@@ -132,7 +135,7 @@ impl Default for Udp {
 }
 
 /// The TCP listener (newline framing, so `nc` works).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Tcp {
     /// Default `true`.
@@ -149,6 +152,7 @@ pub struct Tcp {
     /// session (a connection whose first line is `hello`) is exempt: it stays open as long as
     /// the app lives.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub idle_timeout: Duration,
 }
 
@@ -165,7 +169,7 @@ impl Default for Tcp {
 }
 
 /// The Unix datagram listener.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnixDatagram {
     /// Default `false`.
@@ -199,7 +203,7 @@ impl Default for UnixDatagram {
 /// The Unix stream listener. Each connection is newline-framed or length-prefixed (DogStatsD's
 /// 4-byte little-endian length), told apart by its first four bytes: a NUL fourth byte means a
 /// length prefix, since no text line contains a NUL.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnixStream {
     /// Default `false`.
@@ -220,6 +224,7 @@ pub struct UnixStream {
     /// session (a connection whose first line is `hello`) is exempt: it stays open as long as
     /// the app lives.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub idle_timeout: Duration,
 }
 
@@ -238,7 +243,7 @@ impl Default for UnixStream {
 }
 
 /// `POST /ingest`: lines as the request body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestHttp {
     /// Default `true`.
@@ -261,7 +266,7 @@ impl Default for IngestHttp {
 }
 
 /// The read-only HTTP endpoints: `GET /metrics`, `GET /healthz`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Http {
     /// Default `0.0.0.0:8127`: all interfaces, so that Prometheus can scrape the pod.
@@ -277,7 +282,7 @@ impl Default for Http {
 }
 
 /// The bounded queues between the listeners and the aggregator.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pipeline {
     /// Batches that may wait in each queue; default 256. When the datagram queue is full, the
@@ -297,11 +302,12 @@ impl Default for Pipeline {
 
 /// Shutdown on SIGTERM/SIGINT: stop reading, let the aggregator apply what is queued, remove the
 /// socket files, exit 0.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Shutdown {
     /// How long the aggregator may take to drain the queue; default `5s`.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub drain_timeout: Duration,
 }
 

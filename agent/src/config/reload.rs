@@ -13,13 +13,13 @@
 //! family names and the push outputs) only at the next start (the reload names the sections
 //! that differ, and `heartwire_config_restart_required` is 1).
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use prometheus::Registry;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aggregate::Handle;
@@ -113,6 +113,16 @@ impl Reloader {
         })
     }
 
+    /// The file (whose text is `text`) was invalid at start and the agent serves the embedded
+    /// default: the load counts as a failed one (`heartwire_config_last_reload_successful 0`),
+    /// and the same text is not tried again until the file changes.
+    pub fn started_without_the_file(&mut self, text: &str, error: &str) {
+        let hash = hash(&config::watched_text(text, self.path.as_deref()));
+        self.refused_hash = Some(hash);
+        self.hash = String::new();
+        let _ = self.refused(error.to_owned());
+    }
+
     /// Starts the reloader task; the returned [`Reloads`] feed it.
     pub fn spawn(self, supervisor: &Supervisor) -> (Reloads, tokio::task::JoinHandle<()>) {
         let (sender, triggers) = mpsc::channel(4);
@@ -197,11 +207,16 @@ impl Reloader {
     }
 }
 
-/// A short hash of the config text, for `heartwire_config_info{hash}`.
+/// The config's hash, for `heartwire_config_info{hash}`: the first 8 bytes of the SHA-256 of
+/// its bytes (the config file's, followed by its `statsd.mapping_file`'s if it names one), in 16
+/// lowercase hex digits. A named hash, so the same file shows the same hash in every build and
+/// Rust release: without a mapping file, `sha256sum heartwire.yaml | cut -c1-16`.
 fn hash(text: &str) -> String {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    let digest = Sha256::digest(text.as_bytes());
+    digest[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// `POST /-/reload`, for the loopback listener: 200 with what was applied, 400 with the errors
@@ -297,5 +312,7 @@ mod tests {
         assert_eq!(hash("jobs: {}\n"), hash("jobs: {}\n"));
         assert_ne!(hash("jobs: {}\n"), hash("jobs: {}\n\n"));
         assert_eq!(hash("x").len(), 16);
+        // The SHA-256 of no bytes, as `sha256sum` prints it: the same in every build.
+        assert_eq!(hash(""), "e3b0c44298fc1c14");
     }
 }

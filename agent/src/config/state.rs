@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The state file. Off unless `path` is set.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct State {
     /// The file; default none: nothing is kept across a restart. Its directory must exist and
@@ -15,6 +15,7 @@ pub struct State {
     pub path: Option<PathBuf>,
     /// Time between writes; default 10s, 1s to 1d. It is also written once more on shutdown.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::schema::HumanDuration")]
     pub interval: Duration,
 }
 

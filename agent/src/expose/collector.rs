@@ -13,7 +13,7 @@ use crate::aggregate::snapshot::{
     Family, FamilyAccount, HistogramSnapshot, Kind, Series, Snapshot, Value,
 };
 use crate::ingest::batch::Transport;
-use crate::telemetry::names;
+use crate::telemetry::{Listening, names};
 
 /// Collects one snapshot. It is not registered: a registry collects without arguments, while
 /// each scrape brings its own snapshot, so the exposition collects it beside the registry. It
@@ -22,12 +22,16 @@ use crate::telemetry::names;
 #[derive(Debug)]
 pub struct SnapshotCollector<'a> {
     snapshot: &'a Snapshot,
+    listening: Listening,
 }
 
 impl<'a> SnapshotCollector<'a> {
-    /// A collector for `snapshot`.
-    pub fn new(snapshot: &'a Snapshot) -> SnapshotCollector<'a> {
-        SnapshotCollector { snapshot }
+    /// A collector for `snapshot`, showing lines read on the transports in `listening`.
+    pub fn new(snapshot: &'a Snapshot, listening: Listening) -> SnapshotCollector<'a> {
+        SnapshotCollector {
+            snapshot,
+            listening,
+        }
     }
 }
 
@@ -38,7 +42,7 @@ impl Collector for SnapshotCollector<'_> {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let mut families: Vec<MetricFamily> = self.snapshot.families.iter().map(family).collect();
-        families.extend(lines(&self.snapshot.lines));
+        families.extend(lines(&self.snapshot.lines, self.listening));
         families.extend(accounts(&self.snapshot.accounts));
         families
     }
@@ -179,9 +183,10 @@ fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 4] {
     ]
 }
 
-/// The aggregator's counts of lines and samples. Every transport and reason is listed, at 0
-/// before anything happens, so that alerts on them have a series from the start.
-fn lines(tally: &Tally) -> [MetricFamily; 8] {
+/// The aggregator's counts of lines and samples. Every reason, and every transport whose
+/// listener started, is listed at 0 before anything happens, so that alerts on them have a
+/// series from the start; a transport that is off has no series (nor any line read).
+fn lines(tally: &Tally, listening: Listening) -> [MetricFamily; 8] {
     let labelled = |name: &str, help: &str, label: &str, values: Vec<(&str, u64)>| {
         counter_family(
             name,
@@ -202,6 +207,11 @@ fn lines(tally: &Tally) -> [MetricFamily; 8] {
             Transport::ALL
                 .iter()
                 .map(|transport| (transport.as_str(), tally.received[transport.index()]))
+                .enumerate()
+                .filter(|(index, (_, count))| {
+                    *count > 0 || listening.contains(Transport::ALL[*index])
+                })
+                .map(|(_, series)| series)
                 .collect(),
         ),
         labelled(

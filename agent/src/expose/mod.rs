@@ -26,7 +26,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::aggregate::{Handle, Snapshot};
 use crate::clock::Now;
-use crate::telemetry::{self, Telemetry};
+use crate::telemetry::{self, Listening, Telemetry};
 
 use self::page::Pages;
 
@@ -39,6 +39,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, Clone)]
 pub struct Exposition {
     registry: Registry,
+    telemetry: Arc<Telemetry>,
     pages: Arc<Pages>,
 }
 
@@ -60,6 +61,7 @@ impl Exposition {
         Ok((
             Exposition {
                 registry,
+                telemetry: telemetry.clone(),
                 pages: Arc::default(),
             },
             telemetry,
@@ -88,9 +90,11 @@ impl Exposition {
         let snapshot = handle.snapshot()?;
         let stored = self.pages.stored(snapshot.clone());
         let registry = self.registry.clone();
+        // The listeners start before /metrics is served, and only a restart changes them.
+        let listening = self.telemetry.listening_on();
         let text = stored.text(move |snapshot| {
             let mut text = Vec::with_capacity(64 * 1024);
-            let families = stored_families(&registry, snapshot);
+            let families = stored_families(&registry, snapshot, listening);
             TextEncoder::new()
                 .encode(&families, &mut text)
                 .map_err(io::Error::other)?;
@@ -161,7 +165,7 @@ impl Exposition {
     /// the self-metrics. The OTLP export sends these too, so that both outputs always carry the
     /// same families.
     pub fn families(&self, snapshot: &Snapshot, now: Now) -> Vec<MetricFamily> {
-        let mut families = stored_families(&self.registry, snapshot);
+        let mut families = stored_families(&self.registry, snapshot, self.telemetry.listening_on());
         let health = snapshot.health(now);
         let own = self.registry.gather();
         let mut written: HashSet<String> = own
@@ -182,13 +186,17 @@ impl Exposition {
 /// `snapshot`'s stored families as Prometheus families, less any whose name the registry
 /// already uses (the aggregator reserves those names, so this is a second guard, not a path
 /// taken).
-fn stored_families(registry: &Registry, snapshot: &Snapshot) -> Vec<MetricFamily> {
+fn stored_families(
+    registry: &Registry,
+    snapshot: &Snapshot,
+    listening: Listening,
+) -> Vec<MetricFamily> {
     let mut written: HashSet<String> = registry
         .gather()
         .iter()
         .map(|family| family.name().to_owned())
         .collect();
-    SnapshotCollector::new(snapshot)
+    SnapshotCollector::new(snapshot, listening)
         .collect()
         .into_iter()
         .filter(|family| {

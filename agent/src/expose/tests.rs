@@ -294,8 +294,20 @@ fn self_metrics_are_in_the_same_exposition() {
 }
 
 #[test]
-fn every_rejection_reason_and_transport_shows_zero_before_any_traffic() {
-    let text = render("");
+fn every_rejection_reason_and_listening_transport_shows_zero_before_any_traffic() {
+    let (exposition, telemetry) = Exposition::new().unwrap();
+    telemetry.listening(Transport::Udp);
+    telemetry.listening(Transport::Tcp);
+    let now = Now::at_unix_seconds(T0);
+    let mut out = Vec::new();
+    exposition
+        .render(
+            &Aggregator::new(Settings::default()).snapshot(now),
+            now,
+            &mut out,
+        )
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
     for kind in heartwire_proto::ErrorKind::ALL {
         assert_lines(
             &text,
@@ -305,15 +317,41 @@ fn every_rejection_reason_and_transport_shows_zero_before_any_traffic() {
             )],
         );
     }
-    for transport in Transport::ALL {
-        assert_lines(
-            &text,
-            &[&format!(
-                "heartwire_lines_received_total{{transport=\"{}\"}} 0",
-                transport.as_str()
-            )],
-        );
+    assert_lines(
+        &text,
+        &[
+            "heartwire_lines_received_total{transport=\"udp\"} 0",
+            "heartwire_lines_received_total{transport=\"tcp\"} 0",
+            "heartwire_bytes_received_total{transport=\"udp\"} 0",
+            "heartwire_bytes_received_total{transport=\"tcp\"} 0",
+            "heartwire_datagrams_received_total{transport=\"udp\"} 0",
+            "heartwire_datagrams_dropped_total{transport=\"udp\"} 0",
+            "heartwire_bytes_dropped_total{transport=\"udp\"} 0",
+            "heartwire_connections_opened_total{transport=\"tcp\"} 0",
+            "heartwire_connections_closed_total{reason=\"idle\",transport=\"tcp\"} 0",
+            "heartwire_connections{transport=\"tcp\"} 0",
+        ],
+    );
+    // Transports that are off, and combinations that cannot change, have no series.
+    for absent in [
+        "transport=\"unixgram\"",
+        "transport=\"unix\"",
+        "transport=\"http\"",
+        "heartwire_datagrams_received_total{transport=\"tcp\"}",
+        "heartwire_datagrams_dropped_total{transport=\"tcp\"}",
+        "heartwire_bytes_dropped_total{transport=\"tcp\"}",
+        "heartwire_connections{transport=\"udp\"}",
+        "heartwire_connections_opened_total{transport=\"udp\"}",
+    ] {
+        assert!(!text.contains(absent), "{absent} in:\n{text}");
     }
+    assert!(
+        !text.lines().any(
+            |line| line.starts_with("heartwire_connections_closed_total")
+                && line.contains("transport=\"udp\"")
+        ),
+        "closed connections on UDP in:\n{text}"
+    );
 }
 
 #[test]

@@ -10,7 +10,9 @@ use super::Sink;
 use crate::ingest::batch::{Batch, Transport};
 
 /// The router for the loopback ingest listener. Bodies over `max_body_bytes` get `413`.
+/// Its series appear with it.
 pub fn router(sink: Sink, max_body_bytes: usize) -> Router {
+    sink.telemetry().listening(Transport::Http);
     Router::new()
         .route("/ingest", post(ingest))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -28,7 +30,7 @@ async fn ingest(State(sink): State<Sink>, body: Bytes) -> (StatusCode, &'static 
         data.push(b'\n');
     }
     if sink
-        .send_stream(Batch::new(Transport::Http, data), 1, bytes)
+        .send_stream(Batch::new(Transport::Http, data), bytes)
         .await
     {
         (StatusCode::ACCEPTED, "accepted\n")

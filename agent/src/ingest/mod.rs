@@ -91,20 +91,16 @@ impl Sink {
         }
     }
 
-    /// Counts `frames` reads or frames of `bytes` bytes as received and queues `batch`, waiting
-    /// for room: streams are never dropped. `false` only once the aggregator is gone (the
-    /// batch is then counted as dropped).
-    pub async fn send_stream(&self, batch: Batch, frames: u64, bytes: u64) -> bool {
-        let transport = batch.transport;
-        self.telemetry.datagrams_received(transport, frames, bytes);
+    /// Counts `bytes` bytes as received and queues `batch`, waiting for room: streams are never
+    /// dropped. `false` only once the aggregator is gone, when the agent is stopping or has
+    /// failed (`/healthz` says which): no drop counter stands for that, since a stream
+    /// transport never drops while the agent runs.
+    pub async fn send_stream(&self, batch: Batch, bytes: u64) -> bool {
+        self.telemetry.bytes_received(batch.transport, bytes);
         if batch.data.is_empty() {
             return true;
         }
-        if self.streams.send(batch).await.is_err() {
-            self.telemetry.batch_dropped(transport, frames, bytes);
-            return false;
-        }
-        true
+        self.streams.send(batch).await.is_ok()
     }
 
     /// The peer closed `connection`: queued after its last lines, waiting for room like them.
@@ -230,10 +226,12 @@ impl Listeners {
             socket_files: Vec::new(),
         };
         if config.udp.enabled {
+            sink.telemetry().listening(Transport::Udp);
             let (receiver, bound) = udp::bind(&config.udp, sink.telemetry())?;
             listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
         }
         if config.unix_datagram.enabled {
+            sink.telemetry().listening(Transport::UnixDatagram);
             let (receiver, file) = unix::bind_datagram(&config.unix_datagram, sink.telemetry())?;
             let bound = Bound {
                 name: "unix_datagram",
@@ -243,11 +241,13 @@ impl Listeners {
             listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
         }
         if config.tcp.enabled {
+            sink.telemetry().listening(Transport::Tcp);
             let (task, bound) = tcp::start(&config.tcp, sink, &signal, supervisor)?;
             listeners.tasks.push(task);
             listeners.bound.push(bound);
         }
         if config.unix_stream.enabled {
+            sink.telemetry().listening(Transport::UnixStream);
             let (task, file) = unix::start_stream(&config.unix_stream, sink, &signal, supervisor)?;
             listeners.bound.push(Bound {
                 name: "unix_stream",

@@ -172,7 +172,7 @@ async fn serve<S: AsyncRead + Unpin>(
             Ok(0) => {
                 if let Some(last) = decoder.finish() {
                     let batch = Batch::on(connection, settings.transport, last.data);
-                    sink.send_stream(batch, last.frames, last.bytes).await;
+                    sink.send_stream(batch, last.bytes).await;
                 }
                 return CloseReason::Eof;
             }
@@ -188,7 +188,7 @@ async fn serve<S: AsyncRead + Unpin>(
                     session = is_hello(&lines.data);
                 }
                 let batch = Batch::on(connection, settings.transport, lines.data);
-                sink.send_stream(batch, lines.frames, lines.bytes).await;
+                sink.send_stream(batch, lines.bytes).await;
             }
             Ok(None) => {}
             Err(Garbage(why)) => {
@@ -226,8 +226,6 @@ enum Mode {
 struct Lines {
     /// `\n`-terminated lines.
     data: Vec<u8>,
-    /// Frames (length-prefixed) or reads (newline-framed) they came in.
-    frames: u64,
     /// Bytes they took on the wire.
     bytes: u64,
 }
@@ -288,11 +286,7 @@ impl Decoder {
         }
         let data = std::mem::replace(&mut self.buffer, rest);
         let bytes = data.len() as u64;
-        Ok(Some(Lines {
-            data,
-            frames: 1,
-            bytes,
-        }))
+        Ok(Some(Lines { data, bytes }))
     }
 
     fn frames(&mut self) -> Result<Option<Lines>, Garbage> {
@@ -322,7 +316,6 @@ impl Decoder {
         }
         Ok(Some(Lines {
             data,
-            frames,
             bytes: at as u64,
         }))
     }
@@ -339,11 +332,7 @@ impl Decoder {
         let mut data = std::mem::take(&mut self.buffer);
         let bytes = data.len() as u64;
         data.push(b'\n');
-        Some(Lines {
-            data,
-            frames: 1,
-            bytes,
-        })
+        Some(Lines { data, bytes })
     }
 }
 
@@ -393,7 +382,8 @@ mod tests {
         wire.extend(&framed(b"d:4|c")[..6]);
         let lines = feed(&mut decoder, &wire).unwrap().unwrap();
         assert_eq!(lines.data, b"a:1|c\nb:2|c\nc:3|c\n");
-        assert_eq!(lines.frames, 2);
+        // The two complete frames, prefixes included; the third waits for its end.
+        assert_eq!(lines.bytes, 4 + 5 + 4 + 12);
         assert_eq!(decoder.mode, Mode::LengthPrefix);
         let lines = feed(&mut decoder, b"4|c").unwrap().unwrap();
         assert_eq!(lines.data, b"d:4|c\n");

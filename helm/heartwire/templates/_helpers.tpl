@@ -35,6 +35,20 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{ include "heartwire.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* `annotations:` with commonAnnotations and `extra` (a map), or nothing; the context is
+(list $root $extra). */}}
+{{- define "heartwire.annotations" -}}
+{{- $root := index . 0 }}
+{{- $all := merge (deepCopy (default dict (index . 1))) (default dict $root.Values.commonAnnotations) }}
+{{- with $all }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 
 {{/* The ConfigMap that holds heartwire.yaml. */}}
@@ -48,10 +62,101 @@ The agent image. Without a tag, the chart's appVersion, spelled out because an i
 */}}
 {{- define "heartwire.image" -}}
 {{- $image := .Values.image }}
+{{- $registry := (default dict .Values.global).imageRegistry }}
+{{- $repository := ternary (printf "%s/%s" (trimSuffix "/" (toString $registry)) $image.repository) $image.repository (not (empty $registry)) }}
 {{- if $image.digest }}
-{{- printf "%s@%s" $image.repository $image.digest }}
+{{- printf "%s@%s" $repository $image.digest }}
 {{- else }}
-{{- printf "%s:%s" $image.repository (default "0.1.0" $image.tag) }}
+{{- printf "%s:%s" $repository (default "0.1.0" $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The pod's `imagePullSecrets` entries for the sidecar's image: global.imagePullSecrets, then
+imagePullSecrets (a parent chart puts them into its pod spec: a container cannot carry them). */}}
+{{- define "heartwire.imagePullSecrets" -}}
+{{- $secrets := concat (default list (default dict .Values.global).imagePullSecrets) (default list .Values.imagePullSecrets) | uniq }}
+{{- with $secrets }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Prometheus scrape job of this release's heartwire targets, `<namespace>/<fullname>`: the
+chart's monitor sets it as the targets' `job` label and HeartwireDown matches `up{job=…}` on it,
+so the alert follows this release's pods whatever the sidecar container is called, and other
+releases' heartwire targets can neither mask nor trip it.
+*/}}
+{{- define "heartwire.scrapeJob" -}}
+{{- printf "%s/%s" .Release.Namespace (include "heartwire.fullname" .) }}
+{{- end }}
+
+{{/*
+sha256 of the restart-only (`Fixed`) sections of the rendered heartwire.yaml: a pod annotation
+`checksum/config` over it rolls the pods when one of them changes. The live sections (jobs,
+workers, defaults, statsd, alerts, dashboard) are left out: the agent reloads them in place.
+*/}}
+{{- define "heartwire.configChecksum" -}}
+{{- $config := include "heartwire.config" . | fromYaml }}
+{{- $fixed := dict }}
+{{- range $key := list "listen" "http" "pipeline" "shutdown" "limits" "buckets" "families" "otlp" "textfile" "state" }}
+{{- if hasKey $config $key }}
+{{- $_ := set $fixed $key (get $config $key) }}
+{{- end }}
+{{- end }}
+{{- toJson $fixed | sha256sum }}
+{{- end }}
+
+{{/* A Prometheus duration (`1m30s`, `500ms`) in milliseconds. */}}
+{{- define "heartwire.durationMs" -}}
+{{- $units := dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000 "w" 604800000 "y" 31536000000 }}
+{{- $ms := 0 }}
+{{- range $part := regexFindAll "[0-9]+(ms|y|w|d|h|m|s)" (toString .) -1 }}
+{{- $unit := regexReplaceAll "^[0-9]+" $part "" }}
+{{- $count := regexReplaceAll "[a-z]+$" $part "" | int64 }}
+{{- $ms = add $ms (mul $count (get $units $unit)) }}
+{{- end }}
+{{- $ms }}
+{{- end }}
+
+{{/*
+The memory (MiB) the agent can hold at worst with the rendered config, the arithmetic of
+agent/src/config/default.yaml with its defaults for unset keys:
+  32 MiB (binary, runtimes, HTTP buffers)
+  + queue_batches × max over the datagram listeners of (batch_datagrams × max_datagram_bytes)
+  + queue_batches × 16 KiB (stream batches)
+  + limits.max_series × 1 KiB (0.5 KiB per series at most, as much again for the rendered and
+    gzipped /metrics page)
+rounded up. The state file's emptyDir is not in it (with medium Memory, add its sizeLimit).
+*/}}
+{{- define "heartwire.memoryMi" -}}
+{{- $config := include "heartwire.config" . | fromYaml }}
+{{- $queue := (default 256 (default dict $config.pipeline).queue_batches) | int64 }}
+{{- $listen := default dict $config.listen }}
+{{- $batch := 0 | int64 }}
+{{- range $key := list "udp" "unix_datagram" }}
+{{- $listener := default dict (get $listen $key) }}
+{{- $bytes := mul ((default 64 $listener.batch_datagrams) | int64) ((default 8192 $listener.max_datagram_bytes) | int64) }}
+{{- if gt (int64 $bytes) $batch }}
+{{- $batch = int64 $bytes }}
+{{- end }}
+{{- end }}
+{{- $series := (default 100000 (default dict $config.limits).max_series) | int64 }}
+{{- $total := add (mul 32 1048576) (mul $queue $batch) (mul $queue 16384) (mul $series 1024) }}
+{{- div (add $total 1048575) 1048576 }}
+{{- end }}
+
+{{/* The sidecar's resources: sidecar.resources, or a preset whose memory limit is
+heartwire.memoryMi: `guaranteed` (requests = limits, cpu sidecar.presetCpu) or `derived`
+(sidecar.resources.requests, limits cpu sidecar.presetCpu). */}}
+{{- define "heartwire.resources" -}}
+{{- $sidecar := .Values.sidecar }}
+{{- $preset := default "" $sidecar.resourcesPreset }}
+{{- if eq $preset "" }}
+{{- toYaml $sidecar.resources }}
+{{- else }}
+{{- $limits := dict "cpu" $sidecar.presetCpu "memory" (printf "%sMi" (include "heartwire.memoryMi" .)) }}
+{{- $requests := ternary $limits (default dict $sidecar.resources.requests) (eq $preset "guaranteed") }}
+{{- toYaml (dict "requests" $requests "limits" $limits) }}
 {{- end }}
 {{- end }}
 
@@ -151,6 +256,11 @@ stops only after they have exited, so it sees their last lines.
       value: {{ include "heartwire.resourceAttributes" . | quote }}
     - name: RUST_LOG
       value: {{ .Values.sidecar.logLevel | quote }}
+    # What the agent does when its config is invalid at start: `default` serves with the
+    # embedded default config and reports heartwire_config_last_reload_successful 0 (the app is
+    # never held back by a config typo); `exit` stops with status 64.
+    - name: HEARTWIRE_ON_INVALID_CONFIG
+      value: {{ default "default" .Values.sidecar.onInvalidConfig | quote }}
     {{- with .Values.sidecar.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -161,18 +271,11 @@ stops only after they have exited, so it sees their last lines.
   readinessProbe:
     {{- include "heartwire.probe" (list . .Values.probes.readiness) | nindent 4 }}
   resources:
-    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+    {{- include "heartwire.resources" . | nindent 4 }}
+  {{- with .Values.sidecar.securityContext }}
   securityContext:
-    runAsNonRoot: true
-    runAsUser: {{ .Values.sidecar.runAsUser }}
-    runAsGroup: {{ .Values.sidecar.runAsGroup }}
-    readOnlyRootFilesystem: true
-    allowPrivilegeEscalation: false
-    capabilities:
-      drop:
-        - ALL
-    seccompProfile:
-      type: RuntimeDefault
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   volumeMounts:
     {{- include "heartwire.socketMount" . | nindent 4 }}
     - name: {{ .Values.volumes.config.name }}
@@ -207,24 +310,102 @@ stops only after they have exited, so it sees their last lines.
     sizeLimit: {{ .Values.volumes.state.sizeLimit }}
 {{- end }}
 
-{{/* The rule groups of the PrometheusRule: prometheusRule.groups, else the rule file in
-prometheusRule.ruleFile, else files/rules.yaml (both `heartwire rules` output). */}}
+{{/* The command that generates the rules of this release's config, for messages and NOTES. */}}
+{{- define "heartwire.rulesCommand" -}}
+heartwire rules --config my-heartwire.yaml --format prometheus-operator --scrape-job {{ include "heartwire.scrapeJob" . }}{{ if not .Values.monitor.honorLabels }} --honor-labels false{{ end }} > my-rules.yaml, then --set-file prometheusRule.ruleFile=my-rules.yaml
+{{- end }}
+
+{{/*
+The rule groups of the PrometheusRule, `heartwire rules` output: prometheusRule.groups, else
+prometheusRule.ruleFile (a rule file, or the PrometheusRule `--format prometheus-operator`
+prints), else files/rules.yaml (the chart's default config; only while the config names no
+jobs, workers, alerts or families). Its scrape job placeholder becomes heartwire.scrapeJob. Then
+prometheusRule.disabled drops alerts, and extraLabels and alertLabels add labels.
+*/}}
 {{- define "heartwire.ruleGroups" -}}
 {{- $values := .Values.prometheusRule }}
+{{- $config := default dict .Values.config }}
+{{- $command := include "heartwire.rulesCommand" . }}
 {{- if and $values.groups $values.ruleFile }}
 {{- fail "prometheusRule: set groups or ruleFile, not both" }}
 {{- end }}
 {{- $groups := $values.groups }}
+{{- $source := "prometheusRule.groups" }}
 {{- if not $groups }}
-{{- $source := ternary "prometheusRule.ruleFile" "files/rules.yaml" (not (empty $values.ruleFile)) }}
-{{- $file := ($values.ruleFile | default (.Files.Get "files/rules.yaml")) | fromYaml }}
+{{- if $values.ruleFile }}
+{{- $source = "prometheusRule.ruleFile" }}
+{{- $file := $values.ruleFile | fromYaml }}
 {{- if hasKey $file "Error" }}
-{{- fail (printf "%s is not valid YAML: %s" $source $file.Error) }}
+{{- fail (printf "prometheusRule.ruleFile is not valid YAML: %s" $file.Error) }}
 {{- end }}
+{{- $groups = (default dict $file.spec).groups | default $file.groups }}
+{{- else }}
+{{- $source = "files/rules.yaml" }}
+{{- $own := list }}
+{{- range $key := list "jobs" "workers" "alerts" "families" }}
+{{- if get $config $key }}
+{{- $own = append $own (printf "config.%s" $key) }}
+{{- end }}
+{{- end }}
+{{- if $own }}
+{{- fail (printf "prometheusRule: %s set, but the chart's files/rules.yaml has no rules for them: generate the rules of this config: %s" (join ", " $own) $command) }}
+{{- end }}
+{{- if not .Values.monitor.honorLabels }}
+{{- fail (printf "prometheusRule: monitor.honorLabels=false renames heartwire's job label exported_job, and the chart's files/rules.yaml reads `job`: generate the rules with %s" $command) }}
+{{- end }}
+{{- $file := .Files.Get "files/rules.yaml" | replace "HEARTWIRE_SCRAPE_JOB" (include "heartwire.scrapeJob" .) | fromYaml }}
 {{- $groups = $file.groups }}
+{{- end }}
 {{- if not $groups }}
 {{- fail (printf "%s has no rule groups: give it `heartwire rules` output, or set prometheusRule.groups" $source) }}
 {{- end }}
 {{- end }}
-{{- toYaml $groups }}
+{{- $exprs := list }}
+{{- $alerts := list }}
+{{- range $group := $groups }}
+{{- range $rule := $group.rules }}
+{{- $exprs = append $exprs (toString $rule.expr) }}
+{{- with $rule.alert }}
+{{- $alerts = append $alerts . }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $allExprs := join "\n" $exprs }}
+{{- range $job := keys (default dict $config.jobs) | sortAlpha }}
+{{- if not (contains (printf "job=\"%s\"" $job) $allExprs) }}
+{{- fail (printf "%s has no rule about job %s (config.jobs.%s): regenerate the rules of this config: %s" $source $job $job $command) }}
+{{- end }}
+{{- end }}
+{{- range $name := concat (default list $values.disabled) (keys (default dict $values.alertLabels)) }}
+{{- if not (has $name $alerts) }}
+{{- fail (printf "prometheusRule names alert %s, which the rules do not have (they have %s)" $name (join ", " ($alerts | uniq | sortAlpha))) }}
+{{- end }}
+{{- end }}
+{{- $out := list }}
+{{- range $group := $groups }}
+{{- $rules := list }}
+{{- range $rule := $group.rules }}
+{{- if and $rule.alert (has $rule.alert (default list $values.disabled)) }}
+{{- continue }}
+{{- end }}
+{{- $rule = deepCopy $rule }}
+{{- if and $rule.alert (eq $rule.alert "HeartwireDown") $.Values.monitor.enabled (not (contains (printf "job=\"%s\"" (include "heartwire.scrapeJob" $)) (toString $rule.expr))) }}
+{{- fail (printf "%s: HeartwireDown does not match this release's scrape job (up{job=\"%s\"}, set by the monitor): %s" $source (include "heartwire.scrapeJob" $) $command) }}
+{{- end }}
+{{- if $rule.alert }}
+{{- $labels := mergeOverwrite (deepCopy (default dict $rule.labels)) (default dict $values.extraLabels) (default dict (get (default dict $values.alertLabels) $rule.alert)) }}
+{{- if $labels }}
+{{- $_ := set $rule "labels" $labels }}
+{{- end }}
+{{- end }}
+{{- $rules = append $rules $rule }}
+{{- end }}
+{{- if $rules }}
+{{- $out = append $out (set (deepCopy $group) "rules" $rules) }}
+{{- end }}
+{{- end }}
+{{- if not $out }}
+{{- fail "prometheusRule.disabled leaves no rule: set prometheusRule.enabled=false instead" }}
+{{- end }}
+{{- toYaml $out }}
 {{- end }}

@@ -213,7 +213,7 @@ fn write_job(out: &mut String, job: &JobStatus, now: f64) -> fmt::Result {
         "</td><td>{}</td><td class=\"{deadline_class}\">{}</td><td class=\"{next_class}\">{}</td>",
         Time(job.last_success, now, "never"),
         Time(Some(job.deadline), now, "unknown"),
-        Time(Some(job.next_expected), now, "unknown"),
+        Due(job.next_expected, now),
     )?;
     write!(out, "<td class=\"num\">{}", Quiet(job.running))?;
     if job.overrun > 0 {
@@ -387,6 +387,19 @@ impl Display for Time {
             ),
             None => write!(f, "<span class=\"muted\">{missing}</span>"),
         }
+    }
+}
+
+/// When the next run is due: `in 5 min`, or `due 5 s ago` once the slot has passed.
+struct Due(f64, f64);
+
+impl Display for Due {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Due(at, now) = *self;
+        if at < now {
+            f.write_str("due ")?;
+        }
+        Time(Some(at), now, "unknown").fmt(f)
     }
 }
 

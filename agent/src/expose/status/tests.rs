@@ -249,6 +249,10 @@ fn the_page_shows_each_job_and_worker_with_its_state_and_ages_in_words() {
     ));
     assert!(page.contains(">in 2 min</time>"), "a deadline ahead");
     assert!(page.contains(">2 min ago</time>"), "a deadline passed");
+    assert!(
+        page.contains("<td class=\"\">due <time datetime=\"2023-11-14T22:11:20.000Z\""),
+        "a next run in the past is due, not next: {page}"
+    );
     assert!(page.contains("<span class=\"muted\">never</span>"));
     assert!(page.contains("0 3 * * * <span class=\"muted\">Europe/Berlin</span>"));
     assert!(page.contains("2 <span class=\"bad\">(1 crash)</span>"));
