@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers that heartwire's tests talk to, on a fresh Debian machine, as root:
 #   - Prometheus and promtool (Debian's package);
-#   - the Python StatsD clients `statsd` and `datadog`, and `jsonschema` (the config schema's
-#     independent validator), in the venv tests/peers/.venv;
+#   - the Python StatsD clients `statsd` and `datadog`, `jsonschema` (the config schema's
+#     independent validator), and `grpcio` with `opentelemetry-proto` (the independent OTLP
+#     receiver, tests/peers/python/otlp_receiver.py), in the venv tests/peers/.venv;
 #   - the Node client `hot-shots` and its native `unix-dgram` module, in tests/peers/node.
 # Safe to run again: each step leaves an existing, working install as it is.
 set -euo pipefail
@@ -41,7 +42,8 @@ if ! "$venv/bin/python3" -c 'import sys' >/dev/null 2>&1; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check -r "$peers/python/requirements.txt"
-"$venv/bin/python3" -c 'import statsd, datadog, jsonschema' || die "the venv cannot import statsd, datadog and jsonschema"
+"$venv/bin/python3" -c 'import statsd, datadog, jsonschema, grpc, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc' \
+    || die "the venv cannot import statsd, datadog, jsonschema, grpc and opentelemetry.proto"
 
 say "Node client in $peers/node"
 cd "$peers/node"
@@ -57,4 +59,4 @@ if ! node -e "require('unix-dgram')" >/dev/null 2>&1; then
 fi
 node -e "require('hot-shots'); require('unix-dgram')" || die "node cannot load hot-shots with unix-dgram"
 
-say "peers ready: $(promtool --version 2>&1 | head -n 1); $("$venv/bin/python3" -m pip list --format=freeze 2>/dev/null | grep -E '^(statsd|datadog|jsonschema)==' | tr '\n' ' ')hot-shots $(node -p "require('hot-shots/package.json').version")"
+say "peers ready: $(promtool --version 2>&1 | head -n 1); $("$venv/bin/python3" -m pip list --format=freeze 2>/dev/null | grep -E '^(statsd|datadog|jsonschema|grpcio|opentelemetry-proto)==' | tr '\n' ' ')hot-shots $(node -p "require('hot-shots/package.json').version")"
