@@ -148,18 +148,23 @@ const INVALID: [(&str, &str); 6] = [
     ("a count out of range", "pipeline:\n  queue_batches: 0\n"),
 ];
 
+/// `heartwire check` of `text`, written to a file in `dir`.
+fn check(dir: &Path, text: &str) -> std::process::Output {
+    let path = dir.join("heartwire.yaml");
+    std::fs::write(&path, text).unwrap();
+    heartwire()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn invalid_configs_are_refused_by_the_schema_and_by_check() {
     let dir = tempfile::tempdir().unwrap();
     for (what, text) in INVALID {
-        let path = dir.path().join("heartwire.yaml");
-        std::fs::write(&path, text).unwrap();
-        let check = heartwire()
-            .arg("check")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let check = check(dir.path(), text);
         assert_eq!(check.status.code(), Some(64), "{what}: {check:?}");
     }
     let Some(python) = validator_or_skip() else {
@@ -195,14 +200,7 @@ const LENIENT: [(&str, &str); 6] = [
 fn what_check_accepts_the_schema_accepts() {
     let dir = tempfile::tempdir().unwrap();
     for (what, text) in LENIENT {
-        let path = dir.path().join("heartwire.yaml");
-        std::fs::write(&path, text).unwrap();
-        let check = heartwire()
-            .arg("check")
-            .arg("--config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let check = check(dir.path(), text);
         assert!(check.status.success(), "{what}: {check:?}");
     }
     let Some(python) = validator_or_skip() else {
