@@ -43,6 +43,19 @@ impl Now {
         }
     }
 
+    /// The moment `unix` (Unix seconds) on both clocks of this reading: as far back on the
+    /// monotonic clock as the wall clock says it is. A moment ahead of this reading (after a
+    /// clock step) is this reading. How a time kept by another process (the state file) comes
+    /// back on this one's clocks.
+    pub fn earlier_at(self, unix: f64) -> Now {
+        let age =
+            Duration::try_from_secs_f64((self.unix_seconds() - unix).max(0.0)).unwrap_or_default();
+        Now {
+            wall: self.wall.checked_sub(age).unwrap_or(UNIX_EPOCH),
+            mono: self.mono.checked_sub(age).unwrap_or(self.mono),
+        }
+    }
+
     /// Seconds since the Unix epoch, as Prometheus timestamps are written; 0 for a wall clock set
     /// before 1970.
     pub fn unix_seconds(&self) -> f64 {
@@ -66,6 +79,17 @@ mod tests {
     fn unix_seconds_reads_back_the_wall_time_it_was_built_from() {
         let now = Now::at_unix_seconds(1_700_000_000.25);
         assert_eq!(now.unix_seconds(), 1_700_000_000.25);
+    }
+
+    #[test]
+    fn earlier_at_goes_back_on_both_clocks_and_never_ahead() {
+        let now = Now::at_unix_seconds(1_700_000_000.0);
+        let then = now.earlier_at(1_699_999_990.5);
+        assert_eq!(then.unix_seconds(), 1_699_999_990.5);
+        assert_eq!(now.seconds_since(then.mono), 9.5);
+        let ahead = now.earlier_at(1_700_000_100.0);
+        assert_eq!(ahead.unix_seconds(), now.unix_seconds());
+        assert_eq!(ahead.mono, now.mono);
     }
 
     #[test]

@@ -386,18 +386,8 @@ impl Progress {
     }
 }
 
-/// The moment `unix` (Unix seconds) on both clocks of `now`'s process; a moment ahead of `now`
-/// is `now`.
-pub fn at_unix(unix: f64, now: Now) -> Now {
-    let age = Duration::try_from_secs_f64((now.unix_seconds() - unix).max(0.0)).unwrap_or_default();
-    Now {
-        wall: now.wall.checked_sub(age).unwrap_or(UNIX_EPOCH),
-        mono: now.mono.checked_sub(age).unwrap_or(now.mono),
-    }
-}
-
 fn stamp_at(unix: f64, now: Now) -> Stamp {
-    Stamp::of(at_unix(unix, now))
+    Stamp::of(now.earlier_at(unix))
 }
 
 /// How long after `anchor` (wall clock) the job goes stale, in seconds.

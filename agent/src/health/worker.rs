@@ -108,9 +108,7 @@ impl WorkerHealth {
             _ => None,
         };
         WorkerHealth {
-            last_beat: memory
-                .last_heartbeat
-                .map(|unix| crate::health::job::at_unix(unix, now)),
+            last_beat: memory.last_heartbeat.map(|unix| now.earlier_at(unix)),
             beat_ttl: memory
                 .heartbeat_ttl
                 .and_then(|ttl| Duration::try_from_secs_f64(ttl).ok()),

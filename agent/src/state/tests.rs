@@ -21,13 +21,11 @@ fn memory() -> Memory {
         health: HealthMemory {
             watched_since: 1_700_000_000.0,
             last_success: Some(1_700_000_100.0),
-            last_end: Some(1_700_000_200.0),
+            // Not every f64 survives serde_json's default parser: this one needs float_roundtrip.
+            last_end: Some(1_796_456_533.574_072_1),
             last_signal: Some(1_700_000_300.0),
             consecutive_failures: 2,
         },
-        last_success: Some(1_700_000_100.0),
-        // Not every f64 survives serde_json's default parser: this one needs float_roundtrip.
-        last_run: Some(1_796_456_533.574_072_1),
         last_result: Some(("error".to_owned(), "timeout".to_owned())),
         last_progress: None,
         ever_started: true,

@@ -18,7 +18,7 @@ use crate::aggregate::Tally;
 use crate::aggregate::limits::Accounting;
 use crate::clock::Now;
 use crate::health::history::{PastRun, RecentRuns};
-use crate::health::job::{HealthMemory, JobHealth, at_unix};
+use crate::health::job::{HealthMemory, JobHealth};
 use crate::health::learn::Learner;
 use crate::health::missed::MissedRuns;
 
@@ -27,10 +27,6 @@ use crate::health::missed::MissedRuns;
 pub struct JobMemory {
     /// The anchors of its verdict.
     pub health: HealthMemory,
-    /// `last_success_timestamp_seconds`.
-    pub last_success: Option<f64>,
-    /// `last_run_timestamp_seconds`.
-    pub last_run: Option<f64>,
     /// The last run's result label (`ok`, `error` or the skipped result) and reason.
     pub last_result: Option<(String, String)>,
     /// `last_progress_timestamp_seconds`.
@@ -64,7 +60,7 @@ impl Jobs {
     pub(crate) fn remember(&self) -> BTreeMap<String, JobMemory> {
         self.jobs
             .iter()
-            .filter(|(_, job)| job.spec.is_some() || job.reported() || job.last_run.is_some())
+            .filter(|(_, job)| job.spec.is_some() || job.reported())
             .map(|(name, job)| {
                 let last_result = job.last_result.map(|index| {
                     let labels = &job.results_seen[index];
@@ -80,8 +76,6 @@ impl Jobs {
                     .collect();
                 let memory = JobMemory {
                     health: job.health.remember(),
-                    last_success: job.last_success,
-                    last_run: job.last_run,
                     last_result,
                     last_progress: job.last_progress.map(|at| at.unix_seconds()),
                     ever_started: job.ever_started,
@@ -112,7 +106,7 @@ impl Jobs {
                     id: run.id.as_deref(),
                     unknown_fields: 0,
                 };
-                self.start(&start, None, at_unix(run.started, now), accounting, tally);
+                self.start(&start, None, now.earlier_at(run.started), accounting, tally);
             }
             let Some(key) = self.job(name, now, accounting) else {
                 continue;
@@ -122,10 +116,12 @@ impl Jobs {
                 continue;
             };
             job.health = JobHealth::recall(&memory.health, now);
-            job.last_success = memory.last_success;
-            job.last_run = memory.last_run;
+            // The exported timestamps are the health's anchors: the last success, and the last
+            // run end (ok, error or crash), as `finish` sets both.
+            job.last_success = memory.health.last_success;
+            job.last_run = memory.health.last_end;
             job.ever_started = memory.ever_started;
-            job.last_progress = memory.last_progress.map(|unix| at_unix(unix, now));
+            job.last_progress = memory.last_progress.map(|unix| now.earlier_at(unix));
             job.recent_runs = RecentRuns::from_saved(memory.recent_runs.clone());
             job.learner = memory.learner.clone();
             job.missed = MissedRuns::continuing(memory.missed_through);
