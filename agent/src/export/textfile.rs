@@ -22,7 +22,6 @@ use tokio::time::MissedTickBehavior;
 use super::{ExportError, Source};
 use crate::clock::Now;
 use crate::config::Textfile;
-use crate::expose::Exposition;
 use crate::telemetry::export::TextfileCounters;
 
 /// Name prefix of the temporary files.
@@ -85,13 +84,18 @@ impl TextfileWriter {
     }
 
     async fn write(&mut self) {
-        let Some(families) = self.source.exposition.current(&self.source.handle) else {
-            return;
-        };
         let mut body = Vec::with_capacity(64 * 1024);
-        if let Err(error) = Exposition::encode(&Exposition::for_textfile(families), &mut body) {
-            self.failed(&io::Error::other(error));
-            return;
+        match self
+            .source
+            .exposition
+            .textfile(&self.source.handle, &mut body)
+        {
+            None => return,
+            Some(Err(error)) => {
+                self.failed(&error);
+                return;
+            }
+            Some(Ok(())) => {}
         }
         let (directory, path) = (self.directory.clone(), self.path.clone());
         let written = tokio::task::spawn_blocking(move || replace(&directory, &path, &body)).await;

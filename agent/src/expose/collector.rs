@@ -42,8 +42,11 @@ impl Collector for SnapshotCollector<'_> {
 
     fn collect(&self) -> Vec<MetricFamily> {
         let mut families: Vec<MetricFamily> = self.snapshot.families.iter().map(family).collect();
-        families.extend(lines(&self.snapshot.lines, self.listening));
-        families.extend(accounts(&self.snapshot.accounts));
+        families.extend(
+            bookkeeping(self.snapshot, self.listening)
+                .iter()
+                .map(Bookkeeping::family),
+        );
         families
     }
 }
@@ -129,55 +132,94 @@ fn histogram(source: &HistogramSnapshot) -> proto::Histogram {
     histogram
 }
 
-fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 4] {
-    let build = |name: &str, help: &str, kind: MetricType, value: fn(&FamilyAccount) -> u64| {
+/// One of the aggregator's bookkeeping families (lines read and rejected, series held): a
+/// counter or gauge whose series carry at most one label.
+#[derive(Debug)]
+pub struct Bookkeeping<'a> {
+    /// The family name.
+    pub name: &'static str,
+    /// The HELP text.
+    pub help: &'static str,
+    /// Counter or gauge.
+    pub kind: Kind,
+    /// The series: their one label, if any, and value.
+    pub series: Vec<(Option<(&'static str, &'a str)>, f64)>,
+}
+
+impl Bookkeeping<'_> {
+    fn family(&self) -> MetricFamily {
         let mut family = MetricFamily::default();
-        family.set_name(name.to_owned());
-        family.set_help(help.to_owned());
-        family.set_field_type(kind);
+        family.set_name(self.name.to_owned());
+        family.set_help(self.help.to_owned());
+        family.set_field_type(match self.kind {
+            Kind::Counter => MetricType::COUNTER,
+            _ => MetricType::GAUGE,
+        });
         family.set_metric(
-            accounts
+            self.series
                 .iter()
-                .map(|account| {
-                    let mut metric =
-                        proto::Metric::from_label(vec![label("family", &account.family)]);
-                    let number = value(account) as f64;
-                    if kind == MetricType::COUNTER {
+                .map(|(pair, value)| {
+                    let labels = pair
+                        .iter()
+                        .map(|(name, value)| label(name, value))
+                        .collect();
+                    let mut metric = proto::Metric::from_label(labels);
+                    if self.kind == Kind::Counter {
                         let mut counter = proto::Counter::default();
-                        counter.set_value(number);
+                        counter.set_value(*value);
                         metric.set_counter(counter);
                     } else {
-                        metric.set_gauge(gauge(number));
+                        metric.set_gauge(gauge(*value));
                     }
                     metric
                 })
                 .collect(),
         );
         family
+    }
+}
+
+/// The snapshot's bookkeeping families, in the order `/metrics` lists them: lines, then series
+/// accounts.
+pub fn bookkeeping(snapshot: &Snapshot, listening: Listening) -> Vec<Bookkeeping<'_>> {
+    let mut all = lines(&snapshot.lines, listening);
+    all.extend(accounts(&snapshot.accounts));
+    all
+}
+
+fn accounts(accounts: &[FamilyAccount]) -> [Bookkeeping<'_>; 4] {
+    let build = |name, help, kind, value: fn(&FamilyAccount) -> u64| Bookkeeping {
+        name,
+        help,
+        kind,
+        series: accounts
+            .iter()
+            .map(|account| (Some(("family", &*account.family)), value(account) as f64))
+            .collect(),
     };
     [
         build(
             names::SERIES,
             "Series held, by family (families past the label budget under \"other\").",
-            MetricType::GAUGE,
+            Kind::Gauge,
             |a| a.series,
         ),
         build(
             names::SERIES_DROPPED,
             "Samples dropped because their new series was past the global or per-family series cap, by family.",
-            MetricType::COUNTER,
+            Kind::Counter,
             |a| a.dropped,
         ),
         build(
             names::SERIES_CONFLICTS,
             "Samples rejected because their type, label names or exposed names conflict with an existing family, by family.",
-            MetricType::COUNTER,
+            Kind::Counter,
             |a| a.conflicts,
         ),
         build(
             names::SERIES_EXPIRED,
             "Series removed after their ttl passed without samples, by family.",
-            MetricType::COUNTER,
+            Kind::Counter,
             |a| a.expired,
         ),
     ]
@@ -186,20 +228,23 @@ fn accounts(accounts: &[FamilyAccount]) -> [MetricFamily; 4] {
 /// The aggregator's counts of lines and samples. Every reason, and every transport whose
 /// listener started, is listed at 0 before anything happens, so that alerts on them have a
 /// series from the start; a transport that is off has no series (nor any line read).
-fn lines(tally: &Tally, listening: Listening) -> [MetricFamily; 8] {
-    let labelled = |name: &str, help: &str, label: &str, values: Vec<(&str, u64)>| {
-        counter_family(
-            name,
-            help,
-            values
-                .into_iter()
-                .map(|(value, count)| (vec![self::label(label, value)], count))
-                .collect(),
-        )
+fn lines(tally: &Tally, listening: Listening) -> Vec<Bookkeeping<'static>> {
+    let labelled = |name, help, label, values: Vec<(&'static str, u64)>| Bookkeeping {
+        name,
+        help,
+        kind: Kind::Counter,
+        series: values
+            .into_iter()
+            .map(|(value, count)| (Some((label, value)), count as f64))
+            .collect(),
     };
-    let single =
-        |name: &str, help: &str, count: u64| counter_family(name, help, vec![(vec![], count)]);
-    [
+    let single = |name, help, count: u64| Bookkeeping {
+        name,
+        help,
+        kind: Kind::Counter,
+        series: vec![(None, count as f64)],
+    };
+    vec![
         labelled(
             names::LINES_RECEIVED,
             "Lines read (accepted or rejected), by transport.",
@@ -254,24 +299,4 @@ fn lines(tally: &Tally, listening: Listening) -> [MetricFamily; 8] {
             tally.mapping_dropped,
         ),
     ]
-}
-
-fn counter_family(name: &str, help: &str, series: Vec<(Vec<LabelPair>, u64)>) -> MetricFamily {
-    let mut family = MetricFamily::default();
-    family.set_name(name.to_owned());
-    family.set_help(help.to_owned());
-    family.set_field_type(MetricType::COUNTER);
-    family.set_metric(
-        series
-            .into_iter()
-            .map(|(labels, count)| {
-                let mut metric = proto::Metric::from_label(labels);
-                let mut counter = proto::Counter::default();
-                counter.set_value(count as f64);
-                metric.set_counter(counter);
-                metric
-            })
-            .collect(),
-    );
-    family
 }

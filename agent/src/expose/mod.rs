@@ -15,6 +15,7 @@ pub mod collector;
 pub mod http;
 pub mod page;
 pub mod status;
+pub mod text;
 
 use std::collections::HashSet;
 use std::io;
@@ -29,6 +30,7 @@ use crate::clock::Now;
 use crate::telemetry::{self, Listening, Telemetry};
 
 use self::page::Pages;
+use self::text::TextWriter;
 
 pub use self::collector::SnapshotCollector;
 
@@ -80,7 +82,30 @@ impl Exposition {
         now: Now,
         out: &mut Vec<u8>,
     ) -> Result<(), prometheus::Error> {
-        TextEncoder::new().encode(&self.families(snapshot, now), out)
+        let own = self.registry.gather();
+        let taken = names_of(&own);
+        write_stored(snapshot, self.telemetry.listening_on(), &taken, out);
+        write_live(snapshot, now, own, out)
+    }
+
+    /// The page node_exporter's textfile collector should read, at `now`: the whole page less
+    /// the `process_*` families, which node_exporter already exports about itself (a family
+    /// collected twice is an error there, and one of the two sets would be silently dropped).
+    /// `None` once the aggregator has failed.
+    pub fn textfile(&self, handle: &Handle, out: &mut Vec<u8>) -> Option<io::Result<()>> {
+        let snapshot = handle.snapshot()?;
+        let own = self.registry.gather();
+        write_stored(
+            &snapshot,
+            self.telemetry.listening_on(),
+            &names_of(&own),
+            out,
+        );
+        let own = own
+            .into_iter()
+            .filter(|family| !family.name().starts_with("process_"))
+            .collect();
+        Some(write_live(&snapshot, Now::read(), own, out).map_err(io::Error::other))
     }
 
     /// The `/metrics` body of the published state, read now: gzip-compressed when `gzip`.
@@ -94,10 +119,9 @@ impl Exposition {
         let listening = self.telemetry.listening_on();
         let text = stored.text(move |snapshot| {
             let mut text = Vec::with_capacity(64 * 1024);
-            let families = stored_families(&registry, snapshot, listening);
-            TextEncoder::new()
-                .encode(&families, &mut text)
-                .map_err(io::Error::other)?;
+            let own = registry.gather();
+            let taken = names_of(&own);
+            write_stored(snapshot, listening, &taken, &mut text);
             Ok(text)
         });
         let page = async {
@@ -128,16 +152,8 @@ impl Exposition {
 
     /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.
     fn live(&self, snapshot: &Snapshot, now: Now) -> io::Result<Vec<u8>> {
-        let health = snapshot.health(now);
-        let mut families = collector::families(&health.families);
-        let own = self.registry.gather();
-        let own_names: HashSet<&str> = own.iter().map(MetricFamily::name).collect();
-        families.retain(|family| !own_names.contains(family.name()));
-        families.extend(own);
         let mut out = Vec::with_capacity(16 * 1024);
-        TextEncoder::new()
-            .encode(&families, &mut out)
-            .map_err(io::Error::other)?;
+        write_live(snapshot, now, self.registry.gather(), &mut out).map_err(io::Error::other)?;
         Ok(out)
     }
 
@@ -148,61 +164,69 @@ impl Exposition {
         Some(self.families(&snapshot, Now::read()))
     }
 
-    /// Writes `families` in the text format.
-    pub fn encode(families: &[MetricFamily], out: &mut Vec<u8>) -> Result<(), prometheus::Error> {
-        TextEncoder::new().encode(families, out)
-    }
-
-    /// What node_exporter's textfile collector should read: `families` less the `process_*`
-    /// ones, which node_exporter already exports about itself (a family collected twice is an
-    /// error there, and one of the two sets would be silently dropped).
-    pub fn for_textfile(mut families: Vec<MetricFamily>) -> Vec<MetricFamily> {
-        families.retain(|family| !family.name().starts_with("process_"));
-        families
-    }
-
     /// The families `/metrics` shows at `now`: `snapshot`'s stored families and verdicts, then
     /// the self-metrics. The OTLP export sends these too, so that both outputs always carry the
     /// same families.
     pub fn families(&self, snapshot: &Snapshot, now: Now) -> Vec<MetricFamily> {
-        let mut families = stored_families(&self.registry, snapshot, self.telemetry.listening_on());
-        let health = snapshot.health(now);
         let own = self.registry.gather();
-        let mut written: HashSet<String> = own
-            .iter()
-            .chain(&families)
-            .map(|family| family.name().to_owned())
-            .collect();
-        for family in collector::families(&health.families) {
-            if written.insert(family.name().to_owned()) {
-                families.push(family);
-            }
-        }
+        let taken = names_of(&own);
+        let health = snapshot.health(now);
+        let mut families: Vec<MetricFamily> =
+            SnapshotCollector::new(snapshot, self.telemetry.listening_on())
+                .collect()
+                .into_iter()
+                .chain(collector::families(&health.families))
+                .filter(|family| !family.get_metric().is_empty() && !taken.contains(family.name()))
+                .collect();
         families.extend(own);
         families
     }
 }
 
-/// `snapshot`'s stored families as Prometheus families, less any whose name the registry
-/// already uses (the aggregator reserves those names, so this is a second guard, not a path
-/// taken).
-fn stored_families(
-    registry: &Registry,
+/// The names of `families`.
+fn names_of(families: &[MetricFamily]) -> HashSet<&str> {
+    families.iter().map(MetricFamily::name).collect()
+}
+
+/// Writes the stored part of `snapshot`'s page: its families, then the aggregator's
+/// bookkeeping, less any family whose name is `taken` by the registry (the aggregator reserves
+/// those names, so this is a second guard, not a path taken).
+fn write_stored(
     snapshot: &Snapshot,
     listening: Listening,
-) -> Vec<MetricFamily> {
-    let mut written: HashSet<String> = registry
-        .gather()
-        .iter()
-        .map(|family| family.name().to_owned())
-        .collect();
-    SnapshotCollector::new(snapshot, listening)
-        .collect()
-        .into_iter()
-        .filter(|family| {
-            !family.get_metric().is_empty() && written.insert(family.name().to_owned())
-        })
-        .collect()
+    taken: &HashSet<&str>,
+    out: &mut Vec<u8>,
+) {
+    let mut writer = TextWriter::default();
+    for family in &snapshot.families {
+        if !taken.contains(&*family.name) {
+            writer.family(family, out);
+        }
+    }
+    for family in collector::bookkeeping(snapshot, listening) {
+        if !taken.contains(family.name) {
+            writer.simple(family.name, family.help, family.kind, family.series, out);
+        }
+    }
+}
+
+/// Writes the part of a page that depends on the time of the read: `snapshot`'s verdicts at
+/// `now` (less any family the registry has), then the registry's families `own`.
+fn write_live(
+    snapshot: &Snapshot,
+    now: Now,
+    own: Vec<MetricFamily>,
+    out: &mut Vec<u8>,
+) -> Result<(), prometheus::Error> {
+    let health = snapshot.health(now);
+    let taken = names_of(&own);
+    let mut writer = TextWriter::default();
+    for family in &health.families {
+        if !taken.contains(&*family.name) {
+            writer.family(family, out);
+        }
+    }
+    TextEncoder::new().encode(&own, out)
 }
 
 #[cfg(test)]

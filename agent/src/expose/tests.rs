@@ -7,9 +7,13 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::aggregate::snapshot::{Family, Kind, Series, Value};
+use crate::aggregate::snapshot::{Family, HistogramSnapshot, Kind, Series, Value};
 use crate::aggregate::{Aggregator, FamilyNames, Settings};
+use std::time::Duration;
+
 use crate::clock::Now;
+use crate::health::job::JobSpec;
+use crate::health::schedule::Schedule;
 use crate::ingest::batch::{Batch, Transport};
 
 const T0: f64 = 1_700_000_000.0;
@@ -105,9 +109,15 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     };
     let value_text = rest.strip_prefix(' ').ok_or_else(bad)?;
     let value = match value_text {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        "NaN" => f64::NAN,
+        // As Go's strconv.ParseFloat, which Prometheus uses, reads them.
+        text if ["+inf", "inf"]
+            .iter()
+            .any(|inf| text.eq_ignore_ascii_case(inf)) =>
+        {
+            f64::INFINITY
+        }
+        text if text.eq_ignore_ascii_case("-inf") => f64::NEG_INFINITY,
+        text if text.eq_ignore_ascii_case("nan") => f64::NAN,
         text if text
             .bytes()
             .all(|b| b.is_ascii_digit() || b"+-.e".contains(&b)) =>
@@ -446,6 +456,201 @@ proptest! {
     fn property_any_statsd_line_leaves_a_valid_exposition(name in "[ -~]{1,40}", tag in "[ -~]{0,40}") {
         let text = render(&format!("{name}:1|c|#{tag}\n{name}:2|g\n{name}:3|h|#{tag}\n"));
         parse(&text).map_err(|error| TestCaseError::fail(format!("{error}\n{text}")))?;
+    }
+}
+
+// --- the fast writer against the prometheus crate's encoder ----------------------------------
+
+/// `text` parsed, with its HELP and TYPE lines apart.
+fn parsed(text: &str) -> Result<(Vec<String>, Vec<Sample>), String> {
+    let headers = text
+        .lines()
+        .filter(|line| line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    Ok((headers, parse(text)?))
+}
+
+/// Two expositions hold the same samples, in the same order; NaN equals NaN.
+fn same_samples(fast: &[Sample], oracle: &[Sample]) -> Result<(), String> {
+    if fast.len() != oracle.len() {
+        return Err(format!(
+            "{} samples, the encoder wrote {}",
+            fast.len(),
+            oracle.len()
+        ));
+    }
+    for (a, b) in fast.iter().zip(oracle) {
+        let same_value = a.value == b.value || (a.value.is_nan() && b.value.is_nan());
+        if a.name != b.name || a.labels != b.labels || !same_value {
+            return Err(format!("{a:?} where the encoder wrote {b:?}"));
+        }
+    }
+    Ok(())
+}
+
+fn any_value() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        (0u32..1_000_000).prop_map(f64::from),
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        Just(f64::NEG_INFINITY),
+        (-1e-9f64..1e-9),
+        Just(9_007_199_254_740_993.0),
+    ]
+}
+
+fn any_histogram() -> impl Strategy<Value = Value> {
+    (
+        proptest::collection::btree_set(0u32..100_000, 0..12),
+        proptest::collection::vec(0.0f64..1e6, 13),
+        any_value(),
+    )
+        .prop_map(|(bounds, counts, sum)| {
+            let bounds: Vec<f64> = bounds.into_iter().map(|b| f64::from(b) / 1000.0).collect();
+            let counts: Box<[f64]> = counts[..bounds.len() + 1].into();
+            let count = counts.iter().sum();
+            Value::Histogram(HistogramSnapshot {
+                bounds: Arc::from(bounds),
+                counts,
+                sum,
+                count,
+            })
+        })
+}
+
+fn any_family() -> impl Strategy<Value = Family> {
+    (
+        "[a-z_][a-z0-9_:]{0,20}",
+        any::<String>(),
+        0..3usize,
+        proptest::collection::vec("[a-z_][a-z0-9_]{0,8}", 0..3),
+        proptest::collection::vec(any::<String>(), 0..2),
+        1..6usize,
+    )
+        .prop_flat_map(|(name, help, kind, names, constant, count)| {
+            let kind = [Kind::Counter, Kind::Gauge, Kind::Histogram][kind];
+            let mut names = names;
+            names.sort();
+            names.dedup();
+            names.retain(|name| name != "le" && !name.starts_with("c_"));
+            let width = names.len();
+            let value = match kind {
+                Kind::Histogram => any_histogram().boxed(),
+                _ => any_value().prop_map(Value::Number).boxed(),
+            };
+            let series = proptest::collection::vec(
+                (proptest::collection::vec(any::<String>(), width), value),
+                count,
+            );
+            series.prop_map(move |series| Family {
+                name: Arc::from(name.as_str()),
+                help: Arc::from(help.as_str()),
+                kind,
+                const_labels: constant
+                    .iter()
+                    .enumerate()
+                    .map(|(i, value)| {
+                        (
+                            Arc::from(format!("c_{i}").as_str()),
+                            Arc::from(value.as_str()),
+                        )
+                    })
+                    .collect(),
+                label_names: names.iter().map(|name| Arc::from(name.as_str())).collect(),
+                series: series
+                    .into_iter()
+                    .map(|(labels, value)| Series {
+                        labels: labels
+                            .iter()
+                            .map(|label| Arc::from(label.as_str()))
+                            .collect(),
+                        value,
+                    })
+                    .collect(),
+            })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// For any families, the writer's page and the `prometheus` crate's `TextEncoder` page hold
+    /// the same HELP and TYPE lines and the same samples.
+    #[test]
+    fn property_the_fast_writer_writes_what_the_encoder_writes(families in proptest::collection::vec(any_family(), 1..5)) {
+        let mut fast = Vec::new();
+        let mut writer = text::TextWriter::default();
+        for family in &families {
+            writer.family(family, &mut fast);
+        }
+        let mut oracle = Vec::new();
+        TextEncoder::new().encode(&collector::families(&families), &mut oracle).unwrap();
+        let (fast, oracle) = (String::from_utf8(fast).unwrap(), String::from_utf8(oracle).unwrap());
+        let fail = |error: String| TestCaseError::fail(format!("{error}\n--- fast\n{fast}\n--- encoder\n{oracle}"));
+        let (fast_headers, fast_samples) = parsed(&fast).map_err(fail)?;
+        let (oracle_headers, oracle_samples) = parsed(&oracle).map_err(fail)?;
+        prop_assert_eq!(fast_headers, oracle_headers);
+        same_samples(&fast_samples, &oracle_samples).map_err(fail)?;
+    }
+}
+
+/// The whole page, as `/metrics` serves it, against the same families through the encoder:
+/// every kind of line, the bookkeeping and the verdicts.
+#[test]
+fn a_whole_page_matches_the_encoder() {
+    let settings = Settings {
+        names: FamilyNames::seed_000(),
+        jobs: vec![(
+            "sweep".to_owned(),
+            JobSpec::new(Schedule::every(Duration::from_secs(60)).unwrap()),
+        )],
+        workers: vec![("poller".to_owned(), Duration::from_secs(30))],
+        ..Settings::default()
+    };
+    let (exposition, _telemetry) = Exposition::new().unwrap();
+    let mut aggregator = Aggregator::new(settings);
+    let now = Now::at_unix_seconds(T0);
+    let lines = "job.ok sweep 0.5\njob.error sweep 1.5 reason=timeout\nworker.beat poller\n\
+        call api 200 0.02\nweird\npage.views:3|c|#env:prod,q:\"x\"\nqueue.depth:-2.5|g\n\
+        render.ms:320|ms|@0.3|#route:/a\\b\nusers:alice|s\n";
+    aggregator.ingest(&Batch::new(Transport::Udp, lines.as_bytes().to_vec()), now);
+    let snapshot = aggregator.snapshot(now);
+    let mut fast = Vec::new();
+    exposition.render(&snapshot, now, &mut fast).unwrap();
+    let mut oracle = Vec::new();
+    TextEncoder::new()
+        .encode(&exposition.families(&snapshot, now), &mut oracle)
+        .unwrap();
+    let (fast, oracle) = (
+        String::from_utf8(fast).unwrap(),
+        String::from_utf8(oracle).unwrap(),
+    );
+    let without_process = |samples: Vec<Sample>| -> Vec<Sample> {
+        samples
+            .into_iter()
+            .filter(|s| !s.name.starts_with("process_"))
+            .collect()
+    };
+    let (fast_headers, fast_samples) = parsed(&fast).unwrap();
+    let (oracle_headers, oracle_samples) = parsed(&oracle).unwrap();
+    assert_eq!(fast_headers, oracle_headers);
+    let (fast_samples, oracle_samples) = (
+        without_process(fast_samples),
+        without_process(oracle_samples),
+    );
+    same_samples(&fast_samples, &oracle_samples).unwrap_or_else(|error| panic!("{error}\n{fast}"));
+    for name in [
+        "page_views_total",
+        "render_ms_bucket",
+        "vf_worker_poll_runs_total",
+        "heartwire_lines_received_total",
+    ] {
+        assert!(
+            fast_samples.iter().any(|s| s.name == name),
+            "{name} missing:\n{fast}"
+        );
     }
 }
 
