@@ -161,22 +161,42 @@ fn unix_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagr
 fn memory(agent: &Agent, idle_rss: u64) {
     println!("\n## Memory and scrape time");
     println!("idle RSS: {:.1} MiB", idle_rss as f64 / 1024.0);
-    let rss_10k = grow_series(agent, 10_000);
-    println!("RSS with 10 k series: {:.1} MiB", rss_10k as f64 / 1024.0);
-    let (p50, p90) = scrape_times(agent, 21);
+    grow_page(agent);
+    let rss_10k = rss_kib(agent.pid());
     println!(
-        "/metrics with 10 k series: p50 {:.2} ms, p90 {:.2} ms",
-        p50 * 1e3,
-        p90 * 1e3
+        "RSS with 10 k series ({PAGE_SERIES} tagged counters + {PAGE_SERIES} tagged timers, histograms of 11 buckets): {:.1} MiB",
+        rss_10k as f64 / 1024.0
     );
-    let rss_100k = grow_series(agent, 100_000);
-    println!("RSS with 100 k series: {:.1} MiB", rss_100k as f64 / 1024.0);
-    let (p50, p90) = scrape_times(agent, 5);
+    report_scrapes(agent, "10 k series", 21);
+    let rss_100k = grow_distinct(agent, DISTINCT);
     println!(
-        "/metrics with 100 k series: p50 {:.2} ms, p90 {:.2} ms",
-        p50 * 1e3,
-        p90 * 1e3
+        "RSS with {} k more series of distinct names (one family each, half counters, half gauges): {:.1} MiB",
+        DISTINCT / 1000,
+        rss_100k as f64 / 1024.0
     );
+    reset_peak_rss(agent.pid());
+    report_scrapes(agent, "10 k + 100 k series", 7);
+    println!(
+        "peak RSS while scraping: {:.1} MiB",
+        peak_rss_kib(agent.pid()) as f64 / 1024.0
+    );
+}
+
+/// Series of distinct names the memory case adds after the 10 k page.
+const DISTINCT: usize = 100_000;
+
+/// Prints the median and 90th percentile of `n` scrapes, plain and gzip, with the page size.
+fn report_scrapes(agent: &Agent, what: &str, n: usize) {
+    for gzip in [false, true] {
+        let (p50, p90, bytes) = scrape_times(agent, n, gzip);
+        println!(
+            "/metrics with {what}{}: p50 {:.2} ms, p90 {:.2} ms ({:.1} MB)",
+            if gzip { ", gzip" } else { "" },
+            p50 * 1e3,
+            p90 * 1e3,
+            bytes as f64 / 1e6
+        );
+    }
 }
 
 /// `/metrics` readers scraping in a loop in the readers case: none (the baseline), then 16.
@@ -513,23 +533,25 @@ fn settle(agent: &Agent) -> (f64, f64, f64) {
     }
 }
 
-/// Adds series until the agent holds `total` in the benchmark's second family, then reads RSS.
-/// The lines are paced well below the loss-free rate and sent again until all arrived (a gauge
-/// set twice is one series): this step measures memory, not speed.
-fn grow_series(agent: &Agent, total: usize) -> u64 {
+/// Adds `total` series of distinct names, each its own family (`loadgen_distinct<N>_total`
+/// counters and `loadgen_distinct<N>` gauges, half and half), then reads RSS. The lines are
+/// paced well below the loss-free rate and sent again until all arrived: this step measures
+/// memory, not speed.
+fn grow_distinct(agent: &Agent, total: usize) -> u64 {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(agent.udp()).unwrap();
     let held = |scrape: &Scrape| {
         scrape
             .samples
             .iter()
-            .filter(|s| s.name == "loadgen_series")
+            .filter(|s| s.name.starts_with("loadgen_distinct"))
             .count()
     };
     for _ in 0..5 {
         let mut datagram = Vec::with_capacity(1400);
         for id in 0..total {
-            let line = format!("loadgen.series:1|g|#id:{id}\n");
+            let kind = if id.is_multiple_of(2) { "c" } else { "g" };
+            let line = format!("loadgen.distinct{id}:1|{kind}\n");
             if datagram.len() + line.len() > 1400 {
                 socket.send(&datagram).unwrap();
                 datagram.clear();
@@ -546,29 +568,34 @@ fn grow_series(agent: &Agent, total: usize) -> u64 {
         }
     }
     panic!(
-        "the agent holds {} of {total} loadgen_series series after five rounds",
+        "the agent holds {} of {total} loadgen_distinct series after five rounds",
         held(&agent.scrape())
     );
 }
 
-/// Median and 90th percentile of `n` full scrapes, in seconds, measured by the client.
-fn scrape_times(agent: &Agent, n: usize) -> (f64, f64) {
+/// Median and 90th percentile of `n` full scrapes, in seconds, measured by the client, and the
+/// body's size as sent. Each scrape reads a page already rendered for the snapshot (nothing
+/// changes between them) plus its live part, as Prometheus does between two publishes.
+fn scrape_times(agent: &Agent, n: usize, gzip: bool) -> (f64, f64, usize) {
+    // The client (without reqwest's gzip feature) does not decompress: the figure is the
+    // agent's and the wire's.
+    let client = reqwest::blocking::Client::new();
+    let mut size = 0;
     let mut times: Vec<f64> = (0..n)
         .map(|_| {
             let started = Instant::now();
-            let body = agent
-                .http()
-                .get(agent.metrics_url())
-                .send()
-                .unwrap()
-                .bytes()
-                .unwrap();
+            let mut request = client.get(agent.metrics_url());
+            if gzip {
+                request = request.header("Accept-Encoding", "gzip");
+            }
+            let body = request.send().unwrap().bytes().unwrap();
             assert!(!body.is_empty());
+            size = body.len();
             started.elapsed().as_secs_f64()
         })
         .collect();
     times.sort_by(f64::total_cmp);
-    (times[n / 2], times[(n * 9) / 10])
+    (times[n / 2], times[(n * 9) / 10], size)
 }
 
 fn pin(pid: u32, cpu: usize) {
@@ -597,10 +624,24 @@ fn set_affinity(pid: u32, set: &CpuSet) {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most RSS since the last [`reset_peak_rss`].
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resets the kernel's peak RSS of `pid` to its current RSS (proc(5), `clear_refs`).
+fn reset_peak_rss(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").unwrap();
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         .unwrap()
 }

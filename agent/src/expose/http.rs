@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
 
@@ -85,11 +86,59 @@ async fn metrics(State(endpoints): State<Endpoints>, headers: HeaderMap) -> Resp
         None => return aggregator_failed(),
     };
     let content_type = (header::CONTENT_TYPE, expose::CONTENT_TYPE);
-    if body.gzip {
+    let gzip = body.gzip;
+    let body = axum::body::Body::new(Chunks::new(body.chunks));
+    if gzip {
         let encoding = (header::CONTENT_ENCODING, "gzip");
-        ([content_type, encoding], body.bytes).into_response()
+        ([content_type, encoding], body).into_response()
     } else {
-        ([content_type], body.bytes).into_response()
+        ([content_type], body).into_response()
+    }
+}
+
+/// A response body of a few chunks, each sent as it is: a page's stored part is shared by its
+/// readers and never copied into a per-response buffer. Its exact length is known, so the
+/// response carries a `Content-Length`, as a single buffer's would.
+#[derive(Debug)]
+struct Chunks {
+    chunks: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    fn new(chunks: Vec<Bytes>) -> Chunks {
+        let remaining = chunks.iter().map(|chunk| chunk.len() as u64).sum();
+        Chunks {
+            chunks: chunks
+                .into_iter()
+                .filter(|chunk| !chunk.is_empty())
+                .collect(),
+            remaining,
+        }
+    }
+}
+
+impl http_body::Body for Chunks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let chunk = self.chunks.pop_front();
+        if let Some(chunk) = &chunk {
+            self.remaining -= chunk.len() as u64;
+        }
+        std::task::Poll::Ready(chunk.map(|chunk| Ok(http_body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
     }
 }
 

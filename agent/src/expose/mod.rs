@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use std::io;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -48,10 +49,18 @@ pub struct Exposition {
 /// A rendered `/metrics` response body.
 #[derive(Debug)]
 pub struct Body {
-    /// The bytes to send.
-    pub bytes: Vec<u8>,
+    /// The bytes to send, in order: the stored part is shared with the other readers of its
+    /// snapshot, not copied.
+    pub chunks: Vec<Bytes>,
     /// Whether they are gzip-compressed.
     pub gzip: bool,
+}
+
+impl Body {
+    /// The body's bytes in one buffer (tests).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
 }
 
 impl Exposition {
@@ -127,7 +136,7 @@ impl Exposition {
         let page = async {
             let text = text.await?;
             let live = self.live(&snapshot, Now::read())?;
-            self.body(&stored, text, &live, gzip).await
+            self.body(&stored, text, live, gzip).await
         };
         Some(page.await)
     }
@@ -135,19 +144,22 @@ impl Exposition {
     async fn body(
         &self,
         stored: &page::Stored,
-        text: Arc<Vec<u8>>,
-        live: &[u8],
+        text: Bytes,
+        live: Vec<u8>,
         gzip: bool,
     ) -> io::Result<Body> {
         if gzip {
             let deflated = stored.deflated(text).await?;
-            let bytes = deflated.gzip_with(live)?;
-            return Ok(Body { bytes, gzip: true });
+            let bytes = deflated.gzip_with(&live)?;
+            return Ok(Body {
+                chunks: vec![bytes.into()],
+                gzip: true,
+            });
         }
-        let mut bytes = Vec::with_capacity(text.len() + live.len());
-        bytes.extend_from_slice(&text);
-        bytes.extend_from_slice(live);
-        Ok(Body { bytes, gzip: false })
+        Ok(Body {
+            chunks: vec![text, live.into()],
+            gzip: false,
+        })
     }
 
     /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.

@@ -15,6 +15,7 @@
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use tokio::sync::OnceCell;
 
@@ -27,7 +28,7 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 #[derive(Debug)]
 pub struct Stored {
     snapshot: Arc<Snapshot>,
-    text: OnceCell<Arc<Vec<u8>>>,
+    text: OnceCell<Bytes>,
     gzip: OnceCell<Arc<Deflated>>,
 }
 
@@ -47,7 +48,7 @@ impl Stored {
 
     /// The rendered text; `render` runs once per snapshot, on a blocking thread, however many
     /// readers ask at once.
-    pub async fn text<F>(&self, render: F) -> io::Result<Arc<Vec<u8>>>
+    pub async fn text<F>(&self, render: F) -> io::Result<Bytes>
     where
         F: FnOnce(&Snapshot) -> io::Result<Vec<u8>> + Send + 'static,
     {
@@ -57,14 +58,14 @@ impl Stored {
                 let text = tokio::task::spawn_blocking(move || render(&snapshot))
                     .await
                     .map_err(io::Error::other)??;
-                Ok(Arc::new(text))
+                Ok(Bytes::from(text))
             })
             .await
             .cloned()
     }
 
     /// The text compressed once, for the gzip bodies of this snapshot.
-    pub async fn deflated(&self, text: Arc<Vec<u8>>) -> io::Result<Arc<Deflated>> {
+    pub async fn deflated(&self, text: Bytes) -> io::Result<Arc<Deflated>> {
         self.gzip
             .get_or_try_init(|| async move {
                 let deflated = tokio::task::spawn_blocking(move || Deflated::new(&text))
