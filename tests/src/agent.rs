@@ -187,7 +187,10 @@ impl Agent {
                 command.env_remove(&name);
             }
         }
+        // An agent whose config leaves the Unix stream socket at its default location makes it
+        // in its own directory, not in the shared /run/heartwire of a root test run.
         let child = command
+            .env("XDG_RUNTIME_DIR", dir.path())
             .envs(env.iter().copied())
             .args(["serve", "--config"])
             .arg(&config_path)

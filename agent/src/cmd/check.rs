@@ -80,7 +80,16 @@ pub fn summary(origin: &str, config: &Config) -> String {
     listener(
         stream.enabled,
         "unix stream",
-        format!("{} (mode {:04o})", stream.path.display(), stream.mode.0),
+        format!(
+            "{} (mode {:04o}){}",
+            stream.socket_path().display(),
+            stream.mode.0,
+            if stream.path.is_none() {
+                ", default location"
+            } else {
+                ""
+            }
+        ),
     );
     listener(
         listen.http.enabled,

@@ -116,7 +116,8 @@ pub struct SuggestArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
     /// YAML configuration file. Without one, the embedded default runs (UDP and TCP on
-    /// 127.0.0.1:8125, /metrics on 0.0.0.0:8127, POST /ingest on 127.0.0.1:8128).
+    /// 127.0.0.1:8125, the Unix stream socket at its default location, /metrics on
+    /// 0.0.0.0:8127, POST /ingest on 127.0.0.1:8128).
     #[arg(long, short, value_name = "FILE", env = "HEARTWIRE_CONFIG")]
     pub config: Option<PathBuf>,
     /// Once every listener is bound, write one `NAME ADDRESS` line per listener to FILE
@@ -152,13 +153,11 @@ pub enum OnInvalidConfig {
 pub struct SendArgs {
     /// Where the agent listens: udp://HOST:PORT, tcp://HOST:PORT, unix:///PATH (stream) or
     /// unixgram:///PATH (datagram). `HEARTWIRE_TO` sets it for a whole pod, as for `run`.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "HEARTWIRE_TO",
-        default_value = "udp://127.0.0.1:8125"
-    )]
-    pub to: Target,
+    /// Without either: the agent's Unix stream socket at its default location
+    /// ($XDG_RUNTIME_DIR/heartwire/stream.sock, /run/heartwire/stream.sock as root, else
+    /// /tmp/heartwire-<uid>/stream.sock), else tcp://127.0.0.1:8125.
+    #[arg(long, value_name = "URL", env = "HEARTWIRE_TO")]
+    pub to: Option<Target>,
     /// Lines to send, e.g. 'job.ok viewer-poll 0.3' or 'page.views:1|c'. `-` reads lines from
     /// standard input.
     #[arg(value_name = "LINE", required = true)]
@@ -172,15 +171,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME", value_parser = crate::cmd::run::parse_name)]
     pub job: String,
     /// Where the agent listens: unix:///PATH (a session for the whole run), udp://HOST:PORT,
-    /// tcp://HOST:PORT or unixgram:///PATH. Defaults to the socket the Helm chart shares with
-    /// the app.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "HEARTWIRE_TO",
-        default_value = "unix:///run/heartwire/stream.sock"
-    )]
-    pub to: Target,
+    /// tcp://HOST:PORT or unixgram:///PATH. Without it (or `HEARTWIRE_TO`): a session on the
+    /// agent's Unix stream socket at its default location ($XDG_RUNTIME_DIR/heartwire/stream.sock,
+    /// /run/heartwire/stream.sock as root, else /tmp/heartwire-<uid>/stream.sock), else plain
+    /// lines to tcp://127.0.0.1:8125, said once on stderr, since a killed run is then not seen
+    /// as crashed.
+    #[arg(long, value_name = "URL", env = "HEARTWIRE_TO")]
+    pub to: Option<Target>,
     /// The app name in the session's `hello` line; the job name if left out.
     #[arg(long, value_name = "NAME", value_parser = crate::cmd::run::parse_name)]
     pub app: Option<String>,
@@ -282,7 +279,10 @@ mod tests {
         .unwrap();
         match cli.into_command() {
             Command::Send(args) => {
-                assert_eq!(args.to, "tcp://127.0.0.1:9".parse::<Target>().unwrap());
+                assert_eq!(
+                    args.to,
+                    Some("tcp://127.0.0.1:9".parse::<Target>().unwrap())
+                );
                 assert_eq!(args.lines, ["a:1|c", "-"]);
             }
             other => panic!("expected send, got {other:?}"),
@@ -370,11 +370,11 @@ mod tests {
     }
 
     #[test]
-    fn run_reports_to_the_shared_unix_socket_unless_told_otherwise() {
+    fn run_reports_to_the_default_place_unless_told_otherwise() {
         // Only when HEARTWIRE_TO is unset: the environment of the test run decides the default.
         if std::env::var_os("HEARTWIRE_TO").is_none() {
             let args = run_args(&["--job", "j", "--", "true"]);
-            assert_eq!(args.to, Target::Unix("/run/heartwire/stream.sock".into()));
+            assert_eq!(args.to, None);
         }
         let args = run_args(&[
             "--job",
@@ -386,7 +386,7 @@ mod tests {
             "--",
             "true",
         ]);
-        assert_eq!(args.to, Target::Udp("127.0.0.1:9".into()));
+        assert_eq!(args.to, Some(Target::Udp("127.0.0.1:9".into())));
         assert_eq!(args.app.as_deref(), Some("a"));
     }
 

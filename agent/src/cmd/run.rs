@@ -6,6 +6,10 @@
 //! is killed outright, the kernel closes that connection and the agent sees the run crash, which
 //! no process can report about itself. On the other transports start and end are plain lines.
 //!
+//! Without `--to` the wrapper opens its session on the agent's Unix stream socket at its default
+//! location (where the embedded default listens); when nothing listens there it reports plain
+//! lines over TCP to `127.0.0.1:8125`, and says once on stderr that crash detection is lost.
+//!
 //! Reporting is best effort: an unreachable agent costs one warning on stderr, never the job.
 //!
 //! The forwarded signals are blocked before anything else and taken by one thread with
@@ -17,6 +21,7 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -30,7 +35,7 @@ use nix::unistd::Pid;
 
 use crate::clock::Now;
 use crate::cmd::cli::RunArgs;
-use crate::cmd::send::{self, Target};
+use crate::cmd::send::{self, Destination, Target, Undelivered};
 
 /// Signals passed on to the command, as `cronitor exec` and container init processes do.
 pub const FORWARDED: [Signal; 6] = [
@@ -71,7 +76,8 @@ pub fn main(args: &RunArgs) -> ExitCode {
     }
     let app = args.app.as_deref().unwrap_or(&args.job);
     let id = run_id(std::process::id(), Now::read().wall);
-    let mut reporter = Reporter::open(&args.to, app, &args.job, &id, stderr);
+    let destination = Destination::new(args.to.clone());
+    let mut reporter = Reporter::open(&destination, app, &args.job, &id, stderr);
     let started = Now::read();
     let ending = run_command(&args.command, signals);
     let seconds = Now::read().seconds_since(started.mono);
@@ -274,8 +280,10 @@ fn wait(child: &mut Child, pid: Option<Pid>, exited: &Mutex<bool>) -> io::Result
 /// Sends the run's lines to the agent, warning once on `log` if it cannot.
 #[derive(Debug)]
 struct Reporter<'a, W: Write> {
-    target: &'a Target,
+    destination: &'a Destination,
     job: &'a str,
+    /// Where the start went, so that the end follows it; `None` when it went nowhere.
+    used: Option<Target>,
     session: Option<UnixStream>,
     warned: bool,
     log: W,
@@ -284,45 +292,117 @@ struct Reporter<'a, W: Write> {
 impl<'a, W: Write> Reporter<'a, W> {
     /// Reports the start: on a Unix stream a session (`hello`, then `job.start`) kept open
     /// until [`Reporter::finish`], elsewhere one plain line.
-    fn open(target: &'a Target, app: &str, job: &'a str, id: &str, log: W) -> Reporter<'a, W> {
+    fn open(
+        destination: &'a Destination,
+        app: &str,
+        job: &'a str,
+        id: &str,
+        log: W,
+    ) -> Reporter<'a, W> {
         let mut reporter = Reporter {
-            target,
+            destination,
             job,
+            used: None,
             session: None,
             warned: false,
             log,
         };
-        let start = text(&Line::JobStart(JobStart {
+        let lines = text(&Line::JobStart(JobStart {
             job,
             id: Some(id),
             ..JobStart::default()
-        }));
-        let sent = match target {
-            Target::Unix(path) => start.map_err(invalid).and_then(|start| {
-                let hello = text(&Line::Hello(Hello {
-                    app,
-                    pid: Some(std::process::id()),
-                    ..Hello::default()
-                }))
-                .map_err(invalid)?;
-                let mut session = UnixStream::connect(path)?;
-                session.set_write_timeout(Some(send::TIMEOUT))?;
-                session.write_all(format!("{hello}\n{start}\n").as_bytes())?;
-                reporter.session = Some(session);
-                Ok(())
-            }),
-            _ => start
-                .map_err(invalid)
-                .and_then(|start| send::deliver(target, &[start])),
+        }))
+        .and_then(|start| {
+            let hello = text(&Line::Hello(Hello {
+                app,
+                pid: Some(std::process::id()),
+                ..Hello::default()
+            }))?;
+            Ok((hello, start))
+        });
+        let (hello, start) = match lines {
+            Ok(lines) => lines,
+            Err(error) => {
+                reporter.warn(&invalid(error), "running the command anyway");
+                return reporter;
+            }
         };
-        if let Err(error) = sent {
-            reporter.warn(&error, "running the command anyway");
+        let sent = match destination {
+            Destination::Given(Target::Unix(path)) => send::connect_unix(path)
+                .and_then(|session| reporter.hold(path, session, &hello, &start))
+                .map_err(|source| Undelivered {
+                    tried: destination_text(path),
+                    source,
+                }),
+            Destination::Given(target) => send::deliver(target, std::slice::from_ref(&start))
+                .map(|()| reporter.used = Some(target.clone()))
+                .map_err(|source| Undelivered {
+                    tried: target.to_string(),
+                    source,
+                }),
+            Destination::Default { sockets, tcp } => {
+                reporter.open_default(sockets, tcp, &hello, &start)
+            }
+        };
+        if let Err(failed) = sent {
+            reporter.warn_undelivered(&failed, "running the command anyway");
         }
         reporter
     }
 
+    /// The default: a session on the first socket that answers, else the start over TCP, with
+    /// one notice that a killed run will not be seen as crashed.
+    fn open_default(
+        &mut self,
+        sockets: &[PathBuf],
+        tcp: &Target,
+        hello: &str,
+        start: &str,
+    ) -> Result<(), Undelivered> {
+        // Only a failed connect falls back: lines written on a socket must not go twice.
+        let refused = match send::connect_first(sockets) {
+            Ok((socket, session)) => {
+                return self
+                    .hold(socket, session, hello, start)
+                    .map_err(|source| Undelivered {
+                        tried: destination_text(socket),
+                        source,
+                    });
+            }
+            Err(refused) => refused,
+        };
+        match send::deliver(tcp, &[start.to_owned()]) {
+            Ok(()) => {
+                self.used = Some(tcp.clone());
+                let _ = writeln!(
+                    self.log,
+                    "heartwire run: no agent socket at {}; job `{}` is reported to {tcp} instead, where a killed run is not seen as crashed: crash detection needs the agent's Unix stream socket (`listen.unix_stream`, on by default; `--to unix:///PATH` names another)",
+                    send::unanswered(&refused),
+                    self.job
+                );
+                Ok(())
+            }
+            Err(source) => Err(Undelivered::neither(&refused, tcp, source)),
+        }
+    }
+
+    /// Opens the session on `session`, connected to `path`, and keeps it for the end.
+    fn hold(
+        &mut self,
+        path: &Path,
+        mut session: UnixStream,
+        hello: &str,
+        start: &str,
+    ) -> io::Result<()> {
+        session.write_all(format!("{hello}\n{start}\n").as_bytes())?;
+        self.used = Some(Target::Unix(path.to_path_buf()));
+        self.session = Some(session);
+        Ok(())
+    }
+
     /// Reports the end and closes the session. A session that broke meanwhile (the agent
-    /// restarted) is replaced by a plain connection, so that the result still arrives.
+    /// restarted) is replaced by a plain connection, so that the result still arrives; a start
+    /// that went nowhere (the agent was down) tries the destination again.
     fn finish(mut self, end: &Result<String, ParseError>) {
         let end = match end {
             Ok(end) => end,
@@ -335,21 +415,49 @@ impl<'a, W: Write> Reporter<'a, W> {
             let _ = session.shutdown(Shutdown::Write);
             return;
         }
-        if let Err(error) = send::deliver(self.target, std::slice::from_ref(end)) {
-            self.warn(&error, "the end of the run is not reported");
+        let lines = std::slice::from_ref(end);
+        let sent = match &self.used {
+            Some(target) => send::deliver(target, lines).map_err(|source| Undelivered {
+                tried: target.to_string(),
+                source,
+            }),
+            None => send::deliver_to(self.destination, lines).map(drop),
+        };
+        if let Err(failed) = sent {
+            self.warn_undelivered(&failed, "the end of the run is not reported");
         }
     }
 
     fn warn(&mut self, error: &io::Error, consequence: &str) {
+        let tried = match self.destination {
+            Destination::Given(target) => target.to_string(),
+            Destination::Default { sockets, .. } => sockets
+                .first()
+                .map(|socket| destination_text(socket))
+                .unwrap_or_default(),
+        };
+        self.warn_at(&tried, error, consequence);
+    }
+
+    fn warn_undelivered(&mut self, failed: &Undelivered, consequence: &str) {
+        self.warn_at(&failed.tried, &failed.source, consequence);
+    }
+
+    fn warn_at(&mut self, tried: &str, error: &io::Error, consequence: &str) {
         if !self.warned {
             self.warned = true;
             let _ = writeln!(
                 self.log,
-                "heartwire run: cannot report job `{}` to {}: {error}; {consequence}",
-                self.job, self.target
+                "heartwire run: cannot report job `{}` to {tried}: {error}; {consequence}",
+                self.job
             );
         }
     }
+}
+
+/// A Unix stream socket as `--to` writes it.
+fn destination_text(path: &Path) -> String {
+    Target::Unix(path.to_path_buf()).to_string()
 }
 
 fn invalid(error: ParseError) -> io::Error {

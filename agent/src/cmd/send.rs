@@ -3,17 +3,22 @@
 //! Every line is checked with the protocol parser first; if one is invalid nothing is sent and
 //! the command fails (exit 65) naming the line and the reason. Datagram transports pack as many
 //! lines as fit into each datagram; stream transports send newline-framed lines.
+//!
+//! Without `--to` (or `HEARTWIRE_TO`) the lines go to the agent's Unix stream socket at its
+//! default location ([`DefaultSocket`], where the embedded default listens), or, when nothing
+//! listens there, over TCP to `127.0.0.1:8125`.
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cmd::cli::SendArgs;
+use crate::config::DefaultSocket;
 
 /// UDP payload that fits a 1500-byte MTU with IP and UDP headers (DogStatsD's default too).
 const UDP_PAYLOAD: usize = 1432;
@@ -69,6 +74,91 @@ impl fmt::Display for Target {
     }
 }
 
+/// The TCP address tried when the default socket is not there: the embedded default's.
+pub(crate) const FALLBACK_TCP: &str = "127.0.0.1:8125";
+
+/// Where the commands report: the target they were given, or the default one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// `--to` or `HEARTWIRE_TO`: there and nowhere else.
+    Given(Target),
+    /// Neither given: the first Unix stream socket that answers, else TCP.
+    Default {
+        /// Where the embedded default listens for this user ([`DefaultSocket`]), then the
+        /// Helm chart's shared socket if that is elsewhere.
+        sockets: Vec<PathBuf>,
+        /// The fallback, `tcp://127.0.0.1:8125`.
+        tcp: Target,
+    },
+}
+
+impl Destination {
+    /// The given target, or the default for this process.
+    pub fn new(given: Option<Target>) -> Destination {
+        match given {
+            Some(target) => Destination::Given(target),
+            None => {
+                let mut sockets = vec![DefaultSocket::here().path];
+                // An app container of the Helm chart runs as another user than the agent, which
+                // listens on the shared socket: the default before this one existed.
+                let shared = PathBuf::from(DefaultSocket::SHARED);
+                if !sockets.contains(&shared) {
+                    sockets.push(shared);
+                }
+                Destination::Default {
+                    sockets,
+                    tcp: Target::Tcp(FALLBACK_TCP.to_owned()),
+                }
+            }
+        }
+    }
+}
+
+/// The first of `sockets` that accepts a connection, with its path; else why each did not.
+pub(crate) fn connect_first(
+    sockets: &[PathBuf],
+) -> Result<(&Path, UnixStream), Vec<(&Path, io::Error)>> {
+    let mut refused = Vec::with_capacity(sockets.len());
+    for socket in sockets {
+        match connect_unix(socket) {
+            Ok(stream) => return Ok((socket, stream)),
+            Err(error) => refused.push((socket.as_path(), error)),
+        }
+    }
+    Err(refused)
+}
+
+/// `PATH (why), PATH (why)`: the sockets that did not answer.
+pub(crate) fn unanswered(refused: &[(&Path, io::Error)]) -> String {
+    let each: Vec<String> = refused
+        .iter()
+        .map(|(path, error)| format!("{} ({error})", path.display()))
+        .collect();
+    each.join(", ")
+}
+
+/// A delivery that failed: where it was tried (with why, for every place but the last) and
+/// what the OS said at the last place.
+#[derive(Debug)]
+pub(crate) struct Undelivered {
+    pub(crate) tried: String,
+    pub(crate) source: io::Error,
+}
+
+impl Undelivered {
+    /// Neither the default sockets (`refused`) nor the TCP fallback (`source`) took it.
+    pub(crate) fn neither(
+        refused: &[(&Path, io::Error)],
+        tcp: &Target,
+        source: io::Error,
+    ) -> Undelivered {
+        Undelivered {
+            tried: format!("the socket {} or to {tcp}", unanswered(refused)),
+            source,
+        }
+    }
+}
+
 /// Why `heartwire send` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -91,8 +181,8 @@ pub enum SendError {
     /// The agent could not be reached or the lines could not be written.
     #[error("cannot send to {target}: {source} (is the agent running and listening there?)")]
     Io {
-        /// The target.
-        target: Target,
+        /// Where it was tried.
+        target: String,
         /// What the OS said.
         source: io::Error,
     },
@@ -122,9 +212,9 @@ pub fn main(args: &SendArgs) -> ExitCode {
 /// Checks and sends the lines of `args` (`-` reads `stdin`); returns how many were sent.
 pub fn run(args: &SendArgs, stdin: impl BufRead) -> Result<usize, SendError> {
     let lines = collect(&args.lines, stdin)?;
-    deliver(&args.to, &lines).map_err(|source| SendError::Io {
-        target: args.to.clone(),
-        source,
+    deliver_to(&Destination::new(args.to.clone()), &lines).map_err(|failed| SendError::Io {
+        target: failed.tried,
+        source: failed.source,
     })?;
     Ok(lines.len())
 }
@@ -184,6 +274,46 @@ fn pack(lines: &[String], limit: usize) -> Vec<Vec<u8>> {
     payloads
 }
 
+/// Sends checked `lines` to `destination`; returns the target that took them. The default
+/// falls back to TCP only when the socket cannot be connected to, so that no line goes twice.
+pub(crate) fn deliver_to(
+    destination: &Destination,
+    lines: &[String],
+) -> Result<Target, Undelivered> {
+    match destination {
+        Destination::Given(target) => {
+            deliver(target, lines)
+                .map(|()| target.clone())
+                .map_err(|source| Undelivered {
+                    tried: target.to_string(),
+                    source,
+                })
+        }
+        Destination::Default { sockets, tcp } => match connect_first(sockets) {
+            Ok((socket, stream)) => {
+                let target = Target::Unix(socket.to_path_buf());
+                match write_stream(stream, lines) {
+                    Ok(()) => Ok(target),
+                    Err(source) => Err(Undelivered {
+                        tried: target.to_string(),
+                        source,
+                    }),
+                }
+            }
+            Err(refused) => deliver(tcp, lines)
+                .map(|()| tcp.clone())
+                .map_err(|source| Undelivered::neither(&refused, tcp, source)),
+        },
+    }
+}
+
+/// A connection to the Unix stream socket at `path`, with the write timeout set.
+pub(crate) fn connect_unix(path: &Path) -> io::Result<UnixStream> {
+    let stream = UnixStream::connect(path)?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    Ok(stream)
+}
+
 /// Sends checked `lines` to `target` on a fresh socket; `heartwire run` reuses it.
 pub(crate) fn deliver(target: &Target, lines: &[String]) -> io::Result<()> {
     match target {
@@ -201,11 +331,7 @@ pub(crate) fn deliver(target: &Target, lines: &[String]) -> io::Result<()> {
             stream.set_write_timeout(Some(TIMEOUT))?;
             write_stream(stream, lines)
         }
-        Target::Unix(path) => {
-            let stream = UnixStream::connect(path)?;
-            stream.set_write_timeout(Some(TIMEOUT))?;
-            write_stream(stream, lines)
-        }
+        Target::Unix(path) => write_stream(connect_unix(path)?, lines),
     }
 }
 
@@ -245,99 +371,4 @@ fn write_stream(mut stream: impl Write, lines: &[String]) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(text: &[&str]) -> Vec<String> {
-        text.iter().map(|line| (*line).to_owned()).collect()
-    }
-
-    #[test]
-    fn targets_parse_from_urls() {
-        assert_eq!(
-            "udp://127.0.0.1:8125".parse(),
-            Ok(Target::Udp("127.0.0.1:8125".into()))
-        );
-        assert_eq!(
-            "unix:///run/h.sock".parse(),
-            Ok(Target::Unix("/run/h.sock".into()))
-        );
-        assert_eq!(
-            "unixgram:///run/h.sock".parse(),
-            Ok(Target::Unixgram("/run/h.sock".into()))
-        );
-        assert!(
-            "127.0.0.1:8125"
-                .parse::<Target>()
-                .unwrap_err()
-                .contains("no scheme")
-        );
-        assert!(
-            "http://x:1"
-                .parse::<Target>()
-                .unwrap_err()
-                .contains("unknown scheme")
-        );
-    }
-
-    #[test]
-    fn lines_come_from_arguments_and_stdin_in_order() {
-        let given = collect(
-            &lines(&["a:1|c", "-", "job.ok x"]),
-            &b"b:2|c\n\nhb w\r\n"[..],
-        )
-        .unwrap();
-        assert_eq!(given, ["a:1|c", "b:2|c", "hb w", "job.ok x"]);
-    }
-
-    #[test]
-    fn an_invalid_line_names_its_number_and_reason() {
-        let error = collect(&lines(&["a:1|c", "job.okk x"]), &b""[..]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "line 2 `job.okk x` is invalid (unknown_verb: unknown verb); nothing was sent"
-        );
-    }
-
-    #[test]
-    fn only_blank_lines_is_an_error() {
-        assert!(matches!(
-            collect(&lines(&[" ", "-"]), &b"\n"[..]),
-            Err(SendError::Empty)
-        ));
-    }
-
-    #[test]
-    fn packing_keeps_payloads_under_the_limit() {
-        let payloads = pack(&lines(&["aaaa", "bbbb", "cccc", &"x".repeat(20)]), 10);
-        assert_eq!(
-            payloads,
-            [
-                b"aaaa\nbbbb\n".to_vec(),
-                b"cccc\n".to_vec(),
-                format!("{}\n", "x".repeat(20)).into_bytes()
-            ]
-        );
-    }
-
-    #[test]
-    fn udp_to_a_closed_port_fails() {
-        let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let address = closed.local_addr().unwrap();
-        drop(closed);
-        assert!(send_udp(address, &[b"a:1|c\n".to_vec()]).is_err());
-    }
-
-    #[test]
-    fn udp_delivers_packed_lines() {
-        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
-        send_udp(
-            receiver.local_addr().unwrap(),
-            &pack(&lines(&["a:1|c", "b:1|c"]), UDP_PAYLOAD),
-        )
-        .unwrap();
-        let mut buffer = [0u8; 64];
-        let length = receiver.recv(&mut buffer).unwrap();
-        assert_eq!(&buffer[..length], b"a:1|c\nb:1|c\n");
-    }
-}
+mod tests;

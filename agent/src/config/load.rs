@@ -409,7 +409,10 @@ fn listeners(listen: &Listen) -> Result<(), Invalid> {
         IDLE_TIMEOUT,
     )?;
     socket_path("listen.unix_datagram.path", &gram.path)?;
-    socket_path("listen.unix_stream.path", &stream.path)
+    match &stream.path {
+        Some(path) => socket_path("listen.unix_stream.path", path),
+        None => Ok(()),
+    }
 }
 
 // `sun_path` holds 108 bytes including the terminating NUL.

@@ -18,6 +18,7 @@ mod model;
 pub mod reload;
 mod rules;
 pub mod schema;
+mod socket;
 mod state;
 
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ pub use rules::{
     Absent, Alert, AlertGuard, AlertGuards, AlertKind, Alerts, Compare, FailureRatio, LabelMatch,
     Matchers, NotUpdated, Op, Selection, Threshold, Updated, Windowed,
 };
+pub use socket::{DefaultSocket, effective_uid};
 pub use state::State;
 
 pub use crate::aggregate::{Buckets, Limits};
@@ -99,7 +101,8 @@ pub struct Listen {
     pub tcp: Tcp,
     /// A Unix datagram socket, off by default.
     pub unix_datagram: UnixDatagram,
-    /// A Unix stream socket (newline or length-prefix framing), off by default.
+    /// A Unix stream socket (newline or length-prefix framing), on by default at a location
+    /// that depends on the user (see its `path`).
     pub unix_stream: UnixStream,
     /// `POST /ingest`, on by default at `127.0.0.1:8128`.
     pub http: IngestHttp,
@@ -206,10 +209,16 @@ impl Default for UnixDatagram {
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnixStream {
-    /// Default `false`.
+    /// Default `true`: `heartwire run` holds its session here, which is how a killed run is
+    /// told from one still going.
     pub enabled: bool,
-    /// Default `/run/heartwire/stream.sock`.
-    pub path: PathBuf,
+    /// Default: none given, which means `$XDG_RUNTIME_DIR/heartwire/stream.sock`, else
+    /// `/run/heartwire/stream.sock` as root, else `/tmp/heartwire-<uid>/stream.sock`: where
+    /// `heartwire run` and `heartwire send` look first. The agent creates that directory (mode
+    /// 0700, or 0755 for `/run/heartwire`) and, if it cannot listen there, logs a warning and
+    /// runs without the socket. A path given here is used as it is: its directory must exist,
+    /// and failing to listen there stops the agent.
+    pub path: Option<PathBuf>,
     /// Permissions of the socket file; default `"0660"`.
     pub mode: FileMode,
     /// Connections served at once; default 256. Further connections wait, as for TCP.
@@ -231,14 +240,23 @@ pub struct UnixStream {
 impl Default for UnixStream {
     fn default() -> UnixStream {
         UnixStream {
-            enabled: false,
-            path: PathBuf::from("/run/heartwire/stream.sock"),
+            enabled: true,
+            path: None,
             mode: FileMode::default(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_line_bytes: DEFAULT_MAX_LINE,
             max_frame_bytes: 65536,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
+    }
+}
+
+impl UnixStream {
+    /// Where the socket goes: the configured path, else the default location for this process.
+    pub fn socket_path(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| DefaultSocket::here().path)
     }
 }
 

@@ -210,7 +210,8 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds every enabled listener and starts reading. Fails, leaving nothing behind, if any
-    /// cannot bind. Must run inside the tokio runtime.
+    /// cannot bind (except the Unix stream socket at its default location, which is then left
+    /// out with a warning). Must run inside the tokio runtime.
     pub fn start(
         config: &Listen,
         sink: &Sink,
@@ -246,9 +247,12 @@ impl Listeners {
             listeners.tasks.push(task);
             listeners.bound.push(bound);
         }
-        if config.unix_stream.enabled {
-            sink.telemetry().listening(Transport::UnixStream);
-            let (task, file) = unix::start_stream(&config.unix_stream, sink, &signal, supervisor)?;
+        // Only a configured path is required: the default location is skipped, with a warning,
+        // when the socket cannot be made there.
+        if config.unix_stream.enabled
+            && let Some((task, file)) =
+                unix::start_stream(&config.unix_stream, sink, &signal, supervisor)?
+        {
             listeners.bound.push(Bound {
                 name: "unix_stream",
                 address: file.path().display().to_string(),

@@ -4,6 +4,11 @@
 //! No kernel drop counter here: a full Unix datagram queue makes the sender wait or fail with
 //! `EAGAIN` instead of dropping silently, so the loss is visible to the sending client.
 
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::sync::watch;
 
@@ -11,7 +16,7 @@ use super::datagram::{self, POLL_INTERVAL};
 use super::socket_file::{self, Kind, SocketFile};
 use super::stream::{self, Framing};
 use super::{ListenError, Sink, udp};
-use crate::config;
+use crate::config::{self, DefaultSocket, FileMode};
 use crate::ingest::batch::Transport;
 use crate::supervise::Supervisor;
 use crate::telemetry::Telemetry;
@@ -58,25 +63,41 @@ pub(super) fn bind_datagram(
 }
 
 /// Binds the Unix stream socket described by `config` and starts accepting connections.
+///
+/// `None` when the config names no path and the default location cannot be used (another
+/// agent serves it, a directory is not ours, a read-only `/tmp`): the agent runs without the
+/// socket, with one warning, since an optional socket must never be the reason a sidecar, and
+/// so its app, is down. A configured path that cannot be bound is an error, as for every other
+/// listener.
 pub(super) fn start_stream(
     config: &config::UnixStream,
     sink: &Sink,
     shutdown: &watch::Receiver<bool>,
     supervisor: &Supervisor,
-) -> Result<(tokio::task::JoinHandle<()>, SocketFile), ListenError> {
-    let path = &config.path;
-    let fail = |source| {
-        ListenError::bind(
-            "Unix streams",
-            path.display().to_string(),
-            STREAM_KEY,
-            source,
-        )
+) -> Result<Option<(tokio::task::JoinHandle<()>, SocketFile)>, ListenError> {
+    let (listener, file) = match &config.path {
+        Some(path) => bind_stream(path, config.mode)?,
+        None => {
+            let socket = DefaultSocket::here();
+            let bound = make_directory(&socket)
+                .map_err(|error| error.to_string())
+                .and_then(|()| {
+                    bind_stream(&socket.path, config.mode).map_err(|error| error.to_string())
+                });
+            match bound {
+                Ok(bound) => bound,
+                Err(error) => {
+                    tracing::warn!(
+                        path = %socket.path.display(),
+                        "no Unix stream socket at its default location: {error}; running without it, so `heartwire run` reports over TCP, without crash detection. Set `listen.unix_stream.path` to a place the agent may create a socket in, or `listen.unix_stream.enabled: false`"
+                    );
+                    return Ok(None);
+                }
+            }
+        }
     };
-    socket_file::clear_stale(path, STREAM_KEY, Kind::Stream)?;
-    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
-    let file = SocketFile::claim(path, config.mode, STREAM_KEY)?;
-    tracing::info!(path = %path.display(), mode = %config.mode, "listening for Unix streams");
+    sink.telemetry().listening(Transport::UnixStream);
+    tracing::info!(path = %file.path().display(), mode = %config.mode, "listening for Unix streams");
     let settings = stream::Settings {
         transport: Transport::UnixStream,
         framing: Framing::Detect,
@@ -90,5 +111,103 @@ pub(super) fn start_stream(
         "unix_stream",
         stream::accept_loop(listener, settings, sink.clone(), shutdown.clone()),
     );
-    Ok((task, file))
+    Ok(Some((task, file)))
+}
+
+fn bind_stream(
+    path: &Path,
+    mode: FileMode,
+) -> Result<(tokio::net::UnixListener, SocketFile), ListenError> {
+    let fail = |source| {
+        ListenError::bind(
+            "Unix streams",
+            path.display().to_string(),
+            STREAM_KEY,
+            source,
+        )
+    };
+    socket_file::clear_stale(path, STREAM_KEY, Kind::Stream)?;
+    let listener = tokio::net::UnixListener::bind(path).map_err(fail)?;
+    let file = SocketFile::claim(path, mode, STREAM_KEY)?;
+    Ok((listener, file))
+}
+
+/// Creates the default socket's directory, or checks the one there: a private directory must
+/// belong to this user and be closed to others, or another user could take the socket's place.
+fn make_directory(socket: &DefaultSocket) -> io::Result<()> {
+    let directory = socket.directory();
+    let mode = socket.directory_mode();
+    match fs::DirBuilder::new().mode(mode).create(directory) {
+        // The umask may have taken bits away from a system directory's 0755.
+        Ok(()) => return fs::set_permissions(directory, fs::Permissions::from_mode(mode)),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(error) => {
+            let message = format!("cannot create {}: {error}", directory.display());
+            return Err(io::Error::new(error.kind(), message));
+        }
+    }
+    let metadata = fs::symlink_metadata(directory)?;
+    let refuse = |why: String| {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} {why}", directory.display()),
+        ))
+    };
+    if !metadata.is_dir() {
+        return refuse("is not a directory".to_owned());
+    }
+    if socket.private {
+        let uid = config::effective_uid();
+        if metadata.uid() != uid {
+            return refuse(format!("belongs to uid {}, not {uid}", metadata.uid()));
+        }
+        if metadata.mode() & 0o077 != 0 {
+            return refuse(format!(
+                "is open to other users (mode {:04o}); make it 0700",
+                metadata.mode() & 0o7777
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn private(dir: &Path) -> DefaultSocket {
+        DefaultSocket {
+            path: dir.join("heartwire").join("stream.sock"),
+            private: true,
+        }
+    }
+
+    #[test]
+    fn a_missing_private_directory_is_created_closed_to_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = private(dir.path());
+        make_directory(&socket).unwrap();
+        let metadata = fs::metadata(socket.directory()).unwrap();
+        assert_eq!(metadata.mode() & 0o777, 0o700);
+        make_directory(&socket).unwrap();
+    }
+
+    #[test]
+    fn a_private_directory_open_to_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = private(dir.path());
+        fs::create_dir(socket.directory()).unwrap();
+        fs::set_permissions(socket.directory(), fs::Permissions::from_mode(0o777)).unwrap();
+        let error = make_directory(&socket).unwrap_err();
+        assert!(error.to_string().contains("open to other users"), "{error}");
+    }
+
+    #[test]
+    fn a_file_in_the_directory_s_place_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = private(dir.path());
+        fs::write(socket.directory(), "x").unwrap();
+        let error = make_directory(&socket).unwrap_err();
+        assert!(error.to_string().contains("is not a directory"), "{error}");
+    }
 }

@@ -40,12 +40,40 @@ pub(crate) fn line(bytes: &[u8]) -> Result<Line<'_>, ParseError> {
     if let Some(rest) = text.strip_prefix("_sc|") {
         return service_check(rest).map(Line::ServiceCheck);
     }
-    match text.find([' ', '\t']) {
-        Some(space) if !text[..space].contains([':', '|']) => {
+    match memchr::memchr2(b' ', b'\t', text.as_bytes()) {
+        Some(space) if memchr::memchr2(b':', b'|', &text.as_bytes()[..space]).is_none() => {
             native(&text[..space], &text[space..])
         }
         _ => metric(text).map(Line::Metric),
     }
+}
+
+/// `text` split at its first `byte` (an ASCII separator), as `str::split_once` with a memchr
+/// search.
+pub(crate) fn split_once(text: &str, byte: u8) -> Option<(&str, &str)> {
+    debug_assert!(byte.is_ascii());
+    let at = memchr::memchr(byte, text.as_bytes())?;
+    // An ASCII byte is a whole character: both sides are on character boundaries.
+    Some((&text[..at], &text[at + 1..]))
+}
+
+/// The parts of `text` between its `byte` separators (an ASCII byte), as `str::split`.
+pub(crate) fn split(text: &str, byte: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(byte.is_ascii());
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match memchr::memchr(byte, current.as_bytes()) {
+            Some(at) => {
+                rest = Some(&current[at + 1..]);
+                Some(&current[..at])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 /// Blanks around a line are not part of it: `\r` from `\r\n`, spaces, tabs.

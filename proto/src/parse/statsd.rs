@@ -1,12 +1,12 @@
 //! StatsD and DogStatsD metric lines (PROTOCOL.md section 4).
 
-use super::{err, is_origin_field, number, printable, unix_seconds};
+use super::{err, is_origin_field, number, printable, split, split_once, unix_seconds};
 use crate::error::{ErrorKind, ParseError};
 use crate::line::{Metric, MetricKind, Tags, Value, Values};
 use crate::{MAX_STATSD_NAME_LEN, MAX_TAG_LEN, MAX_TAGS, MIN_SAMPLE_RATE};
 
 pub(super) fn metric(text: &str) -> Result<Metric<'_>, ParseError> {
-    let Some((name, rest)) = text.split_once(':') else {
+    let Some((name, rest)) = split_once(text, b':') else {
         let detail = if text.contains('|') {
             "no ':' between name and value"
         } else {
@@ -15,10 +15,10 @@ pub(super) fn metric(text: &str) -> Result<Metric<'_>, ParseError> {
         return Err(err(ErrorKind::Malformed, detail));
     };
     let name = statsd_name(name)?;
-    let Some((values, rest)) = rest.split_once('|') else {
+    let Some((values, rest)) = split_once(rest, b'|') else {
         return Err(err(ErrorKind::MissingField, "no '|type' after the value"));
     };
-    let (kind, fields) = match rest.split_once('|') {
+    let (kind, fields) = match split_once(rest, b'|') {
         Some((kind, fields)) => (metric_kind(kind)?, Some(fields)),
         None => (metric_kind(rest)?, None),
     };
@@ -85,10 +85,10 @@ fn metric_values(text: &str, kind: MetricKind) -> Result<Values<'_>, ParseError>
         }
         return Ok(Values::Member(text));
     }
-    if !text.contains(':') {
+    if memchr::memchr(b':', text.as_bytes()).is_none() {
         return value(text, kind).map(Values::One);
     }
-    for part in text.split(':') {
+    for part in split(text, b':') {
         value(part, kind)?;
     }
     Ok(Values::Packed(text))
@@ -106,7 +106,7 @@ pub(crate) fn value(text: &str, kind: MetricKind) -> Result<Value, ParseError> {
 
 fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), ParseError> {
     let mut tagged = false;
-    for field in fields.split('|') {
+    for field in split(fields, b'|') {
         let Some(&first) = field.as_bytes().first() else {
             continue;
         };
@@ -159,7 +159,7 @@ fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
 /// `key[:value]` with a non-empty key. Empty entries are skipped.
 pub(crate) fn tags(text: &str) -> Result<Tags<'_>, ParseError> {
     let mut count = 0;
-    for tag in text.split(',') {
+    for tag in split(text, b',') {
         if tag.is_empty() {
             continue;
         }

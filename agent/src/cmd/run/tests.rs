@@ -104,7 +104,7 @@ fn a_unix_stream_session_says_hello_starts_ends_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stream.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let target = Target::Unix(path);
+    let target = Destination::Given(Target::Unix(path));
     let mut log = Vec::new();
     let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
     let (stream, _) = listener.accept().unwrap();
@@ -130,7 +130,7 @@ fn a_session_the_agent_closed_mid_run_gives_way_to_a_new_connection_for_the_end(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stream.sock");
     let listener = UnixListener::bind(&path).unwrap();
-    let target = Target::Unix(path);
+    let target = Destination::Given(Target::Unix(path));
     let mut log = Vec::new();
     let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
     // The agent restarts: the session's connection is gone.
@@ -147,7 +147,7 @@ fn a_session_the_agent_closed_mid_run_gives_way_to_a_new_connection_for_the_end(
 
 #[test]
 fn an_unreachable_agent_costs_exactly_one_warning() {
-    let target: Target = "unix:///nonexistent/heartwire.sock".parse().unwrap();
+    let target = Destination::Given("unix:///nonexistent/heartwire.sock".parse().unwrap());
     let mut log = Vec::new();
     let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
     reporter.finish(&Ending::Exited(0).line("job", "r1", 1.0));
@@ -159,6 +159,85 @@ fn an_unreachable_agent_costs_exactly_one_warning() {
         ),
         "{log}"
     );
+    assert!(log.ends_with("; running the command anyway\n"), "{log}");
+}
+
+fn default_destination(dir: &std::path::Path, tcp: &str) -> Destination {
+    Destination::Default {
+        sockets: vec![dir.join("stream.sock"), dir.join("shared.sock")],
+        tcp: Target::Tcp(tcp.to_owned()),
+    }
+}
+
+#[test]
+fn by_default_the_session_goes_to_the_default_socket_without_a_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = UnixListener::bind(dir.path().join("stream.sock")).unwrap();
+    let destination = default_destination(dir.path(), "127.0.0.1:1");
+    let mut log = Vec::new();
+    let reporter = Reporter::open(&destination, "app", "job", "r1", &mut log);
+    let (stream, _) = listener.accept().unwrap();
+    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
+    let lines: Vec<String> = BufReader::new(stream)
+        .lines()
+        .collect::<io::Result<_>>()
+        .unwrap();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[0].starts_with("hello app=app"), "{lines:?}");
+    assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
+}
+
+#[test]
+fn without_the_default_socket_the_run_goes_over_tcp_and_says_once_what_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let destination = default_destination(dir.path(), &address);
+    let mut log = Vec::new();
+    let reporter = Reporter::open(&destination, "app", "job", "r1", &mut log);
+    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
+    let mut received = Vec::new();
+    for _ in 0..2 {
+        let (stream, _) = listener.accept().unwrap();
+        received.extend(BufReader::new(stream).lines().map(Result::unwrap));
+    }
+    assert_eq!(
+        received,
+        ["job.start job id=r1", "job.ok job 1.5 id=r1 exit=0"]
+    );
+    let log = String::from_utf8(log).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    let socket = dir.path().join("stream.sock");
+    assert!(
+        log.starts_with(&format!(
+            "heartwire run: no agent socket at {} (",
+            socket.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("reported to tcp://{address} instead")),
+        "{log}"
+    );
+    assert!(
+        log.contains("crash detection needs the agent's Unix stream socket"),
+        "{log}"
+    );
+}
+
+#[test]
+fn when_no_agent_listens_anywhere_one_warning_names_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let destination = default_destination(dir.path(), &address);
+    let mut log = Vec::new();
+    let reporter = Reporter::open(&destination, "app", "job", "r1", &mut log);
+    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.0));
+    let log = String::from_utf8(log).unwrap();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains(&format!(") or to tcp://{address}: ")), "{log}");
     assert!(log.ends_with("; running the command anyway\n"), "{log}");
 }
 
