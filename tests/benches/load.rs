@@ -1,7 +1,9 @@
 //! The load benchmark: drives the real agent over UDP and a Unix datagram socket with 1400-byte
 //! multi-line datagrams at fixed offered rates and at maximum, then reads `/metrics` to count
-//! what arrived. Also reports agent CPU at 100 k lines/s, RSS idle and with 10 k and 100 k
-//! series, and the time of a `/metrics` scrape with 10 k series. The `readers` case sends UDP at
+//! what arrived. Also reports agent CPU at 100 k lines/s, RSS idle, with 10 k series (5 k tagged
+//! counters and 5 k tagged timers) and with 100 k more of distinct names, the time of a
+//! `/metrics` scrape of each (plain and gzip) and the peak RSS while scraping. The `threads`
+//! case compares one and two UDP receive threads. The `readers` case sends UDP at
 //! 1 M lines/s to an agent holding a 10 k-series page (5 k counters, 5 k tagged timers with 11
 //! buckets each) while 0, then 16, threads scrape `/metrics` in a loop as Prometheus does
 //! (`Accept-Encoding: gzip`), and compares the loss (issue 11).
@@ -12,9 +14,9 @@
 //! HEARTWIRE_LOAD_ONLY=readers cargo bench -p heartwire-tests --bench load   # one case
 //! ```
 //!
-//! `HEARTWIRE_LOAD_ONLY` takes a comma-separated list of the cases `udp`, `unix`, `memory` and
-//! `readers`; without it every case runs. The first three share one agent, `readers` has its
-//! own.
+//! `HEARTWIRE_LOAD_ONLY` takes a comma-separated list of the cases `udp`, `unix`, `memory`,
+//! `readers` and `threads`; without it every case runs. The first three share one agent,
+//! `readers` and `threads` have their own.
 //!
 //! As in the comparison with other receivers (INGEST.md section 0), the agent is pinned to one
 //! core and the generator to the other, so the figures say what one core of agent does.
@@ -38,7 +40,7 @@ const SHARDS: usize = 64;
 const FAMILIES: [&str; 2] = ["loadgen_plain_total", "loadgen_hits_total"];
 const HEADER: &str = "| offered lines/s | sent lines/s | accepted lines | loss | kernel drops (datagrams) | queue drops (datagrams) | agent CPU (1 core) |\n|---|---|---|---|---|---|---|";
 /// The cases `HEARTWIRE_LOAD_ONLY` may name.
-const CASES: [&str; 4] = ["udp", "unix", "memory", "readers"];
+const CASES: [&str; 5] = ["udp", "unix", "memory", "readers", "threads"];
 /// Limits high enough for every case's series.
 const LIMITS: &str = "limits:\n  max_series: 300000\n  max_series_per_family: 200000\n";
 
@@ -79,6 +81,52 @@ fn main() {
     if wanted("readers") {
         let agent = start_pinned(&everywhere);
         readers(&agent, period, &datagram, lines_per_datagram);
+    }
+    if wanted("threads") {
+        receive_threads(&everywhere, period, &datagram, lines_per_datagram);
+    }
+}
+
+/// `listen.udp.receive_threads`: the agent on both cores with one, then two receive sockets and
+/// threads, fed at the most the generator sends from two client sockets (the kernel spreads
+/// senders over the sockets by address and port). On this machine the generator shares a core
+/// with the agent, so the figures show the spread and its overhead, not the scaling a machine
+/// with spare cores would show.
+fn receive_threads(
+    everywhere: &CpuSet,
+    period: Duration,
+    datagram: &[u8],
+    lines_per_datagram: u64,
+) {
+    println!(
+        "\n## UDP receive threads: agent on both cores, generator on core 1, two sending sockets"
+    );
+    println!("| receive threads {}", &HEADER[1..]);
+    for threads in [1, 2] {
+        set_affinity(std::process::id(), everywhere);
+        let agent = Agent::start_config(|dir| {
+            let listeners = heartwire_tests::agent::all_listeners(dir).replace(
+                "udp: { address: \"127.0.0.1:0\" }",
+                &format!("udp: {{ address: \"127.0.0.1:0\", receive_threads: {threads} }}"),
+            );
+            format!("{listeners}{LIMITS}")
+        });
+        pin(std::process::id(), 1);
+        let senders: Vec<UdpSocket> = (0..2)
+            .map(|_| {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.connect(agent.udp()).unwrap();
+                socket
+            })
+            .collect();
+        let mut next = 0;
+        for rate in [2_000_000.0, 3_000_000.0, f64::INFINITY] {
+            let step = run_step(&agent, period, rate, lines_per_datagram, || {
+                next = (next + 1) % senders.len();
+                send_udp(&senders[next], datagram)
+            });
+            println!("| {threads} {}", &step.row(rate)[1..]);
+        }
     }
 }
 

@@ -41,6 +41,51 @@ fn udp_datagrams_of_many_lines_are_counted_exactly() {
     );
 }
 
+/// `receive_threads: 4`: four sockets share the port, each read by its own thread; senders on
+/// many sockets are spread over them by the kernel and every line is counted once.
+#[test]
+fn udp_receive_threads_share_the_port_and_count_every_line_once() {
+    let agent = Agent::start_config(|dir| {
+        heartwire_tests::agent::all_listeners(dir).replace(
+            "udp: { address: \"127.0.0.1:0\" }",
+            "udp: { address: \"127.0.0.1:0\", receive_threads: 4 }",
+        )
+    });
+    let threads = std::fs::read_dir(format!("/proc/{}/task", agent.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "heartwire-udp")
+        .count();
+    assert_eq!(threads, 4, "one receive thread per socket");
+    let senders: Vec<UdpSocket> = (0..32)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.connect(agent.udp()).unwrap();
+            socket
+        })
+        .collect();
+    for round in 0..25 {
+        for (index, socket) in senders.iter().enumerate() {
+            let line = format!("spread.hits:1|c|#sender:{}\n", (index + round) % 4);
+            socket.send(line.repeat(2).as_bytes()).unwrap();
+        }
+    }
+    let scrape = agent.wait_for_all(&[
+        ("spread_hits_total", &[("sender", "0")], 400.0),
+        ("spread_hits_total", &[("sender", "1")], 400.0),
+        ("spread_hits_total", &[("sender", "2")], 400.0),
+        ("spread_hits_total", &[("sender", "3")], 400.0),
+    ]);
+    assert_eq!(
+        scrape.value("heartwire_lines_received_total", &transport("udp")),
+        Some(1600.0)
+    );
+    assert_eq!(
+        scrape.value("heartwire_datagrams_received_total", &transport("udp")),
+        Some(800.0)
+    );
+}
+
 #[test]
 fn a_bad_line_is_counted_by_reason_while_the_good_lines_of_its_datagram_arrive() {
     let agent = Agent::start();

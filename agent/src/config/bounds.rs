@@ -75,6 +75,9 @@ pub const DATAGRAM: Counts = Counts {
 /// `listen.*.batch_datagrams`: the kernel refuses more than 1024 messages per recvmmsg call
 /// (UIO_MAXIOV).
 pub const BATCH: Counts = Counts { min: 1, max: 1024 };
+/// `listen.udp.receive_threads`: 1 to 64 sockets and threads (each thread's buffers and socket
+/// buffer cost memory; more threads than cores gain nothing).
+pub const RECEIVE_THREADS: Counts = Counts { min: 1, max: 64 };
 /// `listen.*.receive_buffer_bytes`: 0 keeps the kernel's default size; at most 1 GiB.
 pub const RECEIVE_BUFFER: Counts = Counts {
     min: 0,

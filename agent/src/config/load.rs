@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::bounds::{
     self, BATCH, BODY, CONNECTIONS, DATAGRAM, FRAME, IDLE_TIMEOUT, LINE, RECEIVE_BUFFER,
+    RECEIVE_THREADS,
 };
 use super::{Config, Document, Fixed, Http, Listen, Live, MappingDocument, StatsdSettings};
 use crate::aggregate::NameError;
@@ -372,6 +373,7 @@ fn listeners(listen: &Listen) -> Result<(), Invalid> {
     let counts = [
         ("udp.max_datagram_bytes", udp.max_datagram_bytes, DATAGRAM),
         ("udp.batch_datagrams", udp.batch_datagrams, BATCH),
+        ("udp.receive_threads", udp.receive_threads, RECEIVE_THREADS),
         (
             "udp.receive_buffer_bytes",
             udp.receive_buffer_bytes,

@@ -123,6 +123,11 @@ pub struct Udp {
     pub max_datagram_bytes: usize,
     /// Datagrams read per `recvmmsg` call and handed on as one batch; default 64.
     pub batch_datagrams: usize,
+    /// Sockets bound to the address with `SO_REUSEPORT`, each read by its own thread; default 1.
+    /// The kernel spreads senders over them by their address and port, so more threads help
+    /// when many client sockets send and the agent has more than one core to read on; every
+    /// thread hands its batches to the one aggregator. At most 64.
+    pub receive_threads: usize,
 }
 
 impl Default for Udp {
@@ -133,6 +138,7 @@ impl Default for Udp {
             receive_buffer_bytes: DEFAULT_RECEIVE_BUFFER,
             max_datagram_bytes: DEFAULT_MAX_DATAGRAM,
             batch_datagrams: DEFAULT_BATCH_DATAGRAMS,
+            receive_threads: 1,
         }
     }
 }

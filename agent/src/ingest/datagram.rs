@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub(crate) struct Receiver {
     pub batch_datagrams: usize,
     /// Bytes per datagram buffer.
     pub max_datagram_bytes: usize,
+    /// The kernel drops of every socket of the listener (several with `receive_threads`).
+    pub drops: Arc<AtomicU64>,
 }
 
 impl Receiver {
@@ -90,7 +92,8 @@ impl Receiver {
                     "a datagram was longer than the buffer; its cut last line was dropped (raise `max_datagram_bytes` for this listener)"
                 );
             }
-            if let Some(total) = counter.and_then(|counter| drops.update(counter)) {
+            if let Some(added) = counter.and_then(|counter| drops.update(counter)) {
+                let total = self.drops.fetch_add(added, Ordering::Relaxed) + added;
                 self.report_drops(sink.telemetry(), total);
             }
             let mut batch = Batch::new(self.transport, joined.data);
@@ -159,22 +162,21 @@ impl Joined {
     }
 }
 
-/// The kernel's per-socket drop counter is a `u32` that wraps; this follows it as a `u64`.
+/// The kernel's per-socket drop counter is a `u32` that wraps; this follows its increments.
 #[derive(Debug, Default)]
 struct DropCount {
     last: u32,
-    total: u64,
 }
 
 impl DropCount {
-    /// The new total, when the counter moved.
+    /// The drops since the last update, when the counter moved.
     fn update(&mut self, counter: u32) -> Option<u64> {
         if counter == self.last {
             return None;
         }
-        self.total += u64::from(counter.wrapping_sub(self.last));
+        let added = u64::from(counter.wrapping_sub(self.last));
         self.last = counter;
-        Some(self.total)
+        Some(added)
     }
 }
 
@@ -208,7 +210,7 @@ mod tests {
         assert_eq!(drops.update(0), None);
         assert_eq!(drops.update(5), Some(5));
         assert_eq!(drops.update(5), None);
-        assert_eq!(drops.update(u32::MAX), Some(u64::from(u32::MAX)));
-        assert_eq!(drops.update(3), Some(u64::from(u32::MAX) + 4));
+        assert_eq!(drops.update(u32::MAX), Some(u64::from(u32::MAX) - 5));
+        assert_eq!(drops.update(3), Some(4));
     }
 }

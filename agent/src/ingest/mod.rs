@@ -228,8 +228,11 @@ impl Listeners {
         };
         if config.udp.enabled {
             sink.telemetry().listening(Transport::Udp);
-            let (receiver, bound) = udp::bind(&config.udp, sink.telemetry())?;
-            listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
+            let (receivers, bound) = udp::bind(&config.udp, sink.telemetry())?;
+            for receiver in receivers {
+                listeners.spawn_datagram(receiver, &bound, sink, supervisor)?;
+            }
+            listeners.bound.push(bound);
         }
         if config.unix_datagram.enabled {
             sink.telemetry().listening(Transport::UnixDatagram);
@@ -239,7 +242,8 @@ impl Listeners {
                 address: file.path().display().to_string(),
             };
             listeners.socket_files.push(file);
-            listeners.spawn_datagram(receiver, bound, sink, supervisor)?;
+            listeners.spawn_datagram(receiver, &bound, sink, supervisor)?;
+            listeners.bound.push(bound);
         }
         if config.tcp.enabled {
             sink.telemetry().listening(Transport::Tcp);
@@ -266,7 +270,7 @@ impl Listeners {
     fn spawn_datagram(
         &mut self,
         receiver: datagram::Receiver,
-        bound: Bound,
+        bound: &Bound,
         sink: &Sink,
         supervisor: &Supervisor,
     ) -> Result<(), ListenError> {
@@ -281,7 +285,6 @@ impl Listeners {
                 )
             })?;
         self.threads.push(thread);
-        self.bound.push(bound);
         Ok(())
     }
 

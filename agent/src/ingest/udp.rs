@@ -1,6 +1,9 @@
 //! The UDP listener: a socket with a large receive buffer and kernel drop accounting, read by a
 //! [`datagram::Receiver`] thread.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -12,12 +15,54 @@ use crate::telemetry::Telemetry;
 
 const KEY: &str = "listen.udp.address";
 
-/// Binds the UDP socket described by `config`.
+/// Binds the UDP socket described by `config`: `receive_threads` sockets sharing the address
+/// with `SO_REUSEPORT` (the first decides the port when the address asks for any), one receiver
+/// each.
 pub(super) fn bind(
     config: &config::Udp,
     telemetry: &Telemetry,
-) -> Result<(datagram::Receiver, Bound), ListenError> {
-    let address = config.address;
+) -> Result<(Vec<datagram::Receiver>, Bound), ListenError> {
+    let threads = config.receive_threads.max(1);
+    let first = socket(config, config.address, threads > 1, telemetry)?;
+    let local = first
+        .local_addr()
+        .ok()
+        .and_then(|local| local.as_socket())
+        .unwrap_or(config.address);
+    let mut sockets = vec![first];
+    for _ in 1..threads {
+        sockets.push(socket(config, local, true, telemetry)?);
+    }
+    tracing::info!(address = %local, threads, "listening for UDP");
+    // The listener's kernel drops are the sum over its sockets.
+    let drops = Arc::default();
+    let receivers = sockets
+        .into_iter()
+        .map(|socket| datagram::Receiver {
+            socket,
+            listener: "udp",
+            transport: Transport::Udp,
+            batch_datagrams: config.batch_datagrams,
+            max_datagram_bytes: config.max_datagram_bytes,
+            drops: Arc::clone(&drops),
+        })
+        .collect();
+    Ok((
+        receivers,
+        Bound {
+            name: "udp",
+            address: local.to_string(),
+        },
+    ))
+}
+
+/// One UDP socket bound to `address`, shared with others when `reuse_port`.
+fn socket(
+    config: &config::Udp,
+    address: SocketAddr,
+    reuse_port: bool,
+    telemetry: &Telemetry,
+) -> Result<Socket, ListenError> {
     let fail = |source| ListenError::bind("UDP", address.to_string(), KEY, source);
     let socket = Socket::new(
         Domain::for_address(address),
@@ -31,28 +76,12 @@ pub(super) fn bind(
     if let Err(error) = setsockopt(&socket, sockopt::RxqOvfl, &1) {
         tracing::warn!(%error, "kernel drop accounting (SO_RXQ_OVFL) is unavailable on this system");
     }
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(fail)?;
+    }
     socket.set_read_timeout(Some(POLL_INTERVAL)).map_err(fail)?;
     socket.bind(&address.into()).map_err(fail)?;
-    let local = socket
-        .local_addr()
-        .ok()
-        .and_then(|local| local.as_socket())
-        .unwrap_or(address);
-    tracing::info!(address = %local, "listening for UDP");
-    let receiver = datagram::Receiver {
-        socket,
-        listener: "udp",
-        transport: Transport::Udp,
-        batch_datagrams: config.batch_datagrams,
-        max_datagram_bytes: config.max_datagram_bytes,
-    };
-    Ok((
-        receiver,
-        Bound {
-            name: "udp",
-            address: local.to_string(),
-        },
-    ))
+    Ok(socket)
 }
 
 /// Asks for a receive buffer of `requested` bytes (0: keep the kernel's default) and reports the

@@ -58,6 +58,7 @@ pub(super) fn bind_datagram(
         transport: Transport::UnixDatagram,
         batch_datagrams: config.batch_datagrams,
         max_datagram_bytes: config.max_datagram_bytes,
+        drops: std::sync::Arc::default(),
     };
     Ok((receiver, file))
 }

@@ -94,6 +94,11 @@ fn out_of_range_value_names_key_and_range() {
         error.to_string(),
         "agent.yaml:3:22: listen.udp.batch_datagrams: 5000 is out of range: use 1 to 1024"
     );
+    let error = from_str("listen:\n  udp:\n    receive_threads: 0\n", "agent.yaml").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "agent.yaml:3:22: listen.udp.receive_threads: 0 is out of range: use 1 to 64"
+    );
 }
 
 /// Issue 11: semantic errors are placed like syntax errors, in block and flow style alike.
