@@ -112,7 +112,7 @@ impl<'a> Iterator for RawLines<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         while !self.rest.is_empty() {
-            let line = match self.rest.iter().position(|&b| b == b'\n') {
+            let line = match memchr::memchr(b'\n', self.rest) {
                 Some(end) => {
                     let line = &self.rest[..end];
                     self.rest = &self.rest[end + 1..];
