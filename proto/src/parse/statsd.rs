@@ -50,12 +50,13 @@ pub(super) fn statsd_name(text: &str) -> Result<&str, ParseError> {
 
 /// Whether `text` obeys the `statsd-name` rule.
 pub fn is_statsd_name(text: &str) -> bool {
+    // A fold without early exit: the compiler checks many bytes per instruction.
     !text.is_empty()
         && text.len() <= MAX_STATSD_NAME_LEN
-        && text.bytes().all(|b| {
-            b > b' '
-                && b != 0x7f
-                && !matches!(
+        && !text.bytes().fold(false, |bad, b| {
+            bad | (b <= b' ')
+                | (b == 0x7f)
+                | matches!(
                     b,
                     b':' | b'|' | b'@' | b'#' | b',' | b';' | b'=' | b'[' | b']'
                 )
@@ -158,6 +159,16 @@ fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
 /// `tags`: at most 64 comma-separated tags, each at most 256 bytes without control characters,
 /// `key[:value]` with a non-empty key. Empty entries are skipped.
 pub(crate) fn tags(text: &str) -> Result<Tags<'_>, ParseError> {
+    // One pass over the whole list (a fold the compiler vectorises) instead of one per tag.
+    if text
+        .bytes()
+        .fold(false, |bad, b| bad | (b < b' ') | (b == 0x7f) | (b == b'|'))
+    {
+        return Err(err(
+            ErrorKind::InvalidTag,
+            "a tag may not hold control characters or '|'",
+        ));
+    }
     let mut count = 0;
     for tag in split(text, b',') {
         if tag.is_empty() {
@@ -172,12 +183,6 @@ pub(crate) fn tags(text: &str) -> Result<Tags<'_>, ParseError> {
         }
         if tag.starts_with(':') {
             return Err(err(ErrorKind::InvalidTag, "a tag needs a key before ':'"));
-        }
-        if tag.bytes().any(|b| b < b' ' || b == 0x7f || b == b'|') {
-            return Err(err(
-                ErrorKind::InvalidTag,
-                "a tag may not hold control characters or '|'",
-            ));
         }
     }
     Ok(Tags::new_unchecked(text))
