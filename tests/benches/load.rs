@@ -178,6 +178,11 @@ fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagra
         2_000_000.0,
         2_500_000.0,
         3_000_000.0,
+        3_500_000.0,
+        4_000_000.0,
+        4_500_000.0,
+        5_000_000.0,
+        6_000_000.0,
         f64::INFINITY,
     ] {
         let step = run_step(agent, period, rate, lines_per_datagram, || {
