@@ -8,21 +8,26 @@
 /// (`page.views` → `page_views`, `api-latency` → `api_latency`), and a leading digit gets a
 /// `_` prefix (`5xx.count` → `_5xx_count`).
 pub fn metric_name(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + 1);
-    if raw.starts_with(|c: char| c.is_ascii_digit()) {
-        out.push('_');
-    }
-    out.extend(raw.chars().map(|c| {
+    metric_name_bytes(raw).map(char::from).collect()
+}
+
+/// The bytes of [`metric_name`]`(raw)`, one at a time: for callers that sanitise into a buffer
+/// of their own without allocating.
+pub fn metric_name_bytes(raw: &str) -> impl Iterator<Item = u8> + '_ {
+    let digit_first = raw.starts_with(|c: char| c.is_ascii_digit());
+    let sanitised = raw.chars().map(|c| {
         if c.is_ascii_alphanumeric() || c == '_' {
-            c
+            c as u8
         } else {
-            '_'
+            b'_'
         }
-    }));
-    if out.is_empty() {
-        out.push('_');
-    }
-    out
+    });
+    let empty = raw.is_empty().then_some(b'_');
+    digit_first
+        .then_some(b'_')
+        .into_iter()
+        .chain(sanitised)
+        .chain(empty)
 }
 
 /// The label name for a DogStatsD tag key. Sanitised like [`metric_name`]; then the names

@@ -10,55 +10,68 @@ use std::sync::Arc;
 /// Bucket upper bounds shared by every series of a family (`+Inf` implied).
 pub type Bounds = Arc<[f64]>;
 
-/// One histogram series: per-bucket (not cumulative) weights, the overflow bucket last.
+/// One histogram series in one allocation: per-bucket (not cumulative) weights with the
+/// overflow bucket last, then the sum, then the count. Two words inline, so that a series slot
+/// stays small whatever its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
-    counts: Box<[f64]>,
-    sum: f64,
-    count: f64,
+    cells: Box<[f64]>,
 }
+
+/// The cells after the buckets: the sum, then the count.
+const TOTALS: usize = 2;
 
 impl Histogram {
     /// An empty histogram for `bounds`.
     pub fn new(bounds: &Bounds) -> Histogram {
         Histogram {
-            counts: vec![0.0; bounds.len() + 1].into_boxed_slice(),
-            sum: 0.0,
-            count: 0.0,
+            cells: vec![0.0; bounds.len() + 1 + TOTALS].into_boxed_slice(),
         }
     }
 
     /// Adds `value` with `weight`. Returns false, and changes nothing, when the sum would stop
     /// being a finite number.
     pub fn observe(&mut self, bounds: &Bounds, value: f64, weight: f64) -> bool {
-        let sum = self.sum + value * weight;
-        let count = self.count + weight;
+        let (counts, totals) = self.split_mut();
+        let sum = totals[0] + value * weight;
+        let count = totals[1] + weight;
         if !sum.is_finite() || !count.is_finite() {
             return false;
         }
         // `le` semantics: a value equal to a bound falls in that bound's bucket.
         let bucket = bounds.partition_point(|&bound| bound < value);
-        if let Some(slot) = self.counts.get_mut(bucket) {
+        if let Some(slot) = counts.get_mut(bucket) {
             *slot += weight;
         }
-        self.sum = sum;
-        self.count = count;
+        totals[0] = sum;
+        totals[1] = count;
         true
     }
 
     /// The total weight observed.
     pub fn count(&self) -> f64 {
-        self.count
+        self.totals()[1]
     }
 
     /// A copy for a snapshot.
     pub fn snapshot(&self, bounds: &Bounds) -> HistogramSnapshot {
+        let buckets = self.cells.len() - TOTALS;
+        let totals = self.totals();
         HistogramSnapshot {
             bounds: bounds.clone(),
-            counts: self.counts.clone(),
-            sum: self.sum,
-            count: self.count,
+            counts: self.cells[..buckets].into(),
+            sum: totals[0],
+            count: totals[1],
         }
+    }
+
+    fn totals(&self) -> &[f64] {
+        &self.cells[self.cells.len() - TOTALS..]
+    }
+
+    fn split_mut(&mut self) -> (&mut [f64], &mut [f64]) {
+        let buckets = self.cells.len() - TOTALS;
+        self.cells.split_at_mut(buckets)
     }
 }
 
@@ -130,5 +143,26 @@ mod tests {
         assert!(histogram.observe(&bounds, f64::MAX, 1.0));
         assert!(!histogram.observe(&bounds, f64::MAX, 1.0));
         assert_eq!(histogram.count(), 1.0);
+        assert_eq!(histogram.snapshot(&bounds).sum, f64::MAX);
+    }
+
+    #[test]
+    fn a_snapshot_has_one_count_per_bucket_and_the_overflow() {
+        let bounds = bounds();
+        let mut histogram = Histogram::new(&bounds);
+        histogram.observe(&bounds, 100.0, 2.0);
+        let snapshot = histogram.snapshot(&bounds);
+        assert_eq!(&*snapshot.counts, &[0.0, 0.0, 0.0, 2.0]);
+        assert_eq!((snapshot.sum, snapshot.count), (200.0, 2.0));
+    }
+
+    #[test]
+    fn a_histogram_without_bounds_has_only_the_overflow_bucket() {
+        let bounds: Bounds = Arc::from(Vec::new());
+        let mut histogram = Histogram::new(&bounds);
+        assert!(histogram.observe(&bounds, 3.0, 1.0));
+        let snapshot = histogram.snapshot(&bounds);
+        assert_eq!(&*snapshot.counts, &[1.0]);
+        assert_eq!((snapshot.sum, snapshot.count), (3.0, 1.0));
     }
 }

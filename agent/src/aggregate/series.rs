@@ -3,8 +3,17 @@
 //! The first sample of a raw (type, name, tags) key is resolved once: the name is sanitised, the
 //! tags become sorted labels, the family is found or created, conflicts and caps are checked.
 //! The outcome is cached under the raw key, so later samples cost one hash lookup and never
-//! sanitise again. It names the family and series by handles ([`FamilyKey`], [`SeriesKey`])
-//! that stay valid when other families and series expire, so expiry remaps nothing.
+//! sanitise again (an untagged key with no mapping rules is found in the family table instead:
+//! `direct`). It names the family and series by handles ([`FamilyKey`], [`SeriesKey`]) that
+//! stay valid when other families and series expire, so expiry remaps nothing.
+//!
+//! Memory per series (issue 16; heap, `cargo bench -p heartwire --bench render -- nothing`):
+//! a series holds its label values (shared with snapshots, equal values shared with the
+//! family's previous series), a 40-byte state (value, last-sample stamp) and, if tagged, one
+//! cache entry; a family holds a 136-byte record, its name and help, and no table of its own
+//! until its second series. About 320 bytes per tagged counter in families of 100, 430 per
+//! histogram of 11 buckets, 340 per series of 100 000 distinct untagged names; a snapshot adds
+//! 64 bytes per series, plus 96 per family.
 //!
 //! Decisions:
 //! - Counters are exposed as `<name>_total`; a name that already ends in `_total` keeps it.
@@ -27,20 +36,17 @@
 //! - A series records when it last got a sample; [`Statsd::expire`] (in `expiry`) removes
 //!   idle ones by their family's ttl.
 
-use std::borrow::Cow;
-use std::hash::{BuildHasher, Hash};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, Equivalent, HashMap, HashSet, HashTable};
 use heartwire_proto::{Metric, MetricKind, Values};
-use indexmap::IndexMap;
 use slotmap::SlotMap;
 use tokio::time::Instant;
 
 use super::Tally;
-use super::expiry::Expiry;
-use super::families::claimed_names;
+use super::expiry::{Expiry, Stamp, Stamps};
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
 use super::mapping::{Mapped, Mapping};
@@ -49,7 +55,12 @@ use super::settings::Limits;
 use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
 use crate::clock::Now;
 
+mod direct;
+mod members;
 mod naming;
+mod table;
+
+use self::members::{LabelNameLists, Members};
 
 /// Which family type a StatsD type feeds; `ms` is apart from `h`/`d` only for its unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,16 +112,42 @@ impl FamilyType {
     }
 }
 
-/// A raw key as received; its borrowed twin [`RawKeyRef`] hashes identically, so lookups
-/// never allocate.
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// A raw key as received, name and tags in one allocation; its borrowed twin [`RawKeyRef`]
+/// hashes identically, so lookups never allocate.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) struct RawKey {
     class: Class,
-    name: Box<str>,
-    tags: Box<str>,
+    /// Where the name ends and the tags begin in `text`.
+    split: u32,
+    text: Box<str>,
 }
 
-#[derive(Debug, Hash)]
+impl RawKey {
+    fn new(class: Class, name: &str, tags: &str) -> RawKey {
+        RawKey {
+            class,
+            split: name.len() as u32,
+            text: [name, tags].concat().into_boxed_str(),
+        }
+    }
+
+    fn borrowed(&self) -> RawKeyRef<'_> {
+        let (name, tags) = self.text.split_at(self.split as usize);
+        RawKeyRef {
+            class: self.class,
+            name,
+            tags,
+        }
+    }
+}
+
+impl Hash for RawKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.borrowed().hash(state);
+    }
+}
+
+#[derive(Debug, Hash, PartialEq, Eq)]
 struct RawKeyRef<'a> {
     class: Class,
     name: &'a str,
@@ -119,7 +156,7 @@ struct RawKeyRef<'a> {
 
 impl Equivalent<RawKey> for RawKeyRef<'_> {
     fn equivalent(&self, key: &RawKey) -> bool {
-        self.class == key.class && self.name == &*key.name && self.tags == &*key.tags
+        *self == key.borrowed()
     }
 }
 
@@ -143,16 +180,17 @@ pub(super) enum Resolved {
     Ignored,
 }
 
+/// A family: what its series share. Their states are in [`Statsd::states`].
 #[derive(Debug)]
 pub(super) struct StatsdFamily {
     name: Arc<str>,
     help: Arc<str>,
     family_type: FamilyType,
+    /// Shared with every family of the same label names ([`LabelNameLists`]).
     label_names: LabelValues,
     /// Every series' handle by its label values, in the order the series were created: the
     /// order snapshots list them in.
-    pub(super) series: IndexMap<LabelValues, SeriesKey, DefaultHashBuilder>,
-    pub(super) states: SlotMap<SeriesKey, SeriesState>,
+    pub(super) members: Members,
     /// Where snapshots list the family, in [`Statsd::places`].
     pub(super) place: u32,
     pub(super) slot: Slot,
@@ -163,34 +201,50 @@ pub(super) struct StatsdFamily {
     refresh: bool,
 }
 
-/// A series' value and when it last got a sample.
+/// A series' value and when it last got a sample: what its kind needs and no more (its label
+/// values are its key in [`StatsdFamily::members`]).
 #[derive(Debug)]
 pub(super) struct SeriesState {
     pub(super) value: SeriesValue,
-    pub(super) touched: Instant,
+    pub(super) touched: Stamp,
 }
 
 #[derive(Debug)]
 pub(super) enum SeriesValue {
     Number(f64),
+    // One allocation of buckets, sum and count: two words inline.
     Histogram(Histogram),
     // Boxed: a set is rare and large, and every counter would otherwise pay for its size.
     Set(Box<Set>),
 }
 
 /// The generic metrics and the names every family claims.
+///
+/// The names a family claims (`x_total` and `x`, `x_bucket`...) are not stored: each is `x` or
+/// `x` and a suffix, so a new family's claims are checked by looking up the families of the few
+/// bases they could come from ([`Statsd::claim_taken`]).
 #[derive(Debug)]
 pub(crate) struct Statsd {
     bounds: Bounds,
     mapping: Mapping,
     expiry: Expiry,
     pub(super) families: SlotMap<FamilyKey, StatsdFamily>,
+    /// Every series' state, whatever its family: one table, so that a family of one series
+    /// costs no table of its own.
+    pub(super) states: SlotMap<SeriesKey, SeriesState>,
+    /// What the states' `touched` count from.
+    pub(super) stamps: Stamps,
     /// The order snapshots list families in: a new family takes the place the latest removed
     /// one left (kept in `free`), else goes last.
     pub(super) places: Vec<Option<FamilyKey>>,
     pub(super) free: Vec<u32>,
-    pub(super) by_base: HashMap<Box<str>, FamilyKey>,
-    pub(super) claimed: HashSet<Box<str>>,
+    /// Families by base name ([`StatsdFamily::base`]), which is part of their name: the table
+    /// holds handles only.
+    by_base: HashTable<FamilyKey>,
+    hasher: DefaultHashBuilder,
+    /// The names the built-in and self-metric families claim.
+    reserved: HashSet<Box<str>>,
+    label_lists: LabelNameLists,
     pub(super) cache: HashMap<RawKey, Resolved>,
     max_cached: usize,
     pub(super) sets: SetLimits,
@@ -209,10 +263,14 @@ impl Statsd {
             mapping: Mapping::default(),
             expiry: Expiry::default(),
             families: SlotMap::with_key(),
+            states: SlotMap::with_key(),
+            stamps: Stamps::default(),
             places: Vec::new(),
             free: Vec::new(),
-            by_base: HashMap::new(),
-            claimed: reserved.into_iter().map(String::into_boxed_str).collect(),
+            by_base: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            reserved: reserved.into_iter().map(String::into_boxed_str).collect(),
+            label_lists: LabelNameLists::default(),
             cache: HashMap::new(),
             max_cached: limits.max_cached_keys,
             sets: SetLimits::new(limits),
@@ -252,13 +310,13 @@ impl Statsd {
                 return;
             }
         };
-        let Some(family) = self.families.get_mut(family) else {
+        let Some(family) = self.families.get(family) else {
             return;
         };
-        let Some(state) = family.states.get_mut(series) else {
+        let Some(state) = self.states.get_mut(series) else {
             return;
         };
-        state.touched = now.mono;
+        state.touched = self.stamps.stamp(now.mono);
         match &mut state.value {
             SeriesValue::Number(number) => {
                 for sample in metric.values.iter(metric.kind) {
@@ -304,6 +362,10 @@ impl Statsd {
         accounting: &mut Accounting,
     ) -> Resolved {
         let class = Class::of(metric.kind);
+        let direct = self.direct(metric);
+        if direct && let Some(resolved) = self.resolve_direct(class, metric) {
+            return resolved;
+        }
         let key = RawKeyRef {
             class,
             name: metric.name,
@@ -313,16 +375,16 @@ impl Statsd {
             return *resolved;
         }
         let resolved = self.resolve_new(class, metric, now, accounting);
+        if direct && self.resolve_direct(class, metric).is_some() {
+            // Found without the cache from now on.
+            return resolved;
+        }
         if self.cache.len() >= self.max_cached {
             // Emptying beats an LRU here: entries are cheap to rebuild and this only happens
             // under a flood of distinct keys.
             self.cache.clear();
         }
-        let key = RawKey {
-            class,
-            name: metric.name.into(),
-            tags: metric.tags.as_str().into(),
-        };
+        let key = RawKey::new(class, metric.name, metric.tags.as_str());
         self.cache.insert(key, resolved);
         resolved
     }
@@ -338,8 +400,8 @@ impl Statsd {
         let Some(named) = self.name(metric, family_type) else {
             return Resolved::Ignored;
         };
-        let key = match self.by_base.get(named.base.as_str()) {
-            Some(&key) => key,
+        let key = match self.family_by_base(&named.base) {
+            Some(key) => key,
             None => match self.new_family(&named.base, family_type, &named.labels, accounting) {
                 Ok(key) => key,
                 Err(resolved) => return resolved,
@@ -358,17 +420,14 @@ impl Statsd {
         if family.family_type != family_type || !same_names {
             return Resolved::Conflict(family.slot);
         }
-        let values: LabelValues = labels
-            .iter()
-            .map(|(_, value)| Arc::from(&**value))
-            .collect();
-        if let Some(&series) = family.series.get(&values) {
+        let values: Vec<&str> = labels.iter().map(|(_, value)| &**value).collect();
+        if let Some(series) = family.members.get(&members::Values(&values)) {
             return Resolved::Series {
                 family: key,
                 series,
             };
         }
-        if !accounting.admit(family.slot, family.series.len()) {
+        if !accounting.admit(family.slot, family.members.len()) {
             return Resolved::Dropped(family.slot);
         }
         let value = match family_type {
@@ -376,79 +435,21 @@ impl Statsd {
             FamilyType::Histogram => SeriesValue::Histogram(Histogram::new(&family.bounds)),
             FamilyType::Set => SeriesValue::Set(Box::new(Set::new(now))),
         };
-        let state = SeriesState {
+        let series = self.states.insert(SeriesState {
             value,
-            touched: now,
-        };
-        let series = family.states.insert(state);
-        family.series.insert(values, series);
+            touched: self.stamps.stamp(now),
+        });
+        let values = label_values(&values, family);
+        family.members.insert(values, series);
         Resolved::Series {
             family: key,
             series,
         }
     }
 
-    /// Creates a family, unless one of its names is taken; the first series is admitted by the
-    /// caller like any other, who also gives the family its help, buckets and ttl.
-    fn new_family(
-        &mut self,
-        base: &str,
-        family_type: FamilyType,
-        labels: &[(String, Cow<'_, str>)],
-        accounting: &mut Accounting,
-    ) -> Result<FamilyKey, Resolved> {
-        let name = match family_type {
-            FamilyType::Counter => format!("{base}_total"),
-            _ => base.to_owned(),
-        };
-        let slot = accounting.slot(&name);
-        let claims = claimed_names(&name, family_type.kind());
-        if claims
-            .iter()
-            .any(|claim| self.claimed.contains(claim.as_str()))
-        {
-            return Err(Resolved::Conflict(slot));
-        }
-        // A family is only created with its first series, so that a flood of new names at the
-        // cap cannot grow the family list.
-        if !accounting.has_room(0) {
-            return Err(Resolved::Dropped(slot));
-        }
-        self.claimed
-            .extend(claims.into_iter().map(String::into_boxed_str));
-        let place = self.free.pop().unwrap_or(self.places.len() as u32);
-        let family = StatsdFamily {
-            name: name.into(),
-            help: Arc::from(""),
-            family_type,
-            label_names: labels
-                .iter()
-                .map(|(name, _)| Arc::from(name.as_str()))
-                .collect(),
-            series: IndexMap::default(),
-            states: SlotMap::with_key(),
-            place,
-            slot,
-            bounds: self.bounds.clone(),
-            ttl: None,
-            refresh: false,
-        };
-        let key = self.families.insert(family);
-        match self.places.get_mut(place as usize) {
-            Some(free) => *free = Some(key),
-            None => self.places.push(Some(key)),
-        }
-        self.by_base.insert(base.into(), key);
-        Ok(key)
-    }
-
     /// Rolls the window of every set series, giving back the members of ended windows.
     fn sweep_sets(&mut self, now: Instant) {
-        let sets = self
-            .families
-            .values_mut()
-            .filter(|f| f.family_type == FamilyType::Set);
-        for state in sets.flat_map(|family| family.states.values_mut()) {
+        for state in self.states.values_mut() {
             if let SeriesValue::Set(set) = &mut state.value {
                 set.roll(now, &mut self.sets);
             }
@@ -458,29 +459,33 @@ impl Statsd {
     /// The families with series, in place order (creation order until families expire), each
     /// with its series in creation order.
     pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
+        out.reserve(self.families.len());
         for family in self
             .places
             .iter()
             .filter_map(|key| self.families.get((*key)?))
-            .filter(|family| !family.series.is_empty())
+            .filter(|family| !family.members.is_empty())
         {
-            let series = family
-                .series
-                .iter()
-                .filter_map(|(labels, key)| Some((labels, family.states.get(*key)?)))
-                .map(|(labels, state)| Series {
-                    labels: labels.clone(),
-                    value: match &state.value {
-                        SeriesValue::Number(number) => Value::Number(*number),
-                        SeriesValue::Histogram(histogram) => {
-                            Value::Histogram(histogram.snapshot(&family.bounds))
-                        }
-                        SeriesValue::Set(set) => {
-                            Value::Number(set.distinct(now.mono, self.sets.window))
-                        }
-                    },
-                })
-                .collect();
+            // Exact: a collected `Vec` of one series would take room for four.
+            let mut series = Vec::with_capacity(family.members.len());
+            series.extend(
+                family
+                    .members
+                    .iter()
+                    .filter_map(|(labels, key)| Some((labels, self.states.get(key)?)))
+                    .map(|(labels, state)| Series {
+                        labels: labels.clone(),
+                        value: match &state.value {
+                            SeriesValue::Number(number) => Value::Number(*number),
+                            SeriesValue::Histogram(histogram) => {
+                                Value::Histogram(histogram.snapshot(&family.bounds))
+                            }
+                            SeriesValue::Set(set) => {
+                                Value::Number(set.distinct(now.mono, self.sets.window))
+                            }
+                        },
+                    }),
+            );
             out.push(Family {
                 name: family.name.clone(),
                 help: family.help.clone(),
@@ -493,12 +498,23 @@ impl Statsd {
     }
 }
 
-/// The key a family is found under and the names it claims, to give back when it goes.
-pub(super) fn claims_of(family: &StatsdFamily) -> (String, Vec<String>) {
-    let kind = family.family_type.kind();
-    let base = match family.family_type {
-        FamilyType::Counter => family.name.strip_suffix("_total").unwrap_or(&family.name),
-        _ => &family.name,
-    };
-    (base.to_owned(), claimed_names(&family.name, kind))
+/// A new series' label values: the family's empty list if it has no labels, else each value
+/// shared with the family's latest series where equal (`env:production` on every series is
+/// held once per run of equal values, not once per series).
+fn label_values(values: &[&str], family: &StatsdFamily) -> LabelValues {
+    if values.is_empty() {
+        return family.label_names.clone();
+    }
+    let latest = family.members.latest();
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| match latest.and_then(|l| l.get(index)) {
+            Some(previous) if &**previous == *value => previous.clone(),
+            _ => Arc::from(*value),
+        })
+        .collect()
 }
+
+#[cfg(test)]
+mod tests;

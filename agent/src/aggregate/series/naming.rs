@@ -74,7 +74,7 @@ impl Statsd {
         let Some(family) = self.families.get(key) else {
             return;
         };
-        let created = family.series.is_empty();
+        let created = family.members.is_empty();
         if !created && !family.refresh {
             return;
         }
