@@ -238,12 +238,15 @@ fn memory(agent: &Agent, idle_rss: u64) {
 /// Series of distinct names the memory case adds after the 10 k page.
 const DISTINCT: usize = 100_000;
 
-/// Prints the median and 90th percentile of `n` scrapes, plain and gzip, with the page size.
+/// Prints the median and 90th percentile of `n` scrapes, plain and gzip, with the page size:
+/// of a page whose state changed since the last scrape (as between two Prometheus scrapes: the
+/// agent renders the stored part again), then of an unchanged page (the render is reused).
 fn report_scrapes(agent: &Agent, what: &str, n: usize) {
-    for gzip in [false, true] {
-        let (p50, p90, bytes) = scrape_times(agent, n, gzip);
+    for (changed, gzip) in [(true, false), (true, true), (false, false), (false, true)] {
+        let (p50, p90, bytes) = scrape_times(agent, n, changed, gzip);
         println!(
-            "/metrics with {what}{}: p50 {:.2} ms, p90 {:.2} ms ({:.1} MB)",
+            "/metrics with {what}, {}{}: p50 {:.2} ms, p90 {:.2} ms ({:.1} MB)",
+            if changed { "changed" } else { "unchanged" },
             if gzip { ", gzip" } else { "" },
             p50 * 1e3,
             p90 * 1e3,
@@ -627,15 +630,24 @@ fn grow_distinct(agent: &Agent, total: usize) -> u64 {
 }
 
 /// Median and 90th percentile of `n` full scrapes, in seconds, measured by the client, and the
-/// body's size as sent. Each scrape reads a page already rendered for the snapshot (nothing
-/// changes between them) plus its live part, as Prometheus does between two publishes.
-fn scrape_times(agent: &Agent, n: usize, gzip: bool) -> (f64, f64, usize) {
+/// body's size as sent. When `changed`, a gauge is set before each scrape and the scrape waits
+/// for the agent to publish it (the page is then rendered again); otherwise each scrape reads
+/// a page already rendered for the snapshot plus its live part.
+fn scrape_times(agent: &Agent, n: usize, changed: bool, gzip: bool) -> (f64, f64, usize) {
     // The client (without reqwest's gzip feature) does not decompress: the figure is the
     // agent's and the wire's.
     let client = reqwest::blocking::Client::new();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut size = 0;
     let mut times: Vec<f64> = (0..n)
-        .map(|_| {
+        .map(|round| {
+            if changed {
+                socket
+                    .send_to(format!("loadgen.tick:{round}|g").as_bytes(), agent.udp())
+                    .unwrap();
+                // Three publish intervals: the new state is published, not yet rendered.
+                thread::sleep(Duration::from_millis(300));
+            }
             let started = Instant::now();
             let mut request = client.get(agent.metrics_url());
             if gzip {
