@@ -126,11 +126,13 @@ impl Exposition {
         let registry = self.registry.clone();
         // The listeners start before /metrics is served, and only a restart changes them.
         let listening = self.telemetry.listening_on();
+        let pages = self.pages.clone();
         let text = stored.text(move |snapshot| {
-            let mut text = Vec::with_capacity(64 * 1024);
+            let mut text = pages.buffer();
             let own = registry.gather();
             let taken = names_of(&own);
             write_stored(snapshot, listening, &taken, &mut text);
+            pages.rendered(text.len());
             Ok(text)
         });
         let page = async {

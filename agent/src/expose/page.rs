@@ -13,6 +13,7 @@
 //! the two parts' CRCs. Any gzip reader decodes it; none needs multi-member support.
 
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -82,9 +83,23 @@ impl Stored {
 #[derive(Debug, Default)]
 pub struct Pages {
     current: Mutex<Option<Arc<Stored>>>,
+    /// The length of the last stored part rendered: the next one is about as long, and a
+    /// buffer of that size from the start is not copied as it grows.
+    last_length: AtomicUsize,
 }
 
 impl Pages {
+    /// A buffer for the next stored part: the last one's size, and a little more.
+    pub fn buffer(&self) -> Vec<u8> {
+        let last = self.last_length.load(Ordering::Relaxed);
+        Vec::with_capacity((last + last / 16).max(64 * 1024))
+    }
+
+    /// Records the length of a stored part just rendered.
+    pub fn rendered(&self, length: usize) {
+        self.last_length.store(length, Ordering::Relaxed);
+    }
+
     /// The stored part of `snapshot`'s page: the one already made for its epoch, if any. An
     /// older snapshot (a reader that was slow to ask) never replaces a newer one.
     pub fn stored(&self, snapshot: Arc<Snapshot>) -> Arc<Stored> {

@@ -100,9 +100,9 @@ impl TextWriter {
         // Counts are rounded once here: the text format holds integers, and rounding the
         // running total keeps the cumulative counts non-decreasing.
         for ((_, count), le) in histogram.cumulative().zip(&self.le) {
-            sample(name, "_bucket", &self.labels, Some(le), count.round(), out);
+            sample(name, "_bucket", &self.labels, Some(le), round(count), out);
         }
-        let count = histogram.count.round();
+        let count = round(histogram.count);
         sample(
             name,
             "_bucket",
@@ -201,6 +201,23 @@ fn escape(text: &str, quote: bool, out: &mut Vec<u8>) {
     }
 }
 
+/// `value` rounded half away from zero, as `f64::round`, without its libm call for the counts
+/// that fit an integer exactly (all but absurd ones).
+fn round(value: f64) -> f64 {
+    if value.is_nan() || value.abs() >= EXACT_INTEGERS {
+        return value.round();
+    }
+    let whole = (value as i64) as f64;
+    let rest = value - whole;
+    if rest >= 0.5 {
+        whole + 1.0
+    } else if rest <= -0.5 {
+        whole - 1.0
+    } else {
+        whole
+    }
+}
+
 /// Integral values below 2^53 in magnitude are exact as integers.
 const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
 
@@ -211,8 +228,9 @@ pub(crate) fn number(value: f64, out: &mut Vec<u8>) {
         out.extend_from_slice(b"NaN");
     } else if value.is_infinite() {
         out.extend_from_slice(if value > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else if value.fract() == 0.0 && value.abs() < EXACT_INTEGERS {
-        // Exact: the value is an integer that an i64 holds.
+    } else if value.abs() < EXACT_INTEGERS && (value as i64) as f64 == value {
+        // Exact: the value is an integer that an i64 holds. (The cast round trip, not `fract`:
+        // without SSE4.1 in the target, `fract` and `round` are calls into libm.)
         out.extend_from_slice(itoa::Buffer::new().format(value as i64).as_bytes());
     } else {
         out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
@@ -254,6 +272,25 @@ mod tests {
         assert_eq!(formatted(f64::NAN), "NaN");
         assert_eq!(formatted(f64::INFINITY), "+Inf");
         assert_eq!(formatted(f64::NEG_INFINITY), "-Inf");
+    }
+
+    #[test]
+    fn counts_round_as_f64_round_does() {
+        for value in [
+            0.0,
+            0.499_999_999_999_999_94,
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            1e6 + 0.499,
+            4_503_599_627_370_495.5,
+            9_007_199_254_740_993.0,
+            1e300,
+        ] {
+            assert_eq!(round(value), value.round(), "{value}");
+        }
     }
 
     #[test]
