@@ -20,13 +20,15 @@ use crate::telemetry::Telemetry;
 
 /// How often a blocked receive wakes up to check for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
-/// How long the loop waits after a receive that did not fill its batch, so that the datagrams
-/// of the next few milliseconds are read (and applied) together: at 100 k lines/s this turns
+/// How long a UDP receive loop waits after a receive that did not fill its batch, so that the
+/// datagrams of the next millisecond are read (and applied) together: at 100 k lines/s this turns
 /// about 2 500 wake-ups of this thread and of the aggregator per second into at most 1 000. A
 /// full batch is read again at once, so the most lines per second are not limited by it, and
 /// the receive buffer absorbs what arrives meanwhile (a few hundred datagrams at the highest
-/// rates, against thousands it holds).
-const LINGER: Duration = Duration::from_millis(1);
+/// rates, against thousands it holds). Never for Unix datagrams: their socket queues a few
+/// datagrams only (`net.unix.max_dgram_qlen`, 10 by default), and its senders would block on a
+/// reader that waits.
+pub(crate) const LINGER: Duration = Duration::from_millis(1);
 /// Pause after an unexpected receive error, so that a persistent one cannot spin a core.
 const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -45,6 +47,8 @@ pub(crate) struct Receiver {
     pub max_datagram_bytes: usize,
     /// The kernel drops of every socket of the listener (several with `receive_threads`).
     pub drops: Arc<AtomicU64>,
+    /// The wait after a receive that did not fill its batch ([`LINGER`] for UDP), if any.
+    pub linger: Option<Duration>,
 }
 
 impl Receiver {
@@ -101,8 +105,10 @@ impl Receiver {
             // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
             batch.cut = joined.truncated as u64;
             sink.send(batch, count as u64, joined.bytes);
-            if count < self.batch_datagrams {
-                thread::sleep(LINGER);
+            if let Some(linger) = self.linger
+                && count < self.batch_datagrams
+            {
+                thread::sleep(linger);
             }
         }
     }

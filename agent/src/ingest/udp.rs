@@ -45,6 +45,7 @@ pub(super) fn bind(
             batch_datagrams: config.batch_datagrams,
             max_datagram_bytes: config.max_datagram_bytes,
             drops: Arc::clone(&drops),
+            linger: Some(datagram::LINGER),
         })
         .collect();
     Ok((

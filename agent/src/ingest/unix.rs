@@ -59,6 +59,8 @@ pub(super) fn bind_datagram(
         batch_datagrams: config.batch_datagrams,
         max_datagram_bytes: config.max_datagram_bytes,
         drops: std::sync::Arc::default(),
+        // Its senders block on a full queue of a few datagrams: read them at once.
+        linger: None,
     };
     Ok((receiver, file))
 }
