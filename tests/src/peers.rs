@@ -404,3 +404,28 @@ fn read_connections(listener: &UnixListener, stop: &AtomicBool) -> io::Result<Ve
         }
     }
 }
+
+/// Why a test that runs documented commands against the agent's default addresses cannot run
+/// here (`bash`, `curl` or `nc` missing, a default port taken), if so; `what` names the
+/// document in the message.
+pub fn default_ports_unusable(what: &str) -> Option<String> {
+    for tool in ["bash", "curl", "nc"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+        if !found {
+            return Some(format!(
+                "no `{tool}` on PATH; run .ci/install-quickstart.sh"
+            ));
+        }
+    }
+    let taken = |address: &str| format!("{address} is taken, and {what} uses the default ports");
+    if std::net::UdpSocket::bind("127.0.0.1:8125").is_err() {
+        return Some(taken("udp 127.0.0.1:8125"));
+    }
+    for address in ["127.0.0.1:8125", "0.0.0.0:8127", "127.0.0.1:8128"] {
+        if std::net::TcpListener::bind(address).is_err() {
+            return Some(taken(&format!("tcp {address}")));
+        }
+    }
+    None
+}

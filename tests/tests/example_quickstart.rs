@@ -15,7 +15,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -235,31 +234,6 @@ fn run_block(session: &mut Session, block: &Block) {
     }
 }
 
-/// Why the quickstart cannot run here (a tool missing, a default port taken), if it cannot.
-fn unmet_needs() -> Option<String> {
-    for tool in ["bash", "curl", "nc"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-        if !found {
-            return Some(format!(
-                "no `{tool}` on PATH; run .ci/install-quickstart.sh"
-            ));
-        }
-    }
-    let taken = |address: &str| {
-        format!("{address} is taken, and the quickstart uses heartwire's default ports")
-    };
-    if UdpSocket::bind("127.0.0.1:8125").is_err() {
-        return Some(taken("udp 127.0.0.1:8125"));
-    }
-    for address in ["127.0.0.1:8125", "0.0.0.0:8127", "127.0.0.1:8128"] {
-        if TcpListener::bind(address).is_err() {
-            return Some(taken(&format!("tcp {address}")));
-        }
-    }
-    None
-}
-
 #[test]
 fn the_quickstart_readme_runs_as_written_and_prints_what_it_shows() {
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/README.md");
@@ -273,7 +247,7 @@ fn the_quickstart_readme_runs_as_written_and_prints_what_it_shows() {
         "the README shows outputs"
     );
 
-    if let Some(unmet) = unmet_needs() {
+    if let Some(unmet) = heartwire_tests::peers::default_ports_unusable("the quickstart") {
         assert!(!peers::peers_required(), "{unmet} ({REQUIRE_PEERS}=1)");
         let notice = format!("\n********** SKIPPED: {unmet} **********\n\n");
         let _ = std::io::stderr().write_all(notice.as_bytes());

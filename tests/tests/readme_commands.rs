@@ -19,7 +19,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -415,30 +414,6 @@ fn effective_uid() -> u32 {
     fs::metadata("/proc/self").expect("/proc is mounted").uid()
 }
 
-/// Why the README's commands cannot run here (a tool missing, a default port taken), if so.
-fn unmet_needs() -> Option<String> {
-    for tool in ["bash", "curl", "nc"] {
-        let found = std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-        if !found {
-            return Some(format!(
-                "no `{tool}` on PATH; run .ci/install-quickstart.sh"
-            ));
-        }
-    }
-    let taken =
-        |address: &str| format!("{address} is taken, and the README uses the default ports");
-    if UdpSocket::bind("127.0.0.1:8125").is_err() {
-        return Some(taken("udp 127.0.0.1:8125"));
-    }
-    for address in ["127.0.0.1:8125", "0.0.0.0:8127", "127.0.0.1:8128"] {
-        if TcpListener::bind(address).is_err() {
-            return Some(taken(&format!("tcp {address}")));
-        }
-    }
-    None
-}
-
 #[test]
 fn the_readme_commands_reach_the_embedded_default_as_written_for_root_and_other_users() {
     let lines = readme_commands();
@@ -449,7 +424,7 @@ fn the_readme_commands_reach_the_embedded_default_as_written_for_root_and_other_
             "the README no longer shows `{known}`"
         );
     }
-    if let Some(unmet) = unmet_needs() {
+    if let Some(unmet) = heartwire_tests::peers::default_ports_unusable("the README") {
         assert!(!peers::peers_required(), "{unmet} ({REQUIRE_PEERS}=1)");
         let notice = format!("\n********** SKIPPED: {unmet} **********\n\n");
         let _ = std::io::stderr().write_all(notice.as_bytes());

@@ -99,20 +99,27 @@ fn a_command_runs_and_its_exit_code_comes_back() {
     assert_eq!(ending, Ending::Exited(3));
 }
 
+/// A run of job `job` (id `r1`) that exits 0, reported to `destination`, where `listener`
+/// accepts it: the lines the agent would read, and what the reporter printed.
+fn session(listener: &UnixListener, destination: &Destination) -> (Vec<String>, Vec<u8>) {
+    let mut log = Vec::new();
+    let reporter = Reporter::open(destination, "app", "job", "r1", &mut log);
+    let (stream, _) = listener.accept().unwrap();
+    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
+    let lines = BufReader::new(stream)
+        .lines()
+        .collect::<io::Result<_>>()
+        .unwrap();
+    (lines, log)
+}
+
 #[test]
 fn a_unix_stream_session_says_hello_starts_ends_and_closes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stream.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let target = Destination::Given(Target::Unix(path));
-    let mut log = Vec::new();
-    let reporter = Reporter::open(&target, "app", "job", "r1", &mut log);
-    let (stream, _) = listener.accept().unwrap();
-    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
-    let lines: Vec<String> = BufReader::new(stream)
-        .lines()
-        .collect::<io::Result<_>>()
-        .unwrap();
+    let (lines, log) = session(&listener, &target);
     assert_eq!(
         lines,
         [
@@ -174,14 +181,7 @@ fn by_default_the_session_goes_to_the_default_socket_without_a_word() {
     let dir = tempfile::tempdir().unwrap();
     let listener = UnixListener::bind(dir.path().join("stream.sock")).unwrap();
     let destination = default_destination(dir.path(), "127.0.0.1:1");
-    let mut log = Vec::new();
-    let reporter = Reporter::open(&destination, "app", "job", "r1", &mut log);
-    let (stream, _) = listener.accept().unwrap();
-    reporter.finish(&Ending::Exited(0).line("job", "r1", 1.5));
-    let lines: Vec<String> = BufReader::new(stream)
-        .lines()
-        .collect::<io::Result<_>>()
-        .unwrap();
+    let (lines, log) = session(&listener, &destination);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert!(lines[0].starts_with("hello app=app"), "{lines:?}");
     assert!(log.is_empty(), "{}", String::from_utf8_lossy(&log));
