@@ -1,4 +1,6 @@
-//! The one custom `prometheus` [`Collector`]: a snapshot turned into metric families.
+//! The one custom `prometheus` [`Collector`]: a snapshot turned into metric families, for the
+//! OTLP export and as the text writer's oracle in the tests (`/metrics` and the textfile are
+//! written by [`super::text`]). [`bookkeeping`] lists the aggregator's own families for both.
 //!
 //! Series are built as plain `MetricFamily` values from the snapshot's label names and values,
 //! never through `*Vec::with_label_values`, which panics when a label set does not match.

@@ -1,9 +1,10 @@
 //! `/metrics`: a snapshot and the self-metrics, in the Prometheus text format 0.0.4.
 //!
 //! The only module that knows Prometheus types. The [`Exposition`] owns the agent's registry
-//! (the self-metrics of [`crate::telemetry`]; never the global default registry) and
-//! renders it together with a snapshot through the `prometheus` crate's `TextEncoder`, which
-//! escapes label values (`\`, `"`, newline) so that no input breaks the exposition.
+//! (the self-metrics of [`crate::telemetry`]; never the global default registry). A snapshot's
+//! families are written by [`text`], straight from the snapshot; the registry's through the
+//! `prometheus` crate's `TextEncoder`. Both escape label values (`\`, `"`, newline) so that no
+//! input breaks the exposition; the encoder is also the writer's oracle in the tests.
 //!
 //! A page is the snapshot's stored families (rendered once per published snapshot and shared
 //! by its readers, see [`page`]), then its verdicts evaluated at the time of the read, then the
