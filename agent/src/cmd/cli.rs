@@ -155,7 +155,7 @@ pub struct SendArgs {
     /// unixgram:///PATH (datagram). `HEARTWIRE_TO` sets it for a whole pod, as for `run`.
     /// Without either: the agent's Unix stream socket at its default location
     /// ($XDG_RUNTIME_DIR/heartwire/stream.sock, /run/heartwire/stream.sock as root, else
-    /// /tmp/heartwire-<uid>/stream.sock), else tcp://127.0.0.1:8125.
+    /// /tmp/heartwire-UID/stream.sock), else tcp://127.0.0.1:8125.
     #[arg(long, value_name = "URL", env = "HEARTWIRE_TO")]
     pub to: Option<Target>,
     /// Lines to send, e.g. 'job.ok viewer-poll 0.3' or 'page.views:1|c'. `-` reads lines from
@@ -173,7 +173,7 @@ pub struct RunArgs {
     /// Where the agent listens: unix:///PATH (a session for the whole run), udp://HOST:PORT,
     /// tcp://HOST:PORT or unixgram:///PATH. Without it (or `HEARTWIRE_TO`): a session on the
     /// agent's Unix stream socket at its default location ($XDG_RUNTIME_DIR/heartwire/stream.sock,
-    /// /run/heartwire/stream.sock as root, else /tmp/heartwire-<uid>/stream.sock), else plain
+    /// /run/heartwire/stream.sock as root, else /tmp/heartwire-UID/stream.sock), else plain
     /// lines to tcp://127.0.0.1:8125, said once on stderr, since a killed run is then not seen
     /// as crashed.
     #[arg(long, value_name = "URL", env = "HEARTWIRE_TO")]
