@@ -6,8 +6,9 @@
 //! absolute path (the per-user runtime directory of a login session or a systemd user service);
 //! else `/run/heartwire/stream.sock` for root (the location the Helm chart uses too); else
 //! `/tmp/heartwire-<uid>/stream.sock`. The commands then try `/run/heartwire/stream.sock`, the
-//! Helm chart's socket, which an app container reaches as another user than the agent's. `TMPDIR` is not consulted, so that an agent and a command
-//! started with different temporary directories still find each other (tmux does the same).
+//! Helm chart's socket, which an app container reaches as another user than the agent's.
+//! `TMPDIR` is not consulted, so that an agent and a command started with different temporary
+//! directories still find each other (tmux does the same).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
