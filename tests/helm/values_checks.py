@@ -156,7 +156,11 @@ def check_memory_arithmetic():
     check(memory(preset) == "262Mi", f"the default caps give {memory(preset)}")
     bigger = dict(preset, config={"listen": {"udp": {"batch_datagrams": 128}}})
     check(memory(bigger) == "390Mi", f"a udp batch of 128 datagrams gives {memory(bigger)}")
-    yield "the derived memory limit: 262Mi with the default caps, 390Mi with udp batches of 128"
+    # Three receive threads: two more sets of 64 × 8 KiB receive buffers (1 MiB).
+    threads = dict(preset, config={"listen": {"udp": {"receive_threads": 3}}})
+    check(memory(threads) == "263Mi", f"three udp receive threads give {memory(threads)}")
+    yield ("the derived memory limit: 262Mi with the default caps, 390Mi with udp batches of 128, "
+           "263Mi with three udp receive threads")
     derived = c.render({"sidecar": {"resourcesPreset": "derived"}})
     resources = c.find(derived, "Deployment")["spec"]["template"]["spec"]["initContainers"][0][
         "resources"]
