@@ -504,6 +504,32 @@ fn an_invalid_config_exits_64_naming_file_line_and_key() {
     );
 }
 
+/// The plain page is sent as chunks (the part rendered once per snapshot, shared by its
+/// readers, then the live part), with the exact `Content-Length` a single buffer would have.
+#[test]
+fn a_plain_metrics_page_carries_its_exact_length() {
+    let agent = Agent::start();
+    agent.send_udp(b"sized.hits:3|c\n");
+    agent.wait_for("sized_hits_total", &[], 3.0);
+    for _ in 0..2 {
+        let response = agent.http().get(agent.metrics_url()).send().unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers().get("transfer-encoding").is_none());
+        let length: usize = response.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = response.text().unwrap();
+        assert_eq!(body.len(), length);
+        assert!(body.ends_with('\n'));
+        assert_eq!(
+            Scrape::parse(body).value("sized_hits_total", &[]),
+            Some(3.0)
+        );
+    }
+}
+
 #[test]
 fn metrics_are_gzipped_when_the_client_asks() {
     let agent = Agent::start();
