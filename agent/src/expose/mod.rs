@@ -57,13 +57,6 @@ pub struct Body {
     pub gzip: bool,
 }
 
-impl Body {
-    /// The body's bytes in one buffer (tests).
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.concat()
-    }
-}
-
 impl Exposition {
     /// Creates the registry with the self-metrics, the process collector and build info.
     pub fn new() -> Result<(Exposition, Arc<Telemetry>), prometheus::Error> {
