@@ -10,24 +10,18 @@ use indexmap::{Equivalent, IndexMap};
 use super::families::{self, FamilyNames};
 use super::histogram::{Bounds, Histogram};
 use super::limits::{Accounting, Slot};
-use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
+use super::snapshot::{Family, FamilyMeta, LabelValues, Series, Value};
 use crate::clock::Now;
 
 /// The fixed parts of a built-in family, shared by every snapshot.
 #[derive(Debug, Clone)]
-pub(crate) struct Meta {
-    name: Arc<str>,
-    help: Arc<str>,
-    kind: Kind,
-    const_labels: ConstLabelPairs,
-    label_names: LabelValues,
-}
+pub(crate) struct Meta(Arc<FamilyMeta>);
 
 impl Meta {
     /// The family's row of the catalogue, under the names `names` give.
     pub(crate) fn of(names: &FamilyNames, family: families::Family) -> Meta {
         let row = family.row();
-        Meta {
+        Meta(Arc::new(FamilyMeta {
             name: names.name(family).into(),
             help: row.help.into(),
             kind: row.kind,
@@ -41,18 +35,14 @@ impl Meta {
                 .into_iter()
                 .map(Arc::from)
                 .collect(),
-        }
+        }))
     }
 
     /// The family with these series, or nothing if there are none (an empty family is not
     /// valid in the text format).
     pub(crate) fn family(&self, series: Vec<Series>) -> Option<Family> {
         (!series.is_empty()).then(|| Family {
-            name: self.name.clone(),
-            help: self.help.clone(),
-            kind: self.kind,
-            const_labels: self.const_labels.clone(),
-            label_names: self.label_names.clone(),
+            meta: self.0.clone(),
             series,
         })
     }
@@ -186,7 +176,7 @@ impl Calls {
                 let histogram = call.duration.as_ref()?;
                 Some(Series {
                     labels: call.labels.clone(),
-                    value: Value::Histogram(histogram.snapshot(&self.bounds)),
+                    value: Value::Histogram(Box::new(histogram.snapshot(&self.bounds))),
                 })
             })
             .collect();

@@ -402,7 +402,7 @@ impl Jobs {
             .filter(|job| job.duration.count() > 0.0)
             .map(|job| Series {
                 labels: job.labels.clone(),
-                value: Value::Histogram(job.duration.snapshot(&self.bounds)),
+                value: Value::Histogram(Box::new(job.duration.snapshot(&self.bounds))),
             })
             .collect();
         out.extend(m.duration.family(durations));

@@ -10,10 +10,11 @@
 //! Memory per series (issue 16; heap, `cargo bench -p heartwire --bench render -- nothing`):
 //! a series holds its label values (shared with snapshots, equal values shared with the
 //! family's previous series), a 40-byte state (value, last-sample stamp) and, if tagged, one
-//! cache entry; a family holds a 136-byte record, its name and help, and no table of its own
-//! until its second series. About 320 bytes per tagged counter in families of 100, 430 per
-//! histogram of 11 buckets, 340 per series of 100 000 distinct untagged names; a snapshot adds
-//! 64 bytes per series, plus 96 per family.
+//! cache entry; a family holds a record, a [`FamilyMeta`] (name, help, label names) shared with
+//! the snapshots, and no table of its own until its second series. About 320 bytes per tagged
+//! counter in families of 100, 430 per histogram of 11 buckets, 370 per series of 100 000
+//! distinct untagged names; a snapshot adds 32 bytes per counter or gauge (64 for a series
+//! that is its family's only one) and 176 per histogram.
 //!
 //! Decisions:
 //! - Counters are exposed as `<name>_total`; a name that already ends in `_total` keeps it.
@@ -52,7 +53,7 @@ use super::limits::{Accounting, Slot};
 use super::mapping::{Mapped, Mapping};
 use super::set::{Set, SetLimits};
 use super::settings::Limits;
-use super::snapshot::{ConstLabelPairs, Family, Kind, LabelValues, Series, Value};
+use super::snapshot::{ConstLabelPairs, Family, FamilyMeta, Kind, LabelValues, Series, Value};
 use crate::clock::Now;
 
 mod direct;
@@ -183,11 +184,10 @@ pub(super) enum Resolved {
 /// A family: what its series share. Their states are in [`Statsd::states`].
 #[derive(Debug)]
 pub(super) struct StatsdFamily {
-    name: Arc<str>,
-    help: Arc<str>,
+    /// Name, help and label names (shared with every family of the same label names, see
+    /// [`LabelNameLists`]), shared with the snapshots.
+    meta: Arc<FamilyMeta>,
     family_type: FamilyType,
-    /// Shared with every family of the same label names ([`LabelNameLists`]).
-    label_names: LabelValues,
     /// Every series' handle by its label values, in the order the series were created: the
     /// order snapshots list them in.
     pub(super) members: Members,
@@ -412,8 +412,7 @@ impl Statsd {
             return Resolved::Conflict(accounting.slot(&named.base));
         };
         let labels = named.labels;
-        let same_names = family
-            .label_names
+        let same_names = (family.meta.label_names)
             .iter()
             .map(|name| &**name)
             .eq(labels.iter().map(|(name, _)| name.as_str()));
@@ -478,7 +477,7 @@ impl Statsd {
                         value: match &state.value {
                             SeriesValue::Number(number) => Value::Number(*number),
                             SeriesValue::Histogram(histogram) => {
-                                Value::Histogram(histogram.snapshot(&family.bounds))
+                                Value::Histogram(Box::new(histogram.snapshot(&family.bounds)))
                             }
                             SeriesValue::Set(set) => {
                                 Value::Number(set.distinct(now.mono, self.sets.window))
@@ -487,11 +486,7 @@ impl Statsd {
                     }),
             );
             out.push(Family {
-                name: family.name.clone(),
-                help: family.help.clone(),
-                kind: family.family_type.kind(),
-                const_labels: self.no_const_labels.clone(),
-                label_names: family.label_names.clone(),
+                meta: family.meta.clone(),
                 series,
             });
         }
@@ -503,7 +498,7 @@ impl Statsd {
 /// held once per run of equal values, not once per series).
 fn label_values(values: &[&str], family: &StatsdFamily) -> LabelValues {
     if values.is_empty() {
-        return family.label_names.clone();
+        return family.meta.label_names.clone();
     }
     let latest = family.members.latest();
     values

@@ -121,9 +121,11 @@ pub struct WorkerStatus {
     pub ttl_seconds: f64,
 }
 
-/// One metric family.
-#[derive(Debug, Clone)]
-pub struct Family {
+/// What a family is apart from its series: name, help, type and label names. Made once per
+/// family of the live state and shared by every snapshot, so that a snapshot costs a pointer
+/// per family, not five.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyMeta {
     /// The metric name as exposed (`page_views_total`, `heartwire_job_runs_total`).
     pub name: Arc<str>,
     /// The HELP text.
@@ -134,8 +136,24 @@ pub struct Family {
     pub const_labels: ConstLabelPairs,
     /// Variable label names, sorted for StatsD families, fixed for built-ins.
     pub label_names: LabelValues,
+}
+
+/// One metric family: its shared [`FamilyMeta`] (read through it: `family.name`) and its
+/// series.
+#[derive(Debug, Clone)]
+pub struct Family {
+    /// Name, help, type and label names.
+    pub meta: Arc<FamilyMeta>,
     /// The series.
     pub series: Vec<Series>,
+}
+
+impl std::ops::Deref for Family {
+    type Target = FamilyMeta;
+
+    fn deref(&self) -> &FamilyMeta {
+        &self.meta
+    }
 }
 
 /// The Prometheus type of a family.
@@ -163,8 +181,8 @@ pub struct Series {
 pub enum Value {
     /// A counter or gauge.
     Number(f64),
-    /// A histogram.
-    Histogram(HistogramSnapshot),
+    /// A histogram (boxed: a series of a number is then two words, not eight).
+    Histogram(Box<HistogramSnapshot>),
 }
 
 /// Bookkeeping for one family label of the self-metrics.

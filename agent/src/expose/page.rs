@@ -7,6 +7,11 @@
 //! their own. The *live* part (verdicts evaluated at the time of the read, and the self-metrics)
 //! is small and rendered for every request.
 //!
+//! A page is kept for [`KEEP`] after it is made, so that the readers of one moment (two
+//! Prometheus replicas, a dashboard's burst) share it, then freed: between scrapes the agent
+//! holds no rendered page, only the snapshot it is rendered from. The stored part of 10 000
+//! series with histograms is megabytes, more than the series themselves (issue 16).
+//!
 //! The gzip body is one standard gzip member all the same: the stored part is compressed as a
 //! raw deflate stream ending with a sync flush (byte-aligned, not final), the live part as a
 //! second deflate stream that ends the member, and the trailer's CRC-32 is the combination of
@@ -14,13 +19,20 @@
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use bytes::Bytes;
 use flate2::{Compress, Compression, FlushCompress, Status};
 use tokio::sync::OnceCell;
 
 use crate::aggregate::Snapshot;
+
+/// How long a page is kept after it is made, for the readers that come at about the same time.
+pub const KEEP: Duration = Duration::from_secs(2);
+
+/// The text a streaming render holds before compressing it (see [`Deflater`]).
+pub const CHUNK: usize = 256 * 1024;
 
 /// gzip's fixed header: magic, deflate, no flags, no mtime, no extra flags, OS unknown.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
@@ -79,10 +91,11 @@ impl Stored {
     }
 }
 
-/// The stored part of the newest snapshot a reader asked for, so that readers share it.
+/// The stored part of the newest snapshot a reader asked for, so that readers share it while
+/// any of them holds it (and for [`KEEP`] after it is made).
 #[derive(Debug, Default)]
 pub struct Pages {
-    current: Mutex<Option<Arc<Stored>>>,
+    current: Mutex<Weak<Stored>>,
     /// The length of the last stored part rendered: the next one is about as long, and a
     /// buffer of that size from the start is not copied as it grows.
     last_length: AtomicUsize,
@@ -100,19 +113,31 @@ impl Pages {
         self.last_length.store(length, Ordering::Relaxed);
     }
 
-    /// The stored part of `snapshot`'s page: the one already made for its epoch, if any. An
-    /// older snapshot (a reader that was slow to ask) never replaces a newer one.
+    /// The stored part of `snapshot`'s page: the one already made for its epoch, if a reader
+    /// still holds it or it was made less than [`KEEP`] ago. An older snapshot (a reader that
+    /// was slow to ask) never replaces a newer one.
     pub fn stored(&self, snapshot: Arc<Snapshot>) -> Arc<Stored> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*current {
-            Some(page) if page.snapshot.epoch == snapshot.epoch => page.clone(),
+        match current.upgrade() {
+            Some(page) if page.snapshot.epoch == snapshot.epoch => page,
             Some(page) if page.snapshot.epoch > snapshot.epoch => Arc::new(Stored::new(snapshot)),
             _ => {
                 let page = Arc::new(Stored::new(snapshot));
-                *current = Some(page.clone());
+                *current = Arc::downgrade(&page);
+                keep(page.clone());
                 page
             }
         }
+    }
+}
+
+/// Holds `page` for [`KEEP`] on the runtime, if there is one (there always is when serving).
+fn keep(page: Arc<Stored>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            tokio::time::sleep(KEEP).await;
+            drop(page);
+        });
     }
 }
 
@@ -120,7 +145,8 @@ impl Pages {
 /// stream can follow it inside one gzip member.
 #[derive(Debug)]
 pub struct Deflated {
-    bytes: Vec<u8>,
+    /// The gzip header and the compressed text.
+    member: Bytes,
     crc: crc32fast::Hasher,
     length: u64,
 }
@@ -129,13 +155,24 @@ impl Deflated {
     /// Compresses `text` (fast level: this runs once per published snapshot of a page that
     /// can be megabytes, and the agent's CPU is the app's too).
     pub fn new(text: &[u8]) -> io::Result<Deflated> {
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(text);
-        Ok(Deflated {
-            bytes: deflate(text, FlushCompress::Sync)?,
-            crc,
-            length: text.len() as u64,
-        })
+        let mut deflater = Deflater::new(text.len() / 4);
+        deflater.write(text)?;
+        deflater.finish()
+    }
+
+    /// The gzip body of this text followed by `tail`: the compressed text (shared, not copied)
+    /// and the rest of the member.
+    pub fn gzip_chunks(&self, tail: &[u8]) -> io::Result<[Bytes; 2]> {
+        let mut rest = deflate(tail, FlushCompress::Finish)?;
+        let mut crc = self.crc.clone();
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(tail);
+        crc.combine(&tail_crc);
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        let length = (self.length + tail.len() as u64) as u32;
+        rest.extend_from_slice(&crc.finalize().to_le_bytes());
+        rest.extend_from_slice(&length.to_le_bytes());
+        Ok([self.member.clone(), rest.into()])
     }
 
     /// The gzip member of this text followed by `tail`.
@@ -147,13 +184,71 @@ impl Deflated {
         crc.combine(&tail_crc);
         // ISIZE is the length modulo 2^32 (RFC 1952).
         let length = (self.length + tail.len() as u64) as u32;
-        let mut out = Vec::with_capacity(GZIP_HEADER.len() + self.bytes.len() + rest.len() + 8);
-        out.extend_from_slice(&GZIP_HEADER);
-        out.extend_from_slice(&self.bytes);
+        let mut out = Vec::with_capacity(self.member.len() + rest.len() + 8);
+        out.extend_from_slice(&self.member);
         out.extend_from_slice(&rest);
         out.extend_from_slice(&crc.finalize().to_le_bytes());
         out.extend_from_slice(&length.to_le_bytes());
         Ok(out)
+    }
+}
+
+/// Compresses a text as it is written, so that a large page never exists whole uncompressed:
+/// the renderer hands over its buffer every [`CHUNK`] bytes or so.
+#[derive(Debug)]
+pub struct Deflater {
+    compress: Compress,
+    out: Vec<u8>,
+    crc: crc32fast::Hasher,
+    length: u64,
+}
+
+impl Deflater {
+    /// A compressor whose output starts with room for `expected` bytes.
+    pub fn new(expected: usize) -> Deflater {
+        let mut out = Vec::with_capacity(GZIP_HEADER.len() + expected + 1024);
+        out.extend_from_slice(&GZIP_HEADER);
+        Deflater {
+            compress: Compress::new(Compression::fast(), false),
+            out,
+            crc: crc32fast::Hasher::new(),
+            length: 0,
+        }
+    }
+
+    /// Compresses `text`, the next part of the stream.
+    pub fn write(&mut self, text: &[u8]) -> io::Result<()> {
+        self.crc.update(text);
+        self.length += text.len() as u64;
+        self.run(text, FlushCompress::None)
+    }
+
+    /// Ends the stream with a sync flush (byte-aligned, open for the live part).
+    pub fn finish(mut self) -> io::Result<Deflated> {
+        self.run(&[], FlushCompress::Sync)?;
+        Ok(Deflated {
+            member: self.out.into(),
+            crc: self.crc,
+            length: self.length,
+        })
+    }
+
+    fn run(&mut self, data: &[u8], flush: FlushCompress) -> io::Result<()> {
+        let start = self.compress.total_in();
+        loop {
+            let consumed = usize::try_from(self.compress.total_in() - start).unwrap_or(data.len());
+            if self.out.capacity() - self.out.len() < 1024 {
+                self.out.reserve(self.out.capacity().max(4096));
+            }
+            self.compress
+                .compress_vec(&data[consumed.min(data.len())..], &mut self.out, flush)
+                .map_err(io::Error::other)?;
+            let all_in = self.compress.total_in() - start == data.len() as u64;
+            // zlib is done with a flush (or with its input) when it leaves output space unused.
+            if all_in && self.out.len() < self.out.capacity() {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -221,6 +316,61 @@ mod tests {
             assert_eq!(gunzip(&body), expected);
             assert!(body.len() < expected.len() / 3, "it compresses");
         }
+    }
+
+    fn snapshot(epoch: u64) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            epoch,
+            ..Snapshot::empty()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readers_of_one_epoch_share_a_page_which_is_freed_after_keep() {
+        let pages = Pages::default();
+        let first = pages.stored(snapshot(1));
+        let weak = Arc::downgrade(&first);
+        assert!(
+            Arc::ptr_eq(&first, &pages.stored(snapshot(1))),
+            "shared while held"
+        );
+        drop(first);
+        // Nobody holds it now, but it was made less than KEEP ago.
+        tokio::time::sleep(KEEP / 2).await;
+        assert!(Arc::ptr_eq(
+            &weak.upgrade().unwrap(),
+            &pages.stored(snapshot(1))
+        ));
+        tokio::time::sleep(KEEP).await;
+        assert!(weak.upgrade().is_none(), "freed once KEEP has passed");
+        // The next reader of the same epoch renders it again.
+        let again = pages.stored(snapshot(1));
+        assert_eq!(again.snapshot().epoch, 1);
+        // An older snapshot never replaces the newer page.
+        let newer = pages.stored(snapshot(3));
+        let _older = pages.stored(snapshot(2));
+        assert!(Arc::ptr_eq(&newer, &pages.stored(snapshot(3))));
+    }
+
+    #[test]
+    fn a_text_compressed_as_it_is_written_makes_the_same_body_in_shared_chunks() {
+        let stored: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("x_{}{{a=\"{}\"}} {}\n", i % 31, i % 7, i).into_bytes())
+            .collect();
+        let mut deflater = Deflater::new(0);
+        for piece in stored.chunks(CHUNK / 3 + 17) {
+            deflater.write(piece).unwrap();
+        }
+        let deflated = deflater.finish().unwrap();
+        let [member, rest] = deflated.gzip_chunks(b"live 1\n").unwrap();
+        let body = [&member[..], &rest[..]].concat();
+        let mut expected = stored.clone();
+        expected.extend_from_slice(b"live 1\n");
+        assert_eq!(gunzip(&body), expected);
+        assert_eq!(body, deflated.gzip_with(b"live 1\n").unwrap());
+        // The compressed text is shared by every body, not copied.
+        let [again, _] = deflated.gzip_chunks(b"").unwrap();
+        assert_eq!(again.as_ptr(), member.as_ptr());
     }
 
     #[test]

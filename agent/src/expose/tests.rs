@@ -7,7 +7,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::aggregate::snapshot::{Family, HistogramSnapshot, Kind, Series, Value};
+use crate::aggregate::snapshot::{Family, FamilyMeta, HistogramSnapshot, Kind, Series, Value};
 use crate::aggregate::{Aggregator, FamilyNames, Settings};
 use std::time::Duration;
 
@@ -423,11 +423,13 @@ fn a_malicious_corpus_keeps_the_exposition_valid_and_the_series_bounded() {
 
 fn snapshot_with_label(value: &str) -> Snapshot {
     let family = Family {
-        name: "probe".into(),
-        help: Arc::from(format!("help with {value}").as_str()),
-        kind: Kind::Gauge,
-        const_labels: Arc::from(vec![]),
-        label_names: Arc::from(vec![Arc::from("v")]),
+        meta: Arc::new(FamilyMeta {
+            name: "probe".into(),
+            help: Arc::from(format!("help with {value}").as_str()),
+            kind: Kind::Gauge,
+            const_labels: Arc::from(vec![]),
+            label_names: Arc::from(vec![Arc::from("v")]),
+        }),
         series: vec![Series {
             labels: Arc::from(vec![Arc::from(value)]),
             value: Value::Number(1.0),
@@ -511,12 +513,12 @@ fn any_histogram() -> impl Strategy<Value = Value> {
             let bounds: Vec<f64> = bounds.into_iter().map(|b| f64::from(b) / 1000.0).collect();
             let counts: Box<[f64]> = counts[..bounds.len() + 1].into();
             let count = counts.iter().sum();
-            Value::Histogram(HistogramSnapshot {
+            Value::Histogram(Box::new(HistogramSnapshot {
                 bounds: Arc::from(bounds),
                 counts,
                 sum,
                 count,
-            })
+            }))
         })
 }
 
@@ -545,20 +547,22 @@ fn any_family() -> impl Strategy<Value = Family> {
                 count,
             );
             series.prop_map(move |series| Family {
-                name: Arc::from(name.as_str()),
-                help: Arc::from(help.as_str()),
-                kind,
-                const_labels: constant
-                    .iter()
-                    .enumerate()
-                    .map(|(i, value)| {
-                        (
-                            Arc::from(format!("c_{i}").as_str()),
-                            Arc::from(value.as_str()),
-                        )
-                    })
-                    .collect(),
-                label_names: names.iter().map(|name| Arc::from(name.as_str())).collect(),
+                meta: Arc::new(FamilyMeta {
+                    name: Arc::from(name.as_str()),
+                    help: Arc::from(help.as_str()),
+                    kind,
+                    const_labels: constant
+                        .iter()
+                        .enumerate()
+                        .map(|(i, value)| {
+                            (
+                                Arc::from(format!("c_{i}").as_str()),
+                                Arc::from(value.as_str()),
+                            )
+                        })
+                        .collect(),
+                    label_names: names.iter().map(|name| Arc::from(name.as_str())).collect(),
+                }),
                 series: series
                     .into_iter()
                     .map(|(labels, value)| Series {
@@ -582,7 +586,8 @@ proptest! {
     fn property_the_fast_writer_writes_what_the_encoder_writes(mut families in proptest::collection::vec(any_family(), 1..5)) {
         // Family names are unique on a page (the aggregator sees to it).
         for (index, family) in families.iter_mut().enumerate() {
-            family.name = Arc::from(format!("f{index}_{}", family.name).as_str());
+            let name = Arc::from(format!("f{index}_{}", family.name).as_str());
+            Arc::make_mut(&mut family.meta).name = name;
         }
         let mut fast = Vec::new();
         let mut writer = text::TextWriter::default();

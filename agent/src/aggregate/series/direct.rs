@@ -29,7 +29,7 @@ impl Statsd {
         let key = self.family_by_base(base)?;
         let family = self.families.get(key)?;
         if family.family_type != class.family_type()
-            || !family.label_names.is_empty()
+            || !family.meta.label_names.is_empty()
             || family.refresh
         {
             return None;

@@ -84,7 +84,10 @@ impl Statsd {
             if created {
                 family.bounds = bounds;
             }
-            (family.help, family.ttl, family.refresh) = (help, ttl, false);
+            if family.meta.help != help {
+                Arc::make_mut(&mut family.meta).help = help;
+            }
+            (family.ttl, family.refresh) = (ttl, false);
         }
     }
 

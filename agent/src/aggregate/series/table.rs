@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::super::families::claimed_names;
 use super::super::limits::Accounting;
+use super::super::snapshot::FamilyMeta;
 use super::members::Members;
 use super::{FamilyKey, FamilyType, Resolved, Statsd, StatsdFamily};
 
@@ -37,7 +38,7 @@ impl Statsd {
             .chain(bases)
             .filter_map(|base| self.families.get(self.family_by_base(base)?))
             .any(|family| {
-                claimed_names(&family.name, family.family_type.kind())
+                claimed_names(&family.meta.name, family.family_type.kind())
                     .iter()
                     .any(|name| name == claim)
             })
@@ -67,16 +68,22 @@ impl Statsd {
             return Err(Resolved::Dropped(slot));
         }
         let place = self.free.pop().unwrap_or(self.places.len() as u32);
+        let label_names = self.label_lists.take(
+            &labels
+                .iter()
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>(),
+        );
         let family = StatsdFamily {
-            name: name.into(),
-            help: Arc::from(""),
+            // The help is the rule's or generated: the caller sets it with the first series.
+            meta: Arc::new(FamilyMeta {
+                name: name.into(),
+                help: Arc::from(""),
+                kind: family_type.kind(),
+                const_labels: self.no_const_labels.clone(),
+                label_names,
+            }),
             family_type,
-            label_names: self.label_lists.take(
-                &labels
-                    .iter()
-                    .map(|(name, _)| name.as_str())
-                    .collect::<Vec<_>>(),
-            ),
             members: Members::Empty,
             place,
             slot,
@@ -112,7 +119,7 @@ impl Statsd {
         let Some(family) = self.families.remove(key) else {
             return;
         };
-        self.label_lists.give_back(&family.label_names);
+        self.label_lists.give_back(&family.meta.label_names);
         if let Some(place) = self.places.get_mut(family.place as usize) {
             *place = None;
         }
@@ -124,8 +131,10 @@ impl StatsdFamily {
     /// The name the family is found by: its name without a counter's `_total`.
     pub(super) fn base(&self) -> &str {
         match self.family_type {
-            FamilyType::Counter => self.name.strip_suffix("_total").unwrap_or(&self.name),
-            _ => &self.name,
+            FamilyType::Counter => (self.meta.name)
+                .strip_suffix("_total")
+                .unwrap_or(&self.meta.name),
+            _ => &self.meta.name,
         }
     }
 }

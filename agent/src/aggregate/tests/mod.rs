@@ -94,7 +94,7 @@ impl Harness {
     #[track_caller]
     fn histogram(&self, family: &str, labels: &[(&str, &str)]) -> HistogramSnapshot {
         match self.value(family, labels) {
-            Some(Value::Histogram(histogram)) => histogram,
+            Some(Value::Histogram(histogram)) => *histogram,
             other => panic!("{family}{labels:?}: expected a histogram, got {other:?}"),
         }
     }
