@@ -75,9 +75,19 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 /// Splits a datagram (or a chunk of a stream) into its lines and parses each one.
 ///
 /// Blank lines are skipped and yield nothing; every other line yields exactly one item.
+///
+/// The text is checked to be UTF-8 once, as a whole; only if it is not is each line checked on
+/// its own (so an invalid line is rejected alone, and its neighbours are still read).
 pub fn lines(datagram: &[u8]) -> Lines<'_> {
-    Lines {
-        raw: raw_lines(datagram),
+    match std::str::from_utf8(datagram) {
+        Ok(text) => Lines {
+            raw: raw_lines(&[]),
+            text: Some(text),
+        },
+        Err(_) => Lines {
+            raw: raw_lines(datagram),
+            text: None,
+        },
     }
 }
 
@@ -90,14 +100,34 @@ pub fn raw_lines(datagram: &[u8]) -> RawLines<'_> {
 /// Iterator over the parsed lines of a datagram; see [`lines`].
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
+    /// The lines left, when they are not known to be UTF-8.
     raw: RawLines<'a>,
+    /// The lines left, when the whole text is UTF-8.
+    text: Option<&'a str>,
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Line<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.raw.next().map(parse::line)
+        let Some(text) = &mut self.text else {
+            return self.raw.next().map(parse::line);
+        };
+        while !text.is_empty() {
+            // `\n` is one byte of UTF-8: both sides of it are on character boundaries.
+            let line = match memchr::memchr(b'\n', text.as_bytes()) {
+                Some(end) => {
+                    let line = &text[..end];
+                    *text = &text[end + 1..];
+                    line
+                }
+                None => std::mem::take(text),
+            };
+            if !is_blank(line.as_bytes()) {
+                return Some(parse::text_line(line));
+            }
+        }
+        None
     }
 }
 

@@ -320,6 +320,14 @@ proptest! {
         prop_assert_eq!(lines(&bytes).count(), expected);
     }
 
+    /// `lines` checks UTF-8 once for the whole text when it can: the results are those of each
+    /// line parsed on its own, valid text or not.
+    #[test]
+    fn lines_parse_as_each_line_alone(bytes in prop_oneof![grammar_soup(), proptest::collection::vec(any::<u8>(), 0..600)]) {
+        let alone: Vec<_> = raw_lines(&bytes).map(parse_line).collect();
+        prop_assert_eq!(lines(&bytes).collect::<Vec<_>>(), alone);
+    }
+
     #[test]
     fn a_bad_line_does_not_change_how_its_neighbours_parse(m in material(), junk in proptest::collection::vec(any::<u8>(), 0..80)) {
         let tags = m.tags.join(",");

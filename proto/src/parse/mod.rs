@@ -30,6 +30,14 @@ pub(crate) fn line(bytes: &[u8]) -> Result<Line<'_>, ParseError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| err(ErrorKind::InvalidUtf8, "line is not valid UTF-8"))?;
+    text_line(text)
+}
+
+/// Parses one line already known to be UTF-8, as [`line`] does.
+pub(crate) fn text_line(text: &str) -> Result<Line<'_>, ParseError> {
+    if text.len() > MAX_LINE_LEN {
+        return Err(err(ErrorKind::TooLong, "line longer than 8192 bytes"));
+    }
     let text = trim(text);
     if text.is_empty() {
         return Err(err(ErrorKind::Malformed, "empty line"));
