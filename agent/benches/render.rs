@@ -1,4 +1,5 @@
-//! `/metrics` for 10 000 series: snapshot, render, and both; plus ingest into known series.
+//! `/metrics` for 10 000 series: snapshot, render, and both; plus ingest into known series, and
+//! the OTLP request of the same pages.
 //!
 //! Before the timings it prints the heap held per series, measured with a counting allocator,
 //! by the aggregator and by one snapshot: counters, gauges and histograms in families of 100,
@@ -11,11 +12,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heartwire::aggregate::{Aggregator, Limits, Settings};
 use heartwire::clock::Now;
+use heartwire::export::convert::{self, RequestBuilder, Starts};
 use heartwire::expose::Exposition;
 use heartwire::expose::page::Deflated;
 use heartwire::ingest::batch::{Batch, Transport};
@@ -26,10 +28,15 @@ struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
+/// Counts allocations (and reallocations), to compare what two ways of building the same thing
+/// ask of the allocator: a figure the load on the machine does not blur.
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
 // SAFETY: every call is forwarded to the system allocator unchanged; only a counter is added.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -45,6 +52,7 @@ unsafe impl GlobalAlloc for Counting {
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
         );
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -226,8 +234,20 @@ fn distinct_names(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// The allocations of one call of `build` once warm (its start times carried from a first call),
+/// the result's own included.
+fn allocations<T>(build: &mut impl FnMut() -> T) -> usize {
+    drop(build());
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let built = build();
+    let counted = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    drop(built);
+    counted
+}
+
 /// Rendering the stored part of `/metrics` (what a scrape of an unchanged snapshot reuses) and
-/// compressing it, for the mixes the issue's figures are for.
+/// compressing it, and building the OTLP request of the same page, for the mixes the issue's
+/// figures are for.
 fn pages(c: &mut Criterion) {
     let now = Now::read();
     let (exposition, _telemetry) = Exposition::new().expect("registry");
@@ -271,6 +291,32 @@ fn pages(c: &mut Criterion) {
                     .expect("encode");
                 black_box(out.len())
             })
+        });
+        // The OTLP request of the same page: converted straight from the snapshot, and as it
+        // was before, through the families as `prometheus` structs. Start times carried from
+        // one export to the next, as the exporter does.
+        let mut starts = Starts::new(0);
+        let mut straight = || {
+            let parts = exposition.parts(&snapshot, now);
+            black_box(convert::request(&parts, &[], &mut starts, 1))
+        };
+        let mut old_starts = Starts::new(0);
+        let mut via_prometheus = || {
+            let mut builder = RequestBuilder::new(&mut old_starts, 1);
+            for family in &exposition.families(&snapshot, now) {
+                builder.prometheus(family);
+            }
+            black_box(builder.finish(&[]))
+        };
+        println!(
+            "OTLP request of {case}: {} allocations straight from the snapshot, {} through \
+             `prometheus` structs",
+            allocations(&mut straight),
+            allocations(&mut via_prometheus),
+        );
+        group.bench_function(format!("otlp_{case}"), |b| b.iter(&mut straight));
+        group.bench_function(format!("otlp_via_prometheus_{case}"), |b| {
+            b.iter(&mut via_prometheus)
         });
         group.bench_function(format!("snapshot_{case}"), |b| {
             b.iter(|| black_box(aggregator.snapshot(now)))

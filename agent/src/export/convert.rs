@@ -1,19 +1,29 @@
-//! The families of `/metrics` as one OTLP `ExportMetricsServiceRequest`.
+//! What `/metrics` shows, as one OTLP `ExportMetricsServiceRequest`.
 //!
-//! The input is exactly what `/metrics` renders ([`Exposition::families`]), so both outputs
-//! always carry the same families, names, values and bucket counts. Names stay as exposed
+//! The input is exactly what `/metrics` is written from ([`Parts`]): the snapshot's stored
+//! families, its bookkeeping and its verdicts at the time of the read, then the registry's
+//! self-metrics; so both outputs always carry the same families, names, values and bucket
+//! counts (histogram counts rounded once, as the page rounds them). Names stay as exposed
 //! (`_total` included): a collector that writes them back to Prometheus then keeps the names
 //! dashboards use. Types map as the OpenTelemetry Prometheus compatibility rules say:
 //! counter → monotonic cumulative sum, gauge → gauge, histogram → cumulative explicit-bucket
 //! histogram with the same bounds, summary → summary.
 //!
+//! The snapshot's families are converted straight from its shared strings, as the text writer
+//! writes them: no `prometheus` `MetricFamily` in between, which would cost a `String` per label
+//! per series before OTLP's own attributes copy them again (1.5 to 2 times the allocations of
+//! an export, and up to 1.7 times its time: `benches/render.rs`, `page/otlp_*`). Only the registry's self-metrics, a few dozen series,
+//! come as `MetricFamily` values and take that path ([`RequestBuilder::prometheus`]); the tests
+//! check that the two paths give the same request for the same page.
+//!
 //! A cumulative point carries the time its series began counting, the same on every export
 //! while the series lives ([`Starts`]): the agent's start for series seen in the first export,
 //! otherwise the previous export, the last instant the series was known not to exist. A series
 //! that expired and came back, or whose total went down, starts again from the previous export,
-//! so a consumer sees a reset instead of a wrong increase.
+//! so a consumer sees a reset instead of a wrong increase. Series are told apart by a hash of
+//! their name and labels, computed from the borrowed strings.
 //!
-//! [`Exposition::families`]: crate::expose::Exposition::families
+//! [`Parts`]: crate::expose::Parts
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -30,6 +40,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use super::resource::string_attribute;
+use crate::aggregate::snapshot::{Family, Kind, Series, Value};
+use crate::expose::Parts;
+use crate::expose::collector::Bookkeeping;
 
 /// The start time of every cumulative series, carried from one export to the next. Holds one
 /// entry per series of the last export, so it is bounded as the series are.
@@ -57,80 +70,31 @@ impl Starts {
     }
 }
 
-/// The start times being assigned for one export.
-struct Stamper<'a> {
-    starts: &'a Starts,
-    next: HashMap<u64, Seen>,
-    now: u64,
-}
-
-impl Stamper<'_> {
-    /// The start of the series `name{labels}` whose running total is now `total`.
-    fn start(&mut self, name: &str, metric: &proto::Metric, total: f64) -> u64 {
-        let key = series_key(name, metric);
-        let start = match self.starts.seen.get(&key) {
-            Some(seen) if total >= seen.total => seen.start,
-            _ => self
-                .starts
-                .previous_export
-                .unwrap_or(self.starts.agent_start),
-        };
-        self.next.insert(key, Seen { start, total });
-        start
-    }
-}
-
-/// A fixed-key hash of a series' identity; a collision would cost a start time, and is about
-/// as likely as 1 in 10^9 at 100 000 series.
-fn series_key(name: &str, metric: &proto::Metric) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    name.hash(&mut hasher);
-    for label in metric.get_label() {
-        label.name().hash(&mut hasher);
-        label.value().hash(&mut hasher);
-    }
-    hasher.finish()
-}
-
-/// One request holding every family, under `resource` and heartwire's instrumentation scope,
-/// read at `now` (Unix nanoseconds). Updates `starts` for the next export.
+/// One request holding everything `parts` shows, under `resource` and heartwire's
+/// instrumentation scope, read at `now` (Unix nanoseconds). Updates `starts` for the next
+/// export.
 pub fn request(
-    families: &[MetricFamily],
+    parts: &Parts<'_>,
     resource: &[KeyValue],
     starts: &mut Starts,
     now: u64,
 ) -> ExportMetricsServiceRequest {
-    let mut stamper = Stamper {
-        starts,
-        next: HashMap::with_capacity(starts.seen.len()),
-        now,
-    };
-    let metrics = families
-        .iter()
-        .filter(|family| !family.get_metric().is_empty())
-        .map(|family| metric(family, &mut stamper))
-        .collect();
-    let next = stamper.next;
-    starts.seen = next;
-    starts.previous_export = Some(now);
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource {
-                attributes: resource.to_vec(),
-                ..Resource::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(InstrumentationScope {
-                    name: "heartwire".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                metrics,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
+    let taken = parts.taken();
+    let free = |name: &str| !taken.contains(name);
+    let mut builder = RequestBuilder::new(starts, now);
+    for family in parts.snapshot.families.iter().filter(|f| free(&f.name)) {
+        builder.family(family);
     }
+    for family in parts.bookkeeping().iter().filter(|f| free(f.name)) {
+        builder.bookkeeping(family);
+    }
+    for family in parts.health.iter().filter(|f| free(&f.name)) {
+        builder.family(family);
+    }
+    for family in &parts.own {
+        builder.prometheus(family);
+    }
+    builder.finish(resource)
 }
 
 /// The number of data points in a request, for logs.
@@ -150,61 +114,328 @@ pub fn data_points(request: &ExportMetricsServiceRequest) -> usize {
         .sum()
 }
 
-fn metric(family: &MetricFamily, stamper: &mut Stamper<'_>) -> Metric {
-    let name = family.name();
-    let series = family.get_metric();
-    let now = stamper.now;
-    let cumulative = AggregationTemporality::Cumulative as i32;
-    let data = match family.get_field_type() {
-        MetricType::COUNTER => metric::Data::Sum(Sum {
-            data_points: series
-                .iter()
-                .map(|m| {
-                    let value = m.get_counter().get_value();
-                    number(m, value, stamper.start(name, m, value), now)
-                })
-                .collect(),
-            aggregation_temporality: cumulative,
-            is_monotonic: true,
-        }),
-        MetricType::GAUGE => metric::Data::Gauge(Gauge {
-            data_points: series
-                .iter()
-                .map(|m| number(m, m.get_gauge().get_value(), 0, now))
-                .collect(),
-        }),
-        MetricType::UNTYPED => metric::Data::Gauge(Gauge {
-            data_points: series
-                .iter()
-                .map(|m| number(m, untyped(m), 0, now))
-                .collect(),
-        }),
-        MetricType::HISTOGRAM => metric::Data::Histogram(Histogram {
-            data_points: series
-                .iter()
-                .map(|m| {
-                    let count = m.get_histogram().get_sample_count() as f64;
-                    histogram(m, stamper.start(name, m, count), now)
-                })
-                .collect(),
-            aggregation_temporality: cumulative,
-        }),
-        MetricType::SUMMARY => metric::Data::Summary(Summary {
-            data_points: series
-                .iter()
-                .map(|m| {
-                    let count = m.get_summary().sample_count() as f64;
-                    summary(m, stamper.start(name, m, count), now)
-                })
-                .collect(),
-        }),
-    };
-    Metric {
-        name: family.name().to_owned(),
-        description: family.help().to_owned(),
-        data: Some(data),
-        ..Metric::default()
+/// A request being built, one family at a time, with the start times of its series. A family
+/// without series is left out.
+#[derive(Debug)]
+pub struct RequestBuilder<'a> {
+    starts: &'a mut Starts,
+    next: HashMap<u64, Seen>,
+    now: u64,
+    metrics: Vec<Metric>,
+}
+
+impl<'a> RequestBuilder<'a> {
+    /// A request read at `now` (Unix nanoseconds), its start times carried in `starts`.
+    pub fn new(starts: &'a mut Starts, now: u64) -> RequestBuilder<'a> {
+        RequestBuilder {
+            next: HashMap::with_capacity(starts.seen.len()),
+            starts,
+            now,
+            metrics: Vec::new(),
+        }
     }
+
+    /// Adds a family of the snapshot, straight from its shared strings.
+    pub fn family(&mut self, family: &Family) {
+        if family.series.is_empty() {
+            return;
+        }
+        let series = family.series.iter();
+        let data = match family.kind {
+            Kind::Counter => sum(series.map(|series| self.counter(family, series))),
+            Kind::Gauge => gauge(series.map(|series| self.gauge(family, series))),
+            Kind::Histogram => histogram(series.map(|series| self.histogram_of(family, series))),
+        };
+        self.push(&family.name, &family.help, data);
+    }
+
+    fn counter(&mut self, family: &Family, series: &Series) -> NumberDataPoint {
+        let value = number_of(&series.value);
+        let labels = labels(family, series);
+        let start = self.start(series_key(&family.name, labels.clone()), value);
+        self.number(labels, value, start)
+    }
+
+    fn gauge(&self, family: &Family, series: &Series) -> NumberDataPoint {
+        self.number(labels(family, series), number_of(&series.value), 0)
+    }
+
+    fn histogram_of(&mut self, family: &Family, series: &Series) -> HistogramDataPoint {
+        // Never a number: the aggregator gives a histogram family histogram values (a number
+        // would read as an empty histogram, as the `prometheus` structs have it).
+        let source = match &series.value {
+            Value::Histogram(histogram) => Some(histogram),
+            Value::Number(_) => None,
+        };
+        let labels = labels(family, series);
+        let count = source.map_or(0, |histogram| rounded(histogram.count));
+        let start = self.start(series_key(&family.name, labels.clone()), count as f64);
+        let buckets = source
+            .into_iter()
+            .flat_map(|histogram| histogram.cumulative())
+            .map(|(bound, weight)| (bound, rounded(weight)));
+        let sum = source.map_or(0.0, |histogram| histogram.sum);
+        self.histogram(labels, buckets, count, sum, start)
+    }
+
+    /// Adds one of the aggregator's bookkeeping families.
+    pub fn bookkeeping(&mut self, family: &Bookkeeping<'_>) {
+        if family.series.is_empty() {
+            return;
+        }
+        let series = family.series.iter();
+        let data = if family.kind == Kind::Counter {
+            sum(series.map(|(pair, value)| {
+                let start = self.start(series_key(family.name, pair.iter().copied()), *value);
+                self.number(pair.iter().copied(), *value, start)
+            }))
+        } else {
+            gauge(series.map(|(pair, value)| self.number(pair.iter().copied(), *value, 0)))
+        };
+        self.push(family.name, family.help, data);
+    }
+
+    /// Adds a family gathered from a `prometheus` registry.
+    pub fn prometheus(&mut self, family: &MetricFamily) {
+        let series = family.get_metric();
+        if series.is_empty() {
+            return;
+        }
+        let name = family.name();
+        let labels = prometheus_labels;
+        let data = match family.get_field_type() {
+            MetricType::COUNTER => sum(series.iter().map(|m| {
+                let value = m.get_counter().get_value();
+                let start = self.start(series_key(name, labels(m)), value);
+                self.number(labels(m), value, start)
+            })),
+            MetricType::GAUGE => gauge(
+                series
+                    .iter()
+                    .map(|m| self.number(labels(m), m.get_gauge().get_value(), 0)),
+            ),
+            MetricType::UNTYPED => {
+                gauge(series.iter().map(|m| self.number(labels(m), untyped(m), 0)))
+            }
+            MetricType::HISTOGRAM => histogram(series.iter().map(|m| {
+                let source = m.get_histogram();
+                let count = source.get_sample_count();
+                let start = self.start(series_key(name, labels(m)), count as f64);
+                let buckets = source
+                    .get_bucket()
+                    .iter()
+                    .map(|bucket| (bucket.upper_bound(), bucket.cumulative_count()));
+                self.histogram(labels(m), buckets, count, source.get_sample_sum(), start)
+            })),
+            MetricType::SUMMARY => metric::Data::Summary(Summary {
+                data_points: series
+                    .iter()
+                    .map(|m| {
+                        let count = m.get_summary().sample_count();
+                        let start = self.start(series_key(name, labels(m)), count as f64);
+                        self.summary(m, start)
+                    })
+                    .collect(),
+            }),
+        };
+        self.push(name, family.help(), data);
+    }
+
+    /// The request, under `resource` and heartwire's instrumentation scope; `starts` now holds
+    /// the start times of this export's series.
+    pub fn finish(self, resource: &[KeyValue]) -> ExportMetricsServiceRequest {
+        self.starts.seen = self.next;
+        self.starts.previous_export = Some(self.now);
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource {
+                    attributes: resource.to_vec(),
+                    ..Resource::default()
+                }),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(InstrumentationScope {
+                        name: "heartwire".to_owned(),
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                        ..InstrumentationScope::default()
+                    }),
+                    metrics: self.metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    fn push(&mut self, name: &str, help: &str, data: metric::Data) {
+        self.metrics.push(Metric {
+            name: name.to_owned(),
+            description: help.to_owned(),
+            data: Some(data),
+            ..Metric::default()
+        });
+    }
+
+    /// The start of the series `key` whose running total is now `total`.
+    fn start(&mut self, key: u64, total: f64) -> u64 {
+        let start = match self.starts.seen.get(&key) {
+            Some(seen) if total >= seen.total => seen.start,
+            _ => self
+                .starts
+                .previous_export
+                .unwrap_or(self.starts.agent_start),
+        };
+        self.next.insert(key, Seen { start, total });
+        start
+    }
+
+    fn number<'l>(
+        &self,
+        labels: impl Iterator<Item = (&'l str, &'l str)>,
+        value: f64,
+        start: u64,
+    ) -> NumberDataPoint {
+        NumberDataPoint {
+            attributes: attributes(labels),
+            start_time_unix_nano: start,
+            time_unix_nano: self.now,
+            value: Some(number_data_point::Value::AsDouble(value)),
+            ..NumberDataPoint::default()
+        }
+    }
+
+    /// Prometheus buckets are cumulative (`buckets` gives each bound and the count at or below
+    /// it) and may end with `+Inf`; OTLP wants one count per bucket, the last for values above
+    /// the last bound.
+    fn histogram<'l>(
+        &self,
+        labels: impl Iterator<Item = (&'l str, &'l str)>,
+        buckets: impl Iterator<Item = (f64, u64)>,
+        count: u64,
+        sum: f64,
+        start: u64,
+    ) -> HistogramDataPoint {
+        let (lower, _) = buckets.size_hint();
+        let mut bounds = Vec::with_capacity(lower);
+        let mut counts = Vec::with_capacity(lower + 1);
+        let mut below = 0u64;
+        for (bound, cumulative) in buckets.filter(|(bound, _)| bound.is_finite()) {
+            let cumulative = cumulative.max(below);
+            bounds.push(bound);
+            counts.push(cumulative - below);
+            below = cumulative;
+        }
+        let count = count.max(below);
+        counts.push(count - below);
+        HistogramDataPoint {
+            attributes: attributes(labels),
+            start_time_unix_nano: start,
+            time_unix_nano: self.now,
+            count,
+            sum: Some(sum),
+            bucket_counts: counts,
+            explicit_bounds: bounds,
+            ..HistogramDataPoint::default()
+        }
+    }
+
+    fn summary(&self, metric: &proto::Metric, start: u64) -> SummaryDataPoint {
+        let source = metric.get_summary();
+        SummaryDataPoint {
+            attributes: attributes(prometheus_labels(metric)),
+            start_time_unix_nano: start,
+            time_unix_nano: self.now,
+            count: source.sample_count(),
+            sum: source.sample_sum(),
+            quantile_values: source
+                .get_quantile()
+                .iter()
+                .map(|quantile| ValueAtQuantile {
+                    quantile: quantile.quantile(),
+                    value: quantile.value(),
+                })
+                .collect(),
+            ..SummaryDataPoint::default()
+        }
+    }
+}
+
+fn sum(points: impl Iterator<Item = NumberDataPoint>) -> metric::Data {
+    metric::Data::Sum(Sum {
+        data_points: points.collect(),
+        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        is_monotonic: true,
+    })
+}
+
+fn gauge(points: impl Iterator<Item = NumberDataPoint>) -> metric::Data {
+    metric::Data::Gauge(Gauge {
+        data_points: points.collect(),
+    })
+}
+
+fn histogram(points: impl Iterator<Item = HistogramDataPoint>) -> metric::Data {
+    metric::Data::Histogram(Histogram {
+        data_points: points.collect(),
+        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+    })
+}
+
+/// The labels of a snapshot series, as the page writes them: constant ones first.
+fn labels<'f>(
+    family: &'f Family,
+    series: &'f Series,
+) -> impl Iterator<Item = (&'f str, &'f str)> + Clone {
+    let constant = family
+        .const_labels
+        .iter()
+        .map(|(name, value)| (&**name, &**value));
+    let variable = family
+        .label_names
+        .iter()
+        .zip(series.labels.iter())
+        .map(|(name, value)| (&**name, &**value));
+    constant.chain(variable)
+}
+
+/// The labels of a series gathered from a `prometheus` registry.
+fn prometheus_labels(metric: &proto::Metric) -> impl Iterator<Item = (&str, &str)> {
+    metric
+        .get_label()
+        .iter()
+        .map(|label| (label.name(), label.value()))
+}
+
+/// The value of a counter or gauge series. Never a histogram: the aggregator gives a counter or
+/// gauge family number values (a histogram would read as 0, as the `prometheus` structs have it).
+fn number_of(value: &Value) -> f64 {
+    match value {
+        Value::Number(value) => *value,
+        Value::Histogram(_) => 0.0,
+    }
+}
+
+/// A histogram weight as the integer count the page shows: rounded once, here, so that the
+/// cumulative counts stay non-decreasing (a negative or NaN weight reads as 0).
+fn rounded(weight: f64) -> u64 {
+    weight.round() as u64
+}
+
+/// A fixed-key hash of a series' identity, from its borrowed strings; a collision would cost a
+/// start time, and is about as likely as 1 in 10^9 at 100 000 series.
+fn series_key<'l>(name: &str, labels: impl Iterator<Item = (&'l str, &'l str)>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    name.hash(&mut hasher);
+    for (label, value) in labels {
+        label.hash(&mut hasher);
+        value.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn attributes<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -> Vec<KeyValue> {
+    labels
+        .map(|(name, value)| string_attribute(name, value))
+        .collect()
 }
 
 #[allow(deprecated)] // The only accessor of an untyped value; no family heartwire has is untyped.
@@ -212,223 +443,5 @@ fn untyped(metric: &proto::Metric) -> f64 {
     metric.get_untyped().get_value()
 }
 
-fn attributes(metric: &proto::Metric) -> Vec<KeyValue> {
-    metric
-        .get_label()
-        .iter()
-        .map(|label| string_attribute(label.name(), label.value()))
-        .collect()
-}
-
-fn number(metric: &proto::Metric, value: f64, start: u64, now: u64) -> NumberDataPoint {
-    NumberDataPoint {
-        attributes: attributes(metric),
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        value: Some(number_data_point::Value::AsDouble(value)),
-        ..NumberDataPoint::default()
-    }
-}
-
-/// Prometheus buckets are cumulative and may end with `+Inf`; OTLP wants one count per bucket,
-/// the last for values above the last bound.
-fn histogram(metric: &proto::Metric, start: u64, now: u64) -> HistogramDataPoint {
-    let source = metric.get_histogram();
-    let buckets: Vec<&proto::Bucket> = source
-        .get_bucket()
-        .iter()
-        .filter(|bucket| bucket.upper_bound().is_finite())
-        .collect();
-    let mut counts = Vec::with_capacity(buckets.len() + 1);
-    let mut below = 0u64;
-    for bucket in &buckets {
-        let cumulative = bucket.cumulative_count().max(below);
-        counts.push(cumulative - below);
-        below = cumulative;
-    }
-    let count = source.get_sample_count().max(below);
-    counts.push(count - below);
-    HistogramDataPoint {
-        attributes: attributes(metric),
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        count,
-        sum: Some(source.get_sample_sum()),
-        bucket_counts: counts,
-        explicit_bounds: buckets.iter().map(|bucket| bucket.upper_bound()).collect(),
-        ..HistogramDataPoint::default()
-    }
-}
-
-fn summary(metric: &proto::Metric, start: u64, now: u64) -> SummaryDataPoint {
-    let source = metric.get_summary();
-    SummaryDataPoint {
-        attributes: attributes(metric),
-        start_time_unix_nano: start,
-        time_unix_nano: now,
-        count: source.sample_count(),
-        sum: source.sample_sum(),
-        quantile_values: source
-            .get_quantile()
-            .iter()
-            .map(|quantile| ValueAtQuantile {
-                quantile: quantile.quantile(),
-                value: quantile.value(),
-            })
-            .collect(),
-        ..SummaryDataPoint::default()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use prometheus::core::Collector;
-    use prometheus::{CounterVec, Histogram as PromHistogram, HistogramOpts, IntGauge, Opts};
-
-    use super::*;
-
-    const AGENT_START: u64 = 1_000;
-    const NOW: u64 = 2_000;
-
-    fn export(families: &[MetricFamily]) -> ExportMetricsServiceRequest {
-        request(families, &[], &mut Starts::new(AGENT_START), NOW)
-    }
-
-    fn sum_points(request: &ExportMetricsServiceRequest) -> Vec<(u64, f64)> {
-        let Some(metric::Data::Sum(sum)) = &only_metric(request).data else {
-            panic!("not a sum")
-        };
-        sum.data_points
-            .iter()
-            .map(|point| match point.value {
-                Some(number_data_point::Value::AsDouble(value)) => {
-                    (point.start_time_unix_nano, value)
-                }
-                _ => panic!("not a double"),
-            })
-            .collect()
-    }
-
-    fn collect(collector: &dyn Collector) -> Vec<MetricFamily> {
-        collector.collect()
-    }
-
-    fn only_metric(request: &ExportMetricsServiceRequest) -> &Metric {
-        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
-        assert_eq!(metrics.len(), 1);
-        &metrics[0]
-    }
-
-    #[test]
-    fn counters_are_monotonic_cumulative_sums_from_the_agent_start() {
-        let counter = CounterVec::new(Opts::new("jobs_total", "Jobs."), &["job"]).unwrap();
-        counter.with_label_values(&["poll"]).inc_by(3.0);
-        let request = export(&collect(&counter));
-        let metric = only_metric(&request);
-        assert_eq!(metric.name, "jobs_total");
-        assert_eq!(metric.description, "Jobs.");
-        let Some(metric::Data::Sum(sum)) = &metric.data else {
-            panic!("not a sum: {metric:?}")
-        };
-        assert!(sum.is_monotonic);
-        assert_eq!(
-            sum.aggregation_temporality,
-            AggregationTemporality::Cumulative as i32
-        );
-        let point = &sum.data_points[0];
-        assert_eq!(point.value, Some(number_data_point::Value::AsDouble(3.0)));
-        assert_eq!(
-            (point.start_time_unix_nano, point.time_unix_nano),
-            (1_000, 2_000)
-        );
-        assert_eq!(point.attributes, vec![string_attribute("job", "poll")]);
-    }
-
-    #[test]
-    fn gauges_carry_no_start_time() {
-        let gauge = IntGauge::new("depth", "Depth.").unwrap();
-        gauge.set(-4);
-        let request = export(&collect(&gauge));
-        let Some(metric::Data::Gauge(gauge)) = &only_metric(&request).data else {
-            panic!("not a gauge")
-        };
-        assert_eq!(
-            gauge.data_points[0].value,
-            Some(number_data_point::Value::AsDouble(-4.0))
-        );
-        assert_eq!(gauge.data_points[0].start_time_unix_nano, 0);
-    }
-
-    #[test]
-    fn histograms_keep_their_bounds_and_count_each_bucket_once() {
-        let histogram =
-            PromHistogram::with_opts(HistogramOpts::new("latency", "L.").buckets(vec![0.1, 1.0]))
-                .unwrap();
-        for value in [0.05, 0.5, 0.7, 3.0] {
-            histogram.observe(value);
-        }
-        let request = export(&collect(&histogram));
-        let Some(metric::Data::Histogram(histogram)) = &only_metric(&request).data else {
-            panic!("not a histogram")
-        };
-        assert_eq!(
-            histogram.aggregation_temporality,
-            AggregationTemporality::Cumulative as i32
-        );
-        let point = &histogram.data_points[0];
-        assert_eq!(point.explicit_bounds, vec![0.1, 1.0]);
-        assert_eq!(point.bucket_counts, vec![1, 2, 1]);
-        assert_eq!(point.count, 4);
-        assert_eq!(point.sum, Some(4.25));
-        assert_eq!(point.start_time_unix_nano, 1_000);
-    }
-
-    #[test]
-    fn families_without_series_are_left_out_and_the_resource_is_carried() {
-        let empty = CounterVec::new(Opts::new("unused_total", "U."), &["x"]).unwrap();
-        let resource = vec![string_attribute("service.name", "shop")];
-        let request = request(
-            &collect(&empty),
-            &resource,
-            &mut Starts::new(AGENT_START),
-            NOW,
-        );
-        let resource_metrics = &request.resource_metrics[0];
-        assert!(resource_metrics.scope_metrics[0].metrics.is_empty());
-        assert_eq!(
-            resource_metrics.resource.as_ref().unwrap().attributes,
-            resource
-        );
-        assert_eq!(
-            resource_metrics.scope_metrics[0]
-                .scope
-                .as_ref()
-                .unwrap()
-                .name,
-            "heartwire"
-        );
-        assert_eq!(data_points(&request), 0);
-    }
-
-    #[test]
-    fn a_series_keeps_its_start_until_it_goes_back_to_zero() {
-        let counter = CounterVec::new(Opts::new("runs_total", "Runs."), &["job"]).unwrap();
-        counter.with_label_values(&["a"]).inc_by(5.0);
-        let mut starts = Starts::new(AGENT_START);
-        let first = request(&collect(&counter), &[], &mut starts, 2_000);
-        assert_eq!(sum_points(&first), vec![(AGENT_START, 5.0)]);
-
-        // A series born between two exports starts at the earlier one.
-        counter.with_label_values(&["a"]).inc();
-        counter.with_label_values(&["b"]).inc();
-        let second = request(&collect(&counter), &[], &mut starts, 3_000);
-        assert_eq!(sum_points(&second), vec![(AGENT_START, 6.0), (2_000, 1.0)]);
-
-        // `a` expired and came back: its total went down, so it is a new series.
-        counter.remove_label_values(&["a"]).unwrap();
-        counter.with_label_values(&["a"]).inc();
-        let third = request(&collect(&counter), &[], &mut starts, 4_000);
-        assert_eq!(sum_points(&third), vec![(3_000, 1.0), (2_000, 1.0)]);
-        assert_eq!(starts.seen.len(), 2, "one entry per live series");
-    }
-}
+mod tests;

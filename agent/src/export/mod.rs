@@ -6,7 +6,7 @@
 //! touches ingest or scrapes. On shutdown, [`Exporters::finish`] waits for the ingest queue to
 //! drain, then lets each output push the final state once, within a bounded time.
 
-mod convert;
+pub mod convert;
 pub mod otlp;
 mod resource;
 pub mod settings;

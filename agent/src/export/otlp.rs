@@ -154,13 +154,14 @@ impl OtlpExporter {
 
     /// The request for the current state, or `None` once the aggregator has stopped.
     async fn request(&mut self) -> Option<ExportMetricsServiceRequest> {
-        let families = self.source.exposition.current(&self.source.handle)?;
-        let now = unix_nanos(Now::read().wall);
+        let snapshot = self.source.handle.snapshot()?;
+        let now = Now::read();
+        let parts = self.source.exposition.parts(&snapshot, now);
         Some(convert::request(
-            &families,
+            &parts,
             &self.resource,
             &mut self.starts,
-            now,
+            unix_nanos(now.wall),
         ))
     }
 

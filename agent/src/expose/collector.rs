@@ -1,6 +1,7 @@
-//! The one custom `prometheus` [`Collector`]: a snapshot turned into metric families, for the
-//! OTLP export and as the text writer's oracle in the tests (`/metrics` and the textfile are
-//! written by [`super::text`]). [`bookkeeping`] lists the aggregator's own families for both.
+//! The one custom `prometheus` [`Collector`]: a snapshot turned into metric families, as the
+//! oracle of the text writer and of the OTLP conversion in the tests (`/metrics` and the
+//! textfile are written by [`super::text`], OTLP by `export::convert`, straight from the
+//! snapshot). [`bookkeeping`] lists the aggregator's own families for all of them.
 //!
 //! Series are built as plain `MetricFamily` values from the snapshot's label names and values,
 //! never through `*Vec::with_label_values`, which panics when a label set does not match.

@@ -27,6 +27,7 @@ use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Registry, TextEncoder};
 
+use crate::aggregate::snapshot::Family;
 use crate::aggregate::{Handle, Snapshot};
 use crate::clock::Now;
 use crate::telemetry::{self, Listening, Telemetry};
@@ -87,7 +88,7 @@ impl Exposition {
     ) -> Result<(), prometheus::Error> {
         let own = self.registry.gather();
         let taken = names_of(&own);
-        write_stored(snapshot, self.telemetry.listening_on(), &taken, out);
+        write_stored(snapshot, self.telemetry.listening_on(), &taken, out, |_| {});
         write_live(snapshot, now, own, out)
     }
 
@@ -103,6 +104,7 @@ impl Exposition {
             self.telemetry.listening_on(),
             &names_of(&own),
             out,
+            |_| {},
         );
         let own = own
             .into_iter()
@@ -112,8 +114,10 @@ impl Exposition {
     }
 
     /// The `/metrics` body of the published state, read now: gzip-compressed when `gzip`.
-    /// The stored families are rendered (and compressed) once per snapshot, whatever the number
-    /// of readers. `None` once the aggregator has failed.
+    /// The stored families are rendered once per snapshot for the plain readers and once,
+    /// compressed as they are written, for the gzip ones (Prometheus), whatever the number of
+    /// readers; a gzip render never holds the page uncompressed, only [`page::CHUNK`] of it.
+    /// `None` once the aggregator has failed.
     pub async fn page(&self, handle: &Handle, gzip: bool) -> Option<io::Result<Body>> {
         let snapshot = handle.snapshot()?;
         let stored = self.pages.stored(snapshot.clone());
@@ -121,41 +125,49 @@ impl Exposition {
         // The listeners start before /metrics is served, and only a restart changes them.
         let listening = self.telemetry.listening_on();
         let pages = self.pages.clone();
-        let text = stored.text(move |snapshot| {
-            let mut text = pages.buffer();
-            let own = registry.gather();
-            let taken = names_of(&own);
-            write_stored(snapshot, listening, &taken, &mut text);
-            pages.rendered(text.len());
-            Ok(text)
-        });
         let page = async {
-            let text = text.await?;
+            if gzip {
+                let deflated = stored
+                    .deflated(move |snapshot| {
+                        let own = registry.gather();
+                        let mut deflater = pages.deflater();
+                        let mut text = Vec::with_capacity(page::CHUNK + 64 * 1024);
+                        let mut failed = Ok(());
+                        write_stored(snapshot, listening, &names_of(&own), &mut text, |text| {
+                            if text.len() >= page::CHUNK && failed.is_ok() {
+                                failed = deflater.write(text);
+                                text.clear();
+                            }
+                        });
+                        failed?;
+                        deflater.write(&text)?;
+                        let deflated = deflater.finish()?;
+                        pages.deflated(deflated.len());
+                        Ok(deflated)
+                    })
+                    .await?;
+                let live = self.live(&snapshot, Now::read())?;
+                return Ok(Body {
+                    chunks: deflated.gzip_chunks(&live)?.into(),
+                    gzip: true,
+                });
+            }
+            let text = stored
+                .text(move |snapshot| {
+                    let mut text = pages.buffer();
+                    let own = registry.gather();
+                    write_stored(snapshot, listening, &names_of(&own), &mut text, |_| {});
+                    pages.rendered(text.len());
+                    Ok(text)
+                })
+                .await?;
             let live = self.live(&snapshot, Now::read())?;
-            self.body(&stored, text, live, gzip).await
+            Ok(Body {
+                chunks: vec![text, live.into()],
+                gzip: false,
+            })
         };
         Some(page.await)
-    }
-
-    async fn body(
-        &self,
-        stored: &page::Stored,
-        text: Bytes,
-        live: Vec<u8>,
-        gzip: bool,
-    ) -> io::Result<Body> {
-        if gzip {
-            let deflated = stored.deflated(text).await?;
-            let bytes = deflated.gzip_with(&live)?;
-            return Ok(Body {
-                chunks: vec![bytes.into()],
-                gzip: true,
-            });
-        }
-        Ok(Body {
-            chunks: vec![text, live.into()],
-            gzip: false,
-        })
     }
 
     /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.
@@ -165,28 +177,62 @@ impl Exposition {
         Ok(out)
     }
 
-    /// The families `/metrics` shows right now, for the push outputs: `None` once the
-    /// aggregator has failed.
-    pub fn current(&self, handle: &Handle) -> Option<Vec<MetricFamily>> {
-        let snapshot = handle.snapshot()?;
-        Some(self.families(&snapshot, Now::read()))
+    /// What `/metrics` shows of `snapshot` at `now`, in the parts the page is written from: for
+    /// the OTLP export, which converts them itself.
+    pub fn parts<'a>(&self, snapshot: &'a Snapshot, now: Now) -> Parts<'a> {
+        Parts {
+            snapshot,
+            health: snapshot.health(now).families,
+            listening: self.telemetry.listening_on(),
+            own: self.registry.gather(),
+        }
     }
 
-    /// The families `/metrics` shows at `now`: `snapshot`'s stored families and verdicts, then
-    /// the self-metrics. The OTLP export sends these too, so that both outputs always carry the
-    /// same families.
+    /// The families `/metrics` shows at `now`, as `prometheus` structs: `snapshot`'s stored
+    /// families and verdicts, then the self-metrics. The oracle of the text writer and of the
+    /// OTLP conversion in the tests.
     pub fn families(&self, snapshot: &Snapshot, now: Now) -> Vec<MetricFamily> {
-        let own = self.registry.gather();
-        let taken = names_of(&own);
-        let health = snapshot.health(now);
-        let mut families: Vec<MetricFamily> =
-            SnapshotCollector::new(snapshot, self.telemetry.listening_on())
-                .collect()
-                .into_iter()
-                .chain(collector::families(&health.families))
-                .filter(|family| !family.get_metric().is_empty() && !taken.contains(family.name()))
-                .collect();
-        families.extend(own);
+        self.parts(snapshot, now).into_families()
+    }
+}
+
+/// What `/metrics` shows at one moment, in the order of the page: the snapshot's stored
+/// families, its bookkeeping, its verdicts, then the registry's self-metrics. A snapshot family
+/// whose name the registry has is left out ([`Parts::taken`]).
+#[derive(Debug, Clone)]
+pub struct Parts<'a> {
+    /// The published state.
+    pub snapshot: &'a Snapshot,
+    /// Its verdict families at the moment of the read.
+    pub health: Vec<Family>,
+    /// The transports whose listener started (the bookkeeping lists their lines).
+    pub listening: Listening,
+    /// The registry's self-metrics.
+    pub own: Vec<MetricFamily>,
+}
+
+impl Parts<'_> {
+    /// The aggregator's bookkeeping families (lines read and rejected, series held).
+    pub fn bookkeeping(&self) -> Vec<collector::Bookkeeping<'_>> {
+        collector::bookkeeping(self.snapshot, self.listening)
+    }
+
+    /// The names of the self-metrics: a snapshot family of one of these names is left out (the
+    /// aggregator reserves them, so this is a second guard, not a path taken).
+    pub fn taken(&self) -> HashSet<&str> {
+        names_of(&self.own)
+    }
+
+    /// Every family with series, as `prometheus` structs.
+    pub fn into_families(self) -> Vec<MetricFamily> {
+        let taken = self.taken();
+        let mut families: Vec<MetricFamily> = SnapshotCollector::new(self.snapshot, self.listening)
+            .collect()
+            .into_iter()
+            .chain(collector::families(&self.health))
+            .filter(|family| !family.get_metric().is_empty() && !taken.contains(family.name()))
+            .collect();
+        families.extend(self.own);
         families
     }
 }
@@ -198,17 +244,20 @@ fn names_of(families: &[MetricFamily]) -> HashSet<&str> {
 
 /// Writes the stored part of `snapshot`'s page: its families, then the aggregator's
 /// bookkeeping, less any family whose name is `taken` by the registry (the aggregator reserves
-/// those names, so this is a second guard, not a path taken).
+/// those names, so this is a second guard, not a path taken). `after_family` may take the text
+/// written so far out of `out` (to compress it) after each family.
 fn write_stored(
     snapshot: &Snapshot,
     listening: Listening,
     taken: &HashSet<&str>,
     out: &mut Vec<u8>,
+    mut after_family: impl FnMut(&mut Vec<u8>),
 ) {
     let mut writer = TextWriter::default();
     for family in &snapshot.families {
         if !taken.contains(&*family.name) {
             writer.family(family, out);
+            after_family(out);
         }
     }
     for family in collector::bookkeeping(snapshot, listening) {

@@ -77,11 +77,16 @@ impl Stored {
             .cloned()
     }
 
-    /// The text compressed once, for the gzip bodies of this snapshot.
-    pub async fn deflated(&self, text: Bytes) -> io::Result<Arc<Deflated>> {
+    /// The text compressed, for the gzip bodies of this snapshot: `render` runs once per
+    /// snapshot, on a blocking thread, however many readers ask at once.
+    pub async fn deflated<F>(&self, render: F) -> io::Result<Arc<Deflated>>
+    where
+        F: FnOnce(&Snapshot) -> io::Result<Deflated> + Send + 'static,
+    {
+        let snapshot = self.snapshot.clone();
         self.gzip
             .get_or_try_init(|| async move {
-                let deflated = tokio::task::spawn_blocking(move || Deflated::new(&text))
+                let deflated = tokio::task::spawn_blocking(move || render(&snapshot))
                     .await
                     .map_err(io::Error::other)??;
                 Ok(Arc::new(deflated))
@@ -99,6 +104,8 @@ pub struct Pages {
     /// The length of the last stored part rendered: the next one is about as long, and a
     /// buffer of that size from the start is not copied as it grows.
     last_length: AtomicUsize,
+    /// The same for the last stored part compressed.
+    last_deflated: AtomicUsize,
 }
 
 impl Pages {
@@ -106,6 +113,17 @@ impl Pages {
     pub fn buffer(&self) -> Vec<u8> {
         let last = self.last_length.load(Ordering::Relaxed);
         Vec::with_capacity((last + last / 16).max(64 * 1024))
+    }
+
+    /// A compressor for the next stored part, its output sized as the last one's.
+    pub fn deflater(&self) -> Deflater {
+        let last = self.last_deflated.load(Ordering::Relaxed);
+        Deflater::new(last + last / 16)
+    }
+
+    /// Records the length of a stored part just compressed.
+    pub fn deflated(&self, length: usize) {
+        self.last_deflated.store(length, Ordering::Relaxed);
     }
 
     /// Records the length of a stored part just rendered.
@@ -152,6 +170,16 @@ pub struct Deflated {
 }
 
 impl Deflated {
+    /// The length of the compressed text, with the gzip header.
+    pub fn len(&self) -> usize {
+        self.member.len()
+    }
+
+    /// Whether nothing was written (the member holds the gzip header only).
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
     /// Compresses `text` (fast level: this runs once per published snapshot of a page that
     /// can be megabytes, and the agent's CPU is the app's too).
     pub fn new(text: &[u8]) -> io::Result<Deflated> {
@@ -173,23 +201,6 @@ impl Deflated {
         rest.extend_from_slice(&crc.finalize().to_le_bytes());
         rest.extend_from_slice(&length.to_le_bytes());
         Ok([self.member.clone(), rest.into()])
-    }
-
-    /// The gzip member of this text followed by `tail`.
-    pub fn gzip_with(&self, tail: &[u8]) -> io::Result<Vec<u8>> {
-        let rest = deflate(tail, FlushCompress::Finish)?;
-        let mut crc = self.crc.clone();
-        let mut tail_crc = crc32fast::Hasher::new();
-        tail_crc.update(tail);
-        crc.combine(&tail_crc);
-        // ISIZE is the length modulo 2^32 (RFC 1952).
-        let length = (self.length + tail.len() as u64) as u32;
-        let mut out = Vec::with_capacity(self.member.len() + rest.len() + 8);
-        out.extend_from_slice(&self.member);
-        out.extend_from_slice(&rest);
-        out.extend_from_slice(&crc.finalize().to_le_bytes());
-        out.extend_from_slice(&length.to_le_bytes());
-        Ok(out)
     }
 }
 
@@ -310,7 +321,7 @@ mod tests {
             .collect();
         let deflated = Deflated::new(&stored).unwrap();
         for tail in [&b""[..], b"live 1\n", &vec![b'x'; 300_000]] {
-            let body = deflated.gzip_with(tail).unwrap();
+            let body = deflated.gzip_chunks(tail).unwrap().concat();
             let mut expected = stored.clone();
             expected.extend_from_slice(tail);
             assert_eq!(gunzip(&body), expected);
@@ -367,7 +378,6 @@ mod tests {
         let mut expected = stored.clone();
         expected.extend_from_slice(b"live 1\n");
         assert_eq!(gunzip(&body), expected);
-        assert_eq!(body, deflated.gzip_with(b"live 1\n").unwrap());
         // The compressed text is shared by every body, not copied.
         let [again, _] = deflated.gzip_chunks(b"").unwrap();
         assert_eq!(again.as_ptr(), member.as_ptr());
@@ -375,7 +385,11 @@ mod tests {
 
     #[test]
     fn an_empty_stored_part_still_makes_a_valid_body() {
-        let body = Deflated::new(b"").unwrap().gzip_with(b"up 1\n").unwrap();
+        let body = Deflated::new(b"")
+            .unwrap()
+            .gzip_chunks(b"up 1\n")
+            .unwrap()
+            .concat();
         assert_eq!(gunzip(&body), b"up 1\n");
     }
 
