@@ -86,7 +86,8 @@ def check_native_sidecar(spec, values, metadata, label):
 def derived_memory_mi(config):
     """The README's memory arithmetic ("Memory"), computed here from the rendered config:
     32 MiB + queue_batches × the largest datagram batch + queue_batches × 16 KiB + the receive
-    buffers of the UDP receive threads past the first + max_series × 1 KiB, rounded up to MiB;
+    buffers of the UDP receive threads past the first + queue_batches × the UDP batch with
+    parse_on_receive + max_series × 1 KiB, rounded up to MiB;
     the agent's defaults for keys the config leaves out."""
     queue = (config.get("pipeline") or {}).get("queue_batches", 256)
     listen = config.get("listen") or {}
@@ -96,8 +97,10 @@ def derived_memory_mi(config):
     udp = listen.get("udp") or {}
     receive = (udp.get("receive_threads", 1) - 1) * udp.get("batch_datagrams", 64) * udp.get(
         "max_datagram_bytes", 8192)
+    parsed = queue * udp.get("batch_datagrams", 64) * udp.get("max_datagram_bytes", 8192) if udp.get(
+        "parse_on_receive", False) else 0
     series = (config.get("limits") or {}).get("max_series", 100_000)
-    total = 32 * 2**20 + queue * batch + queue * 16 * 2**10 + receive + series * 2**10
+    total = 32 * 2**20 + queue * batch + queue * 16 * 2**10 + receive + parsed + series * 2**10
     return -(-total // 2**20)
 
 

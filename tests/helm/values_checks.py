@@ -159,8 +159,11 @@ def check_memory_arithmetic():
     # Three receive threads: two more sets of 64 × 8 KiB receive buffers (1 MiB).
     threads = dict(preset, config={"listen": {"udp": {"receive_threads": 3}}})
     check(memory(threads) == "263Mi", f"three udp receive threads give {memory(threads)}")
+    # Parsing on receive: the parsed lines in flight may take as much again as the udp batches.
+    parsing = dict(preset, config={"listen": {"udp": {"parse_on_receive": True}}})
+    check(memory(parsing) == "390Mi", f"parse_on_receive gives {memory(parsing)}")
     yield ("the derived memory limit: 262Mi with the default caps, 390Mi with udp batches of 128, "
-           "263Mi with three udp receive threads")
+           "263Mi with three udp receive threads, 390Mi parsing on receive")
     derived = c.render({"sidecar": {"resourcesPreset": "derived"}})
     resources = c.find(derived, "Deployment")["spec"]["template"]["spec"]["initContainers"][0][
         "resources"]

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use heartwire_tests::agent::{Agent, Scrape, closed_by_peer, heartwire};
+use heartwire_tests::agent::{Agent, Expected, Scrape, closed_by_peer, heartwire};
 
 fn transport(name: &str) -> [(&'static str, &str); 1] {
     [("transport", name)]
@@ -83,6 +83,81 @@ fn udp_receive_threads_share_the_port_and_count_every_line_once() {
     assert_eq!(
         scrape.value("heartwire_datagrams_received_total", &transport("udp")),
         Some(800.0)
+    );
+}
+
+/// `parse_on_receive: true` with two receive threads: the threads parse, the aggregator applies,
+/// and every count is what it is without the option: lines by transport, rejections by reason
+/// (a cut last line as `too_long`), unknown fields, clamped rates, and the order of a datagram's
+/// lines (a gauge set, then moved).
+#[test]
+fn udp_lines_parsed_on_the_receive_threads_are_counted_as_without_it() {
+    let agent = Agent::start_config(|dir| {
+        heartwire_tests::agent::all_listeners(dir).replace(
+            "udp: { address: \"127.0.0.1:0\" }",
+            "udp: { address: \"127.0.0.1:0\", receive_threads: 2, parse_on_receive: true, \
+             max_datagram_bytes: 512 }",
+        )
+    });
+    let senders: Vec<UdpSocket> = (0..8)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.connect(agent.udp()).unwrap();
+            socket
+        })
+        .collect();
+    for (index, socket) in senders.iter().enumerate() {
+        let sender = format!("#sender:{index}");
+        let lines = [
+            format!("parsed.depth:10|g|{sender}\nparsed.depth:-3|g|{sender}\nparsed.hits:1|c\n")
+                .as_bytes(),
+            b"job.okk nightly\nparsed.hits:-1|c\nbad.value:NaN|g\n\xff\xfe:1|c\n",
+            b"parsed.hits:1|c|@2\nparsed.hits:1|c|x:new\n",
+        ]
+        .concat();
+        for _ in 0..10 {
+            socket.send(&lines).unwrap();
+        }
+        // Longer than the 512-byte buffer: its first line arrives, its cut last line is too long.
+        let long = format!("parsed.hits:1|c\nparsed.long:{}|g\n", "1".repeat(600));
+        socket.send(long.as_bytes()).unwrap();
+    }
+    let senders: Vec<String> = (0..8).map(|index| index.to_string()).collect();
+    let labels: Vec<[(&str, &str); 1]> = senders.iter().map(|s| [("sender", s.as_str())]).collect();
+    let mut expected: Vec<Expected<'_>> = labels
+        .iter()
+        .map(|labels| ("parsed_depth", &labels[..], 7.0))
+        .collect();
+    // Per sender: 3 counted in each of 10 datagrams (the negative one is rejected), 1 in the long one.
+    expected.push(("parsed_hits_total", &[], 8.0 * 31.0));
+    let scrape = agent.wait_for_all(&expected);
+    let count = |name: &str, labels: &[(&str, &str)]| scrape.value(name, labels);
+    // 8 senders × (10 datagrams of 9 lines + 1 of 2 lines).
+    assert_eq!(
+        count("heartwire_lines_received_total", &transport("udp")),
+        Some(8.0 * (10.0 * 9.0 + 2.0))
+    );
+    let rejected = |reason: &str| count("heartwire_lines_rejected_total", &[("reason", reason)]);
+    assert_eq!(rejected("unknown_verb"), Some(80.0));
+    assert_eq!(rejected("negative_counter"), Some(80.0));
+    assert_eq!(rejected("invalid_value"), Some(80.0));
+    assert_eq!(rejected("invalid_utf8"), Some(80.0));
+    assert_eq!(rejected("too_long"), Some(8.0));
+    assert_eq!(
+        count("heartwire_lines_unknown_fields_total", &[]),
+        Some(80.0)
+    );
+    assert_eq!(
+        count("heartwire_sample_rates_clamped_total", &[]),
+        Some(80.0)
+    );
+    assert_eq!(
+        count("heartwire_datagrams_received_total", &transport("udp")),
+        Some(88.0)
+    );
+    assert_eq!(
+        count("heartwire_datagrams_dropped_total", &transport("udp")),
+        Some(0.0)
     );
 }
 

@@ -33,7 +33,7 @@ mod workers;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
-use heartwire_proto::{ErrorKind, Line, MetricKind};
+use heartwire_proto::{ErrorKind, Line, MetricKind, ParseError};
 
 pub use self::expiry::Expiry;
 pub use self::families::{
@@ -53,7 +53,7 @@ use self::limits::Accounting;
 use self::series::Statsd;
 use self::workers::Workers;
 use crate::clock::Now;
-use crate::ingest::batch::{Batch, ConnectionId, Transport};
+use crate::ingest::batch::{Batch, ConnectionId, Payload, Transport};
 
 /// What the applied lines did since the agent started: lines read by transport, rejected by
 /// reason, and the samples set aside. It is published with every snapshot and rendered from
@@ -137,22 +137,35 @@ impl Aggregator {
         }
     }
 
-    /// Parses every line of the batch, applies the good ones, and counts lines received by
-    /// transport and rejected by reason.
+    /// Parses every line of the batch (unless its receive thread did), applies the good ones,
+    /// and counts lines received by transport and rejected by reason.
     pub fn ingest(&mut self, batch: &Batch, now: Now) {
         let mut tally = std::mem::take(&mut self.tally);
         let transport = batch.transport.index();
         // Lines the receive buffer cut are read, and rejected as too long (PROTOCOL L6).
         tally.received[transport] += batch.cut;
         tally.rejected[ErrorKind::TooLong.index()] += batch.cut;
-        for line in heartwire_proto::lines(&batch.data) {
-            tally.received[transport] += 1;
-            match line {
-                Ok(line) if is_negative_counter(&line) => {
-                    tally.rejected[ErrorKind::NegativeCounter.index()] += 1
+        match &batch.payload {
+            Payload::Raw(data) => {
+                for line in heartwire_proto::lines(data) {
+                    tally.received[transport] += 1;
+                    match check(line) {
+                        Ok(line) => self.apply(&line, batch.connection, now, &mut tally),
+                        Err(kind) => tally.rejected[kind.index()] += 1,
+                    }
                 }
-                Ok(line) => self.apply(&line, batch.connection, now, &mut tally),
-                Err(error) => tally.rejected[error.kind().index()] += 1,
+            }
+            // The same counts as above: a snapshot is only taken between two batches, so the
+            // order of rejections within one is never seen.
+            Payload::Parsed(parsed) => {
+                for (kind, count) in parsed.rejected().iter().enumerate() {
+                    tally.received[transport] += count;
+                    tally.rejected[kind] += count;
+                }
+                for line in parsed.accepted() {
+                    tally.received[transport] += 1;
+                    self.apply(line, batch.connection, now, &mut tally);
+                }
             }
         }
         self.tally = tally;
@@ -255,8 +268,18 @@ impl Aggregator {
     }
 }
 
-/// A counter increment below zero is valid StatsD (what `decrement` sends) but a Prometheus
-/// counter only goes up: the whole line is rejected and counted as `negative_counter`.
+/// Whether the aggregator takes a parsed line, and if not why: the parser's reason, or
+/// `negative_counter`. A counter increment below zero is valid StatsD (what `decrement` sends)
+/// but a Prometheus counter only goes up: the whole line is rejected. UDP receive threads call
+/// this too when they parse ([`crate::ingest::parsed`]), so a line counts the same either way.
+pub(crate) fn check(line: Result<Line<'_>, ParseError>) -> Result<Line<'_>, ErrorKind> {
+    match line {
+        Ok(line) if is_negative_counter(&line) => Err(ErrorKind::NegativeCounter),
+        Ok(line) => Ok(line),
+        Err(error) => Err(error.kind()),
+    }
+}
+
 fn is_negative_counter(line: &Line<'_>) -> bool {
     match line {
         Line::Metric(metric) if metric.kind == MetricKind::Counter => metric

@@ -128,6 +128,14 @@ pub struct Udp {
     /// when many client sockets send and the agent has more than one core to read on; every
     /// thread hands its batches to the one aggregator. At most 64.
     pub receive_threads: usize,
+    /// Each receive thread parses its batches before handing them on, so that the aggregator
+    /// only applies them; default `false`. Worth it when the aggregator's core is the limit and
+    /// other cores are free: with `receive_threads` above 1, the parse is spread over them.
+    /// A parsed line costs 136 bytes beside its text while it waits in the queue; the
+    /// parsed lines in flight take at most as much as the datagram queue holds raw, past which
+    /// batches go unparsed (and the aggregator parses them). Counts and order are the same
+    /// either way.
+    pub parse_on_receive: bool,
 }
 
 impl Default for Udp {
@@ -139,6 +147,7 @@ impl Default for Udp {
             max_datagram_bytes: DEFAULT_MAX_DATAGRAM,
             batch_datagrams: DEFAULT_BATCH_DATAGRAMS,
             receive_threads: 1,
+            parse_on_receive: false,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! What the listeners hand to the aggregator: raw lines, tagged with the way they came in.
 //!
-//! Listeners never parse. They copy what they read into a [`Batch`] and hand it to one of two
-//! bounded queues (see [`super::Sink`]); the aggregator parses with `heartwire-proto` and
-//! applies the lines.
+//! Listeners copy what they read into a [`Batch`] and hand it to one of two bounded queues (see
+//! [`super::Sink`]); the aggregator parses with `heartwire-proto` and applies the lines. With
+//! `listen.udp.parse_on_receive`, the UDP receive threads parse their batches themselves
+//! ([`Payload::Parsed`]), and the aggregator only applies them.
+
+use super::parsed::Parsed;
 
 /// The way a batch came in, for `heartwire_lines_received_total{transport}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,14 +53,33 @@ impl Transport {
 /// include `hello` is a session: what runs and workers report on it ends with it.
 pub type ConnectionId = u64;
 
+/// The lines of a batch, as read or already parsed.
+#[derive(Debug)]
+pub enum Payload {
+    /// `\n`-separated lines (a trailing `\n` or none), parsed by the aggregator.
+    Raw(Vec<u8>),
+    /// Lines parsed on the receive thread.
+    Parsed(Parsed),
+}
+
+impl Payload {
+    /// Whether there are no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Payload::Raw(data) => data.is_empty(),
+            Payload::Parsed(parsed) => parsed.is_empty(),
+        }
+    }
+}
+
 /// Lines from one transport: one or more datagrams or stream frames, joined by `\n` so that the
 /// last line of one datagram never runs into the first line of the next.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Batch {
     /// Where the lines came from.
     pub transport: Transport,
-    /// The lines, `\n`-separated (a trailing `\n` or none).
-    pub data: Vec<u8>,
+    /// The lines.
+    pub payload: Payload,
     /// The stream connection the lines came on; `None` for datagrams and HTTP.
     pub connection: Option<ConnectionId>,
     /// The peer closed the connection after these lines (not sent when the agent itself closes
@@ -71,9 +93,14 @@ pub struct Batch {
 impl Batch {
     /// Lines that came on no connection.
     pub fn new(transport: Transport, data: Vec<u8>) -> Batch {
+        Batch::of(transport, Payload::Raw(data))
+    }
+
+    /// Lines, raw or parsed, that came on no connection.
+    pub fn of(transport: Transport, payload: Payload) -> Batch {
         Batch {
             transport,
-            data,
+            payload,
             connection: None,
             closed: false,
             cut: 0,
@@ -84,7 +111,7 @@ impl Batch {
     pub fn on(connection: ConnectionId, transport: Transport, data: Vec<u8>) -> Batch {
         Batch {
             transport,
-            data,
+            payload: Payload::Raw(data),
             connection: Some(connection),
             closed: false,
             cut: 0,
@@ -95,7 +122,7 @@ impl Batch {
     pub fn closed(connection: ConnectionId, transport: Transport) -> Batch {
         Batch {
             transport,
-            data: Vec::new(),
+            payload: Payload::Raw(Vec::new()),
             connection: Some(connection),
             closed: true,
             cut: 0,

@@ -1,34 +1,51 @@
 //! The receive loop shared by the UDP and Unix datagram listeners: a dedicated thread that reads
 //! batches with `recvmmsg`, joins each batch's datagrams into one [`Batch`](crate::ingest::batch::Batch)
-//! and follows the kernel's drop counter.
+//! (parsed first with `listen.udp.parse_on_receive`) and follows the kernel's drop counter.
 
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
 use super::Sink;
+use super::parsed::{ParseBudget, Parsed};
 use super::recvmmsg::BatchReceiver;
 
-use crate::ingest::batch::{Batch, Transport};
+use crate::ingest::batch::{Batch, Payload, Transport};
 use crate::supervise::{Finished, Supervisor, fault};
 use crate::telemetry::Telemetry;
 
 /// How often a blocked receive wakes up to check for shutdown.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// How long a UDP receive loop waits after a receive that did not fill its batch, so that the
-/// datagrams of the next millisecond are read (and applied) together: at 100 k lines/s this turns
-/// about 2 500 wake-ups of this thread and of the aggregator per second into at most 1 000. A
-/// full batch is read again at once, so the most lines per second are not limited by it, and
-/// the receive buffer absorbs what arrives meanwhile (a few hundred datagrams at the highest
-/// rates, against thousands it holds). Never for Unix datagrams: their socket queues a few
+/// datagrams of the next few milliseconds are read (and applied) together: at 100 k lines/s
+/// (about 2 600 datagrams) this turns as many wake-ups of this thread and of the aggregator per
+/// second into at most 200. It cannot make the receive buffer overflow: a receive that did not
+/// fill its batch means fewer than a batch of datagrams came during the last wait, so about as
+/// few come during the next one, and a buffer holds several batches (64 datagrams of 1 400
+/// bytes take about 150 KiB of the kernel's accounting; even the 416 KiB a pod gets without
+/// `CAP_NET_ADMIN` holds more than two). A full batch is read again at once, so the most lines
+/// per second are not limited by it. Never for Unix datagrams: their socket queues a few
 /// datagrams only (`net.unix.max_dgram_qlen`, 10 by default), and its senders would block on a
 /// reader that waits.
-pub(crate) const LINGER: Duration = Duration::from_millis(1);
+pub(crate) const LINGER: Duration = Duration::from_millis(5);
+/// At most this many datagrams are expected to arrive during a [`LINGER`]: at high rates the
+/// wait is shorter, so that a wait never asks the receive buffer to hold more than half a batch
+/// of the default size, whatever `batch_datagrams` is.
+const LINGER_DATAGRAMS: u32 = 32;
+
+/// The wait after a receive of `count` datagrams (fewer than a batch) that arrived within
+/// `elapsed`: `most`, or less if at that rate more than [`LINGER_DATAGRAMS`] would come
+/// meanwhile.
+fn linger_after(count: usize, elapsed: Duration, most: Duration) -> Duration {
+    let count = u32::try_from(count).unwrap_or(u32::MAX).max(1);
+    (elapsed / count).saturating_mul(LINGER_DATAGRAMS).min(most)
+}
+
 /// Pause after an unexpected receive error, so that a persistent one cannot spin a core.
 const ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -49,6 +66,9 @@ pub(crate) struct Receiver {
     pub drops: Arc<AtomicU64>,
     /// The wait after a receive that did not fill its batch ([`LINGER`] for UDP), if any.
     pub linger: Option<Duration>,
+    /// Parse each batch here, within this budget, instead of on the aggregator
+    /// (`listen.udp.parse_on_receive`).
+    pub parse: Option<Arc<ParseBudget>>,
 }
 
 impl Receiver {
@@ -69,6 +89,7 @@ impl Receiver {
         let mut buffers = BatchReceiver::new(self.batch_datagrams, self.max_datagram_bytes);
         let mut drops = DropCount::default();
         let mut truncated_seen = false;
+        let mut last_receive = Instant::now();
         while !stop.load(Ordering::Acquire) {
             fault::check(self.listener);
             let count = match buffers.receive(self.socket.as_fd()) {
@@ -100,16 +121,31 @@ impl Receiver {
                 let total = self.drops.fetch_add(added, Ordering::Relaxed) + added;
                 self.report_drops(sink.telemetry(), total);
             }
-            let mut batch = Batch::new(self.transport, joined.data);
+            let mut batch = Batch::of(self.transport, self.payload(joined.data, sink));
             // The cut last line of each truncated datagram is a line over the length limit:
             // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
             batch.cut = joined.truncated as u64;
             sink.send(batch, count as u64, joined.bytes);
+            let received = Instant::now();
             if let Some(linger) = self.linger
                 && count < self.batch_datagrams
             {
-                thread::sleep(linger);
+                thread::sleep(linger_after(count, received - last_receive, linger));
             }
+            last_receive = received;
+        }
+    }
+
+    /// The lines as they go to the aggregator: parsed here when asked, unless the datagram
+    /// queue is full (the batch would be dropped, its parse wasted) or the parse budget is
+    /// spent (the aggregator then parses them, as without the option).
+    fn payload(&self, data: Vec<u8>, sink: &Sink) -> Payload {
+        match &self.parse {
+            Some(budget) if sink.datagram_room() => match Parsed::within(data, budget) {
+                Ok(parsed) => Payload::Parsed(parsed),
+                Err(data) => Payload::Raw(data),
+            },
+            _ => Payload::Raw(data),
         }
     }
 
@@ -208,6 +244,24 @@ mod tests {
         joined.push(b"no newline at all", true);
         assert_eq!(joined.data, b"a:1|c\n");
         assert_eq!(joined.truncated, 2);
+    }
+
+    #[test]
+    fn the_wait_shrinks_so_that_at_most_half_a_batch_arrives_meanwhile() {
+        let ms = Duration::from_millis;
+        // 100 k lines/s: 13 datagrams in 5 ms, the whole wait.
+        assert_eq!(linger_after(13, ms(5), LINGER), LINGER);
+        // A quiet socket (a blocking receive that returned one datagram after a long time).
+        assert_eq!(linger_after(1, Duration::from_secs(3), LINGER), LINGER);
+        assert_eq!(linger_after(0, Duration::ZERO, LINGER), Duration::ZERO);
+        // 60 datagrams in 2 ms: at that rate 32 come in 1.07 ms.
+        let wait = linger_after(60, ms(2), LINGER);
+        assert!(
+            wait > ms(1) && wait < Duration::from_micros(1100),
+            "{wait:?}"
+        );
+        // Never longer than asked, even for a huge elapsed time.
+        assert_eq!(linger_after(1, Duration::MAX, LINGER), LINGER);
     }
 
     #[test]

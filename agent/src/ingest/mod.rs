@@ -1,7 +1,8 @@
 //! The ways lines come in: UDP, Unix datagram and stream sockets, TCP and `POST /ingest`.
 //!
-//! Listeners never parse. Each copies what it reads into a [`Batch`] and hands it to the
-//! aggregator through a [`Sink`], onto one of two bounded queues; loss is decided per transport:
+//! Each listener copies what it reads into a [`Batch`] and hands it to the aggregator through a
+//! [`Sink`], onto one of two bounded queues; only UDP receive threads may parse it first
+//! ([`parsed`], `listen.udp.parse_on_receive`). Loss is decided per transport:
 //!
 //! - Datagrams (UDP, Unix datagram) may be lost anyway (the kernel drops them when its buffer is
 //!   full, and heartwire counts that), so their receive threads never wait: when the datagram
@@ -21,6 +22,7 @@
 pub mod batch;
 mod datagram;
 pub mod http;
+pub mod parsed;
 mod recvmmsg;
 mod socket_file;
 mod stream;
@@ -79,7 +81,7 @@ impl Sink {
         let transport = batch.transport;
         self.telemetry
             .datagrams_received(transport, datagrams, bytes);
-        if batch.data.is_empty() && batch.cut == 0 {
+        if batch.payload.is_empty() && batch.cut == 0 {
             return true;
         }
         match self.datagrams.try_send(batch) {
@@ -97,7 +99,7 @@ impl Sink {
     /// transport never drops while the agent runs.
     pub async fn send_stream(&self, batch: Batch, bytes: u64) -> bool {
         self.telemetry.bytes_received(batch.transport, bytes);
-        if batch.data.is_empty() {
+        if batch.payload.is_empty() {
             return true;
         }
         self.streams.send(batch).await.is_ok()
@@ -110,6 +112,16 @@ impl Sink {
             .streams
             .send(Batch::closed(connection, transport))
             .await;
+    }
+
+    /// How many batches the datagram queue holds.
+    pub(crate) fn datagram_queue_batches(&self) -> usize {
+        self.datagrams.max_capacity()
+    }
+
+    /// Whether the datagram queue has room for a batch now (it may be gone by the next send).
+    pub(crate) fn datagram_room(&self) -> bool {
+        self.datagrams.capacity() > 0
     }
 
     /// Whether both queues are empty: every batch handed over so far has been taken by the
@@ -228,7 +240,8 @@ impl Listeners {
         };
         if config.udp.enabled {
             sink.telemetry().listening(Transport::Udp);
-            let (receivers, bound) = udp::bind(&config.udp, sink.telemetry())?;
+            let (receivers, bound) =
+                udp::bind(&config.udp, sink.datagram_queue_batches(), sink.telemetry())?;
             for receiver in receivers {
                 listeners.spawn_datagram(receiver, &bound, sink, supervisor)?;
             }

@@ -8,6 +8,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::datagram::{self, POLL_INTERVAL};
+use super::parsed::ParseBudget;
 use super::{Bound, ListenError};
 use crate::config;
 use crate::ingest::batch::Transport;
@@ -17,9 +18,11 @@ const KEY: &str = "listen.udp.address";
 
 /// Binds the UDP socket described by `config`: `receive_threads` sockets sharing the address
 /// with `SO_REUSEPORT` (the first decides the port when the address asks for any), one receiver
-/// each.
+/// each. With `parse_on_receive`, the receivers share a parse budget of as many bytes as
+/// `queue_batches` full batches hold raw.
 pub(super) fn bind(
     config: &config::Udp,
+    queue_batches: usize,
     telemetry: &Telemetry,
 ) -> Result<(Vec<datagram::Receiver>, Bound), ListenError> {
     let threads = config.receive_threads.max(1);
@@ -33,9 +36,13 @@ pub(super) fn bind(
     for _ in 1..threads {
         sockets.push(socket(config, local, true, telemetry)?);
     }
-    tracing::info!(address = %local, threads, "listening for UDP");
+    tracing::info!(address = %local, threads, parse_on_receive = config.parse_on_receive, "listening for UDP");
     // The listener's kernel drops are the sum over its sockets.
     let drops = Arc::default();
+    let parse = config.parse_on_receive.then(|| {
+        let batch_bytes = config.batch_datagrams * config.max_datagram_bytes;
+        ParseBudget::new(queue_batches.saturating_mul(batch_bytes))
+    });
     let receivers = sockets
         .into_iter()
         .map(|socket| datagram::Receiver {
@@ -46,6 +53,7 @@ pub(super) fn bind(
             max_datagram_bytes: config.max_datagram_bytes,
             drops: Arc::clone(&drops),
             linger: Some(datagram::LINGER),
+            parse: parse.clone(),
         })
         .collect();
     Ok((

@@ -61,6 +61,8 @@ pub(super) fn bind_datagram(
         drops: std::sync::Arc::default(),
         // Its senders block on a full queue of a few datagrams: read them at once.
         linger: None,
+        // Offered for UDP only, whose receive threads scale out with `receive_threads`.
+        parse: None,
     };
     Ok((receiver, file))
 }

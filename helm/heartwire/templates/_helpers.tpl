@@ -126,6 +126,8 @@ agent/src/config/default.yaml with its defaults for unset keys:
   + queue_batches × 16 KiB (stream batches)
   + (listen.udp.receive_threads - 1) × batch_datagrams × max_datagram_bytes of listen.udp (the
     receive buffers of each UDP receive thread past the first; the first's are in the 32 MiB)
+  + queue_batches × batch_datagrams × max_datagram_bytes of listen.udp when
+    listen.udp.parse_on_receive (the budget of the parsed lines in flight)
   + limits.max_series × 1 KiB (0.5 KiB per series at most, as much again for the rendered and
     gzipped /metrics page)
 rounded up. The state file's emptyDir is not in it (with medium Memory, add its sizeLimit).
@@ -145,8 +147,12 @@ rounded up. The state file's emptyDir is not in it (with medium Memory, add its 
 {{- $udp := default dict (get $listen "udp") }}
 {{- $threads := sub ((default 1 $udp.receive_threads) | int64) 1 }}
 {{- $receive := mul $threads (mul ((default 64 $udp.batch_datagrams) | int64) ((default 8192 $udp.max_datagram_bytes) | int64)) }}
+{{- $parsed := 0 | int64 }}
+{{- if $udp.parse_on_receive }}
+{{- $parsed = mul $queue (mul ((default 64 $udp.batch_datagrams) | int64) ((default 8192 $udp.max_datagram_bytes) | int64)) }}
+{{- end }}
 {{- $series := (default 100000 (default dict $config.limits).max_series) | int64 }}
-{{- $total := add (mul 32 1048576) (mul $queue $batch) (mul $queue 16384) $receive (mul $series 1024) }}
+{{- $total := add (mul 32 1048576) (mul $queue $batch) (mul $queue 16384) $receive $parsed (mul $series 1024) }}
 {{- div (add $total 1048575) 1048576 }}
 {{- end }}
 

@@ -7,6 +7,7 @@ mod jobs;
 mod learned;
 mod mapping;
 mod memory;
+mod parsed;
 mod statsd;
 
 use std::time::Duration;
