@@ -10,6 +10,7 @@ pub mod missed;
 pub mod runs;
 pub mod schedule;
 pub mod worker;
+mod zone;
 
 #[cfg(test)]
 mod proptests;

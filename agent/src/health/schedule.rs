@@ -9,9 +9,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+
+use super::zone::Zone;
 
 /// How many upcoming slots the nominal period of a cron job is taken from.
 const PERIOD_SAMPLE_SLOTS: usize = 512;
@@ -30,7 +31,7 @@ pub enum Schedule {
 pub struct CronSchedule {
     expr: String,
     cron: Cron,
-    tz: Tz,
+    tz: Zone,
     /// Minute and hour are fixed (no `*`, no step): Vixie cron runs such a job once when the
     /// clock falls back over its time, where stepped jobs run by instant, twice.
     fixed_time: bool,
@@ -84,7 +85,7 @@ impl Schedule {
 
     /// A cron schedule: five fields or an `@` macro, read in the IANA zone `tz`.
     pub fn cron(expr: &str, tz: &str) -> Result<Schedule, ScheduleError> {
-        let tz = Tz::from_str(tz).map_err(|_| ScheduleError::UnknownZone(tz.to_string()))?;
+        let tz = Zone::from_str(tz).map_err(|_| ScheduleError::UnknownZone(tz.to_string()))?;
         let trimmed = expr.trim();
         if trimmed.eq_ignore_ascii_case("@reboot") {
             return Err(ScheduleError::Reboot);
@@ -175,7 +176,7 @@ fn is_fixed_time(expr: &str) -> bool {
 
 /// Whether a local time is the later of two instants with the same wall-clock reading (the
 /// hour repeated when the clock falls back).
-fn is_second_pass(local: &DateTime<Tz>) -> bool {
+fn is_second_pass(local: &DateTime<Zone>) -> bool {
     match local.timezone().from_local_datetime(&local.naive_local()) {
         chrono::LocalResult::Ambiguous(_, later) => later == *local,
         _ => false,
@@ -250,7 +251,7 @@ mod tests {
     /// The next `n` slots after `start`, written as local time with the offset (`02:00+02`).
     fn slots(expr: &str, tz: &str, start: DateTime<Utc>, n: usize) -> Vec<String> {
         let schedule = Schedule::cron(expr, tz).unwrap();
-        let zone = Tz::from_str(tz).unwrap();
+        let zone = Zone::from_str(tz).unwrap();
         let mut out = Vec::new();
         let mut t = start;
         for _ in 0..n {
