@@ -43,7 +43,7 @@ impl Meta {
     pub(crate) fn family(&self, series: Vec<Series>) -> Option<Family> {
         (!series.is_empty()).then(|| Family {
             meta: self.0.clone(),
-            series,
+            series: series.into(),
         })
     }
 }

@@ -138,6 +138,10 @@ pub struct FamilyMeta {
     pub label_names: LabelValues,
 }
 
+/// The series of a snapshot family: one is held inline (most StatsD families of distinct names
+/// have one), more in an allocation.
+pub type SeriesList = smallvec::SmallVec<[Series; 1]>;
+
 /// One metric family: its shared [`FamilyMeta`] (read through it: `family.name`) and its
 /// series.
 #[derive(Debug, Clone)]
@@ -145,7 +149,7 @@ pub struct Family {
     /// Name, help, type and label names.
     pub meta: Arc<FamilyMeta>,
     /// The series.
-    pub series: Vec<Series>,
+    pub series: SeriesList,
 }
 
 impl std::ops::Deref for Family {

@@ -7,9 +7,11 @@
 //! their own. The *live* part (verdicts evaluated at the time of the read, and the self-metrics)
 //! is small and rendered for every request.
 //!
-//! A page is kept for [`KEEP`] after it is made, so that the readers of one moment (two
+//! The newest page is kept for [`KEEP`] after it is made, so that the readers of one moment (two
 //! Prometheus replicas, a dashboard's burst) share it, then freed: between scrapes the agent
-//! holds no rendered page, only the snapshot it is rendered from. The stored part of 10 000
+//! holds no rendered page, only the snapshot it is rendered from. A newer page frees the older
+//! one at once (but for the readers still sending it), so pages never pile up, however fast the
+//! state changes and readers come. The stored part of 10 000
 //! series with histograms is megabytes, more than the series themselves (issue 16).
 //!
 //! The gzip body is one standard gzip member all the same: the stored part is compressed as a
@@ -100,7 +102,7 @@ impl Stored {
 /// any of them holds it (and for [`KEEP`] after it is made).
 #[derive(Debug, Default)]
 pub struct Pages {
-    current: Mutex<Weak<Stored>>,
+    current: Mutex<Current>,
     /// The length of the last stored part rendered: the next one is about as long, and a
     /// buffer of that size from the start is not copied as it grows.
     last_length: AtomicUsize,
@@ -134,29 +136,51 @@ impl Pages {
     /// The stored part of `snapshot`'s page: the one already made for its epoch, if a reader
     /// still holds it or it was made less than [`KEEP`] ago. An older snapshot (a reader that
     /// was slow to ask) never replaces a newer one.
-    pub fn stored(&self, snapshot: Arc<Snapshot>) -> Arc<Stored> {
+    pub fn stored(self: &Arc<Self>, snapshot: Arc<Snapshot>) -> Arc<Stored> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        match current.upgrade() {
+        match current.page.upgrade() {
             Some(page) if page.snapshot.epoch == snapshot.epoch => page,
             Some(page) if page.snapshot.epoch > snapshot.epoch => Arc::new(Stored::new(snapshot)),
             _ => {
                 let page = Arc::new(Stored::new(snapshot));
-                *current = Arc::downgrade(&page);
-                keep(page.clone());
+                current.page = Arc::downgrade(&page);
+                // The page kept until now is let go: only its readers hold it still.
+                current.kept = Some(page.clone());
+                self.let_go_later(&page);
                 page
             }
         }
     }
-}
 
-/// Holds `page` for [`KEEP`] on the runtime, if there is one (there always is when serving).
-fn keep(page: Arc<Stored>) {
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+    /// Lets `page` go after [`KEEP`], if it is still the one kept then, on the runtime (there
+    /// is always one when serving; without one the page is kept until a newer one comes).
+    fn let_go_later(self: &Arc<Self>, page: &Arc<Stored>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (pages, page) = (Arc::downgrade(self), Arc::downgrade(page));
         runtime.spawn(async move {
             tokio::time::sleep(KEEP).await;
-            drop(page);
+            let Some(pages) = pages.upgrade() else {
+                return;
+            };
+            let mut current = pages.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if current
+                .kept
+                .as_ref()
+                .is_some_and(|kept| std::ptr::eq(Arc::as_ptr(kept), page.as_ptr()))
+            {
+                current.kept = None;
+            }
         });
     }
+}
+
+/// The newest page: shared while a reader holds it, kept for [`KEEP`] after it is made.
+#[derive(Debug, Default)]
+struct Current {
+    page: Weak<Stored>,
+    kept: Option<Arc<Stored>>,
 }
 
 /// A text compressed as a raw deflate stream that ends with a sync flush, so that another
@@ -338,7 +362,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn readers_of_one_epoch_share_a_page_which_is_freed_after_keep() {
-        let pages = Pages::default();
+        let pages = Arc::new(Pages::default());
         let first = pages.stored(snapshot(1));
         let weak = Arc::downgrade(&first);
         assert!(
@@ -361,6 +385,24 @@ mod tests {
         let newer = pages.stored(snapshot(3));
         let _older = pages.stored(snapshot(2));
         assert!(Arc::ptr_eq(&newer, &pages.stored(snapshot(3))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_newer_page_lets_the_older_go_at_once() {
+        let pages = Arc::new(Pages::default());
+        let older = Arc::downgrade(&pages.stored(snapshot(1)));
+        tokio::time::sleep(KEEP / 4).await;
+        let newer = Arc::downgrade(&pages.stored(snapshot(2)));
+        assert!(
+            older.upgrade().is_none(),
+            "not kept once a newer page is made"
+        );
+        assert!(newer.upgrade().is_some(), "the newest is kept");
+        // The older page's timer ends: the newer page stays until its own.
+        tokio::time::sleep(KEEP * 3 / 4).await;
+        assert!(newer.upgrade().is_some());
+        tokio::time::sleep(KEEP / 2).await;
+        assert!(newer.upgrade().is_none());
     }
 
     #[test]

@@ -430,7 +430,7 @@ fn snapshot_with_label(value: &str) -> Snapshot {
             const_labels: Arc::from(vec![]),
             label_names: Arc::from(vec![Arc::from("v")]),
         }),
-        series: vec![Series {
+        series: smallvec::smallvec![Series {
             labels: Arc::from(vec![Arc::from(value)]),
             value: Value::Number(1.0),
         }],
