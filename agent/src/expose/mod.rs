@@ -120,7 +120,7 @@ impl Exposition {
     /// `None` once the aggregator has failed.
     pub async fn page(&self, handle: &Handle, gzip: bool) -> Option<io::Result<Body>> {
         let snapshot = handle.snapshot()?;
-        let stored = self.pages.stored(snapshot.clone());
+        let stored = self.pages.stored(&snapshot);
         let registry = self.registry.clone();
         // The listeners start before /metrics is served, and only a restart changes them.
         let listening = self.telemetry.listening_on();
@@ -128,7 +128,7 @@ impl Exposition {
         let page = async {
             if gzip {
                 let deflated = stored
-                    .deflated(move |snapshot| {
+                    .deflated(&snapshot, move |snapshot| {
                         let own = registry.gather();
                         let mut deflater = pages.deflater();
                         let mut text = Vec::with_capacity(page::CHUNK + 64 * 1024);
@@ -153,7 +153,7 @@ impl Exposition {
                 });
             }
             let text = stored
-                .text(move |snapshot| {
+                .text(&snapshot, move |snapshot| {
                     let mut text = pages.buffer();
                     let own = registry.gather();
                     write_stored(snapshot, listening, &names_of(&own), &mut text, |_| {});

@@ -42,32 +42,36 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 /// The stored part of the page of one snapshot, rendered at most once.
 #[derive(Debug)]
 pub struct Stored {
-    snapshot: Arc<Snapshot>,
+    /// The epoch of the snapshot it belongs to. Not the snapshot itself: a page kept after its
+    /// readers left must not keep its snapshot alive beside the newer one the aggregator
+    /// publishes (at 110 000 series, megabytes).
+    epoch: u64,
     text: OnceCell<Bytes>,
     gzip: OnceCell<Arc<Deflated>>,
 }
 
 impl Stored {
-    fn new(snapshot: Arc<Snapshot>) -> Stored {
+    fn new(snapshot: &Snapshot) -> Stored {
         Stored {
-            snapshot,
+            epoch: snapshot.epoch,
             text: OnceCell::new(),
             gzip: OnceCell::new(),
         }
     }
 
-    /// The snapshot this part belongs to.
-    pub fn snapshot(&self) -> &Arc<Snapshot> {
-        &self.snapshot
+    /// The epoch of the snapshot this part belongs to.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The rendered text; `render` runs once per snapshot, on a blocking thread, however many
     /// readers ask at once.
-    pub async fn text<F>(&self, render: F) -> io::Result<Bytes>
+    pub async fn text<F>(&self, snapshot: &Arc<Snapshot>, render: F) -> io::Result<Bytes>
     where
         F: FnOnce(&Snapshot) -> io::Result<Vec<u8>> + Send + 'static,
     {
-        let snapshot = self.snapshot.clone();
+        debug_assert_eq!(snapshot.epoch, self.epoch);
+        let snapshot = snapshot.clone();
         self.text
             .get_or_try_init(|| async move {
                 let text = tokio::task::spawn_blocking(move || render(&snapshot))
@@ -81,11 +85,16 @@ impl Stored {
 
     /// The text compressed, for the gzip bodies of this snapshot: `render` runs once per
     /// snapshot, on a blocking thread, however many readers ask at once.
-    pub async fn deflated<F>(&self, render: F) -> io::Result<Arc<Deflated>>
+    pub async fn deflated<F>(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        render: F,
+    ) -> io::Result<Arc<Deflated>>
     where
         F: FnOnce(&Snapshot) -> io::Result<Deflated> + Send + 'static,
     {
-        let snapshot = self.snapshot.clone();
+        debug_assert_eq!(snapshot.epoch, self.epoch);
+        let snapshot = snapshot.clone();
         self.gzip
             .get_or_try_init(|| async move {
                 let deflated = tokio::task::spawn_blocking(move || render(&snapshot))
@@ -136,11 +145,11 @@ impl Pages {
     /// The stored part of `snapshot`'s page: the one already made for its epoch, if a reader
     /// still holds it or it was made less than [`KEEP`] ago. An older snapshot (a reader that
     /// was slow to ask) never replaces a newer one.
-    pub fn stored(self: &Arc<Self>, snapshot: Arc<Snapshot>) -> Arc<Stored> {
+    pub fn stored(self: &Arc<Self>, snapshot: &Snapshot) -> Arc<Stored> {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         match current.page.upgrade() {
-            Some(page) if page.snapshot.epoch == snapshot.epoch => page,
-            Some(page) if page.snapshot.epoch > snapshot.epoch => Arc::new(Stored::new(snapshot)),
+            Some(page) if page.epoch == snapshot.epoch => page,
+            Some(page) if page.epoch > snapshot.epoch => Arc::new(Stored::new(snapshot)),
             _ => {
                 let page = Arc::new(Stored::new(snapshot));
                 current.page = Arc::downgrade(&page);
@@ -363,10 +372,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn readers_of_one_epoch_share_a_page_which_is_freed_after_keep() {
         let pages = Arc::new(Pages::default());
-        let first = pages.stored(snapshot(1));
+        let first = pages.stored(&snapshot(1));
         let weak = Arc::downgrade(&first);
         assert!(
-            Arc::ptr_eq(&first, &pages.stored(snapshot(1))),
+            Arc::ptr_eq(&first, &pages.stored(&snapshot(1))),
             "shared while held"
         );
         drop(first);
@@ -374,25 +383,25 @@ mod tests {
         tokio::time::sleep(KEEP / 2).await;
         assert!(Arc::ptr_eq(
             &weak.upgrade().unwrap(),
-            &pages.stored(snapshot(1))
+            &pages.stored(&snapshot(1))
         ));
         tokio::time::sleep(KEEP).await;
         assert!(weak.upgrade().is_none(), "freed once KEEP has passed");
         // The next reader of the same epoch renders it again.
-        let again = pages.stored(snapshot(1));
-        assert_eq!(again.snapshot().epoch, 1);
+        let again = pages.stored(&snapshot(1));
+        assert_eq!(again.epoch(), 1);
         // An older snapshot never replaces the newer page.
-        let newer = pages.stored(snapshot(3));
-        let _older = pages.stored(snapshot(2));
-        assert!(Arc::ptr_eq(&newer, &pages.stored(snapshot(3))));
+        let newer = pages.stored(&snapshot(3));
+        let _older = pages.stored(&snapshot(2));
+        assert!(Arc::ptr_eq(&newer, &pages.stored(&snapshot(3))));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_newer_page_lets_the_older_go_at_once() {
         let pages = Arc::new(Pages::default());
-        let older = Arc::downgrade(&pages.stored(snapshot(1)));
+        let older = Arc::downgrade(&pages.stored(&snapshot(1)));
         tokio::time::sleep(KEEP / 4).await;
-        let newer = Arc::downgrade(&pages.stored(snapshot(2)));
+        let newer = Arc::downgrade(&pages.stored(&snapshot(2)));
         assert!(
             older.upgrade().is_none(),
             "not kept once a newer page is made"
