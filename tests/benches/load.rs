@@ -720,10 +720,14 @@ fn rss_kib(pid: u32) -> u64 {
 /// How long the agent keeps a rendered page after a scrape (2 s), and a little more.
 const PAGE_KEPT: Duration = Duration::from_secs(3);
 
-/// The RSS between two scrapes, as it is most of the time: read once the page of the last
-/// scrape is freed. The scrape itself is in the peak.
+/// How often the agent gives the allocator's free memory back (10 s), and a little more.
+const GIVEN_BACK: Duration = Duration::from_secs(11);
+
+/// The RSS between two scrapes (Prometheus scrapes every 15 s or more), as it is most of the
+/// time: read once the page of the last scrape is freed and the memory freed since (the UDP
+/// steps' queued batches) is given back. The scrape itself is in the peak.
 fn settled_rss_kib(pid: u32) -> u64 {
-    thread::sleep(PAGE_KEPT);
+    thread::sleep(GIVEN_BACK);
     rss_kib(pid)
 }
 
