@@ -152,6 +152,26 @@ pub struct Family {
     pub series: SeriesList,
 }
 
+impl Family {
+    /// The labels of `series` (one of this family's), as the page writes them: the constant
+    /// ones first, then the variable ones in the family's order.
+    pub fn labels<'f>(
+        &'f self,
+        series: &'f Series,
+    ) -> impl Iterator<Item = (&'f str, &'f str)> + Clone {
+        let constant = self
+            .const_labels
+            .iter()
+            .map(|(name, value)| (&**name, &**value));
+        let variable = self
+            .label_names
+            .iter()
+            .zip(series.labels.iter())
+            .map(|(name, value)| (&**name, &**value));
+        constant.chain(variable)
+    }
+}
+
 impl std::ops::Deref for Family {
     type Target = FamilyMeta;
 

@@ -151,13 +151,13 @@ impl<'a> RequestBuilder<'a> {
 
     fn counter(&mut self, family: &Family, series: &Series) -> NumberDataPoint {
         let value = number_of(&series.value);
-        let labels = labels(family, series);
+        let labels = family.labels(series);
         let start = self.start(series_key(&family.name, labels.clone()), value);
         self.number(labels, value, start)
     }
 
     fn gauge(&self, family: &Family, series: &Series) -> NumberDataPoint {
-        self.number(labels(family, series), number_of(&series.value), 0)
+        self.number(family.labels(series), number_of(&series.value), 0)
     }
 
     fn histogram_of(&mut self, family: &Family, series: &Series) -> HistogramDataPoint {
@@ -167,7 +167,7 @@ impl<'a> RequestBuilder<'a> {
             Value::Histogram(histogram) => Some(histogram),
             Value::Number(_) => None,
         };
-        let labels = labels(family, series);
+        let labels = family.labels(series);
         let count = source.map_or(0, |histogram| rounded(histogram.count));
         let start = self.start(series_key(&family.name, labels.clone()), count as f64);
         let buckets = source
@@ -378,23 +378,6 @@ fn histogram(points: impl Iterator<Item = HistogramDataPoint>) -> metric::Data {
         data_points: points.collect(),
         aggregation_temporality: AggregationTemporality::Cumulative as i32,
     })
-}
-
-/// The labels of a snapshot series, as the page writes them: constant ones first.
-fn labels<'f>(
-    family: &'f Family,
-    series: &'f Series,
-) -> impl Iterator<Item = (&'f str, &'f str)> + Clone {
-    let constant = family
-        .const_labels
-        .iter()
-        .map(|(name, value)| (&**name, &**value));
-    let variable = family
-        .label_names
-        .iter()
-        .zip(series.labels.iter())
-        .map(|(name, value)| (&**name, &**value));
-    constant.chain(variable)
 }
 
 /// The labels of a series gathered from a `prometheus` registry.

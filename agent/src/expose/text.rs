@@ -37,16 +37,7 @@ impl TextWriter {
         header(&family.name, &family.help, family.kind, out);
         for series in &family.series {
             self.labels.clear();
-            let constant = family
-                .const_labels
-                .iter()
-                .map(|(name, value)| (&**name, &**value));
-            let variable = family
-                .label_names
-                .iter()
-                .zip(series.labels.iter())
-                .map(|(name, value)| (&**name, &**value));
-            for (name, value) in constant.chain(variable) {
+            for (name, value) in family.labels(series) {
                 if !self.labels.is_empty() {
                     self.labels.push(b',');
                 }
