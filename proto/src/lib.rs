@@ -79,14 +79,10 @@ pub fn parse_line(line: &[u8]) -> Result<Line<'_>, ParseError> {
 /// The text is checked to be UTF-8 once, as a whole; only if it is not is each line checked on
 /// its own (so an invalid line is rejected alone, and its neighbours are still read).
 pub fn lines(datagram: &[u8]) -> Lines<'_> {
-    match std::str::from_utf8(datagram) {
-        Ok(text) => Lines {
-            raw: raw_lines(&[]),
-            text: Some(text),
-        },
-        Err(_) => Lines {
-            raw: raw_lines(datagram),
-            text: None,
+    Lines {
+        rest: match std::str::from_utf8(datagram) {
+            Ok(text) => Rest::Text(text),
+            Err(_) => Rest::Raw(raw_lines(datagram)),
         },
     }
 }
@@ -100,18 +96,23 @@ pub fn raw_lines(datagram: &[u8]) -> RawLines<'_> {
 /// Iterator over the parsed lines of a datagram; see [`lines`].
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
-    /// The lines left, when they are not known to be UTF-8.
-    raw: RawLines<'a>,
-    /// The lines left, when the whole text is UTF-8.
-    text: Option<&'a str>,
+    rest: Rest<'a>,
+}
+
+/// The lines left: a text known to be UTF-8, or bytes each line of which is checked alone.
+#[derive(Debug, Clone)]
+enum Rest<'a> {
+    Text(&'a str),
+    Raw(RawLines<'a>),
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = Result<Line<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let Some(text) = &mut self.text else {
-            return self.raw.next().map(parse::line);
+        let text = match &mut self.rest {
+            Rest::Text(text) => text,
+            Rest::Raw(raw) => return raw.next().map(parse::line),
         };
         while !text.is_empty() {
             // `\n` is one byte of UTF-8: both sides of it are on character boundaries.

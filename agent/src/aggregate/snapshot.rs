@@ -172,6 +172,42 @@ impl Family {
     }
 }
 
+#[cfg(test)]
+impl Family {
+    /// A family of strings, for the property tests: constant labels `c_0`, `c_1`... with the
+    /// `constant` values, and each series' label values cut to as many as `label_names`.
+    pub(crate) fn of_strings(
+        name: &str,
+        help: &str,
+        kind: Kind,
+        constant: &[String],
+        label_names: &[String],
+        series: Vec<(Vec<String>, Value)>,
+    ) -> Family {
+        let strings = |values: &[String]| values.iter().map(|v| Arc::from(v.as_str())).collect();
+        Family {
+            meta: Arc::new(FamilyMeta {
+                name: name.into(),
+                help: help.into(),
+                kind,
+                const_labels: constant
+                    .iter()
+                    .enumerate()
+                    .map(|(i, value)| (Arc::from(format!("c_{i}")), Arc::from(value.as_str())))
+                    .collect(),
+                label_names: strings(label_names),
+            }),
+            series: series
+                .into_iter()
+                .map(|(labels, value)| Series {
+                    labels: strings(&labels[..label_names.len()]),
+                    value,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl std::ops::Deref for Family {
     type Target = FamilyMeta;
 

@@ -142,7 +142,7 @@ impl Exposition {
                         failed?;
                         deflater.write(&text)?;
                         let deflated = deflater.finish()?;
-                        pages.deflated(deflated.len());
+                        pages.deflated(deflated.compressed_len());
                         Ok(deflated)
                     })
                     .await?;

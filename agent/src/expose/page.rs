@@ -59,11 +59,6 @@ impl Stored {
         }
     }
 
-    /// The epoch of the snapshot this part belongs to.
-    pub fn epoch(&self) -> u64 {
-        self.epoch
-    }
-
     /// The rendered text; `render` runs once per snapshot, on a blocking thread, however many
     /// readers ask at once.
     pub async fn text<F>(&self, snapshot: &Arc<Snapshot>, render: F) -> io::Result<Bytes>
@@ -204,13 +199,8 @@ pub struct Deflated {
 
 impl Deflated {
     /// The length of the compressed text, with the gzip header.
-    pub fn len(&self) -> usize {
+    pub fn compressed_len(&self) -> usize {
         self.member.len()
-    }
-
-    /// Whether nothing was written (the member holds the gzip header only).
-    pub fn is_empty(&self) -> bool {
-        self.length == 0
     }
 
     /// Compresses `text` (fast level: this runs once per published snapshot of a page that
@@ -389,7 +379,7 @@ mod tests {
         assert!(weak.upgrade().is_none(), "freed once KEEP has passed");
         // The next reader of the same epoch renders it again.
         let again = pages.stored(&snapshot(1));
-        assert_eq!(again.epoch(), 1);
+        assert_eq!(again.epoch, 1);
         // An older snapshot never replaces the newer page.
         let newer = pages.stored(&snapshot(3));
         let _older = pages.stored(&snapshot(2));

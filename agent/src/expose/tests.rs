@@ -546,33 +546,8 @@ fn any_family() -> impl Strategy<Value = Family> {
                 (proptest::collection::vec(any::<String>(), width), value),
                 count,
             );
-            series.prop_map(move |series| Family {
-                meta: Arc::new(FamilyMeta {
-                    name: Arc::from(name.as_str()),
-                    help: Arc::from(help.as_str()),
-                    kind,
-                    const_labels: constant
-                        .iter()
-                        .enumerate()
-                        .map(|(i, value)| {
-                            (
-                                Arc::from(format!("c_{i}").as_str()),
-                                Arc::from(value.as_str()),
-                            )
-                        })
-                        .collect(),
-                    label_names: names.iter().map(|name| Arc::from(name.as_str())).collect(),
-                }),
-                series: series
-                    .into_iter()
-                    .map(|(labels, value)| Series {
-                        labels: labels
-                            .iter()
-                            .map(|label| Arc::from(label.as_str()))
-                            .collect(),
-                        value,
-                    })
-                    .collect(),
+            series.prop_map(move |series| {
+                Family::of_strings(&name, &help, kind, &constant, &names, series)
             })
         })
 }

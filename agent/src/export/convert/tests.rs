@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::aggregate::expiry::Expiry;
-use crate::aggregate::snapshot::{FamilyMeta, HistogramSnapshot, Snapshot};
+use crate::aggregate::snapshot::{HistogramSnapshot, Snapshot};
 use crate::aggregate::{Aggregator, FamilyNames, Settings};
 use crate::clock::Now;
 use crate::expose::Exposition;
@@ -393,35 +393,9 @@ fn any_family() -> impl Strategy<Value = Family> {
         ),
     )
         .prop_map(|(kind, names, constant, series)| {
-            let width = names.len();
-            Family {
-                meta: Arc::new(FamilyMeta {
-                    name: Arc::from("renamed"),
-                    help: Arc::from("Help."),
-                    kind: [Kind::Counter, Kind::Gauge, Kind::Histogram][kind],
-                    const_labels: constant
-                        .iter()
-                        .enumerate()
-                        .map(|(i, value)| {
-                            (
-                                Arc::from(format!("c_{i}").as_str()),
-                                Arc::from(value.as_str()),
-                            )
-                        })
-                        .collect(),
-                    label_names: names.iter().map(|name| Arc::from(name.as_str())).collect(),
-                }),
-                series: series
-                    .into_iter()
-                    .map(|(labels, value)| Series {
-                        labels: labels[..width]
-                            .iter()
-                            .map(|label| Arc::from(label.as_str()))
-                            .collect(),
-                        value,
-                    })
-                    .collect(),
-            }
+            let names: Vec<String> = names.into_iter().collect();
+            let kind = [Kind::Counter, Kind::Gauge, Kind::Histogram][kind];
+            Family::of_strings("renamed", "Help.", kind, &constant, &names, series)
         })
 }
 
