@@ -152,7 +152,9 @@ impl Statsd {
         });
         let gone = before - family.members.len();
         accounting.expired(family.slot, gone);
-        if family.members.is_empty() {
+        let (place, empty) = (family.place, family.members.is_empty());
+        self.touch(place);
+        if empty {
             self.remove_family(key);
         }
         gone as u64

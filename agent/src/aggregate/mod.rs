@@ -43,7 +43,8 @@ pub use self::histogram::HistogramSnapshot;
 pub use self::mapping::Mapping;
 pub use self::memory::Memory;
 pub use self::settings::{Buckets, DEFAULT_BUCKETS, DEFAULT_WORKER_TTL, Limits, Settings};
-pub use self::snapshot::{Health, JobStatus, Kind, Snapshot, WorkerStatus};
+use self::snapshot::Family as SnapshotFamily;
+pub use self::snapshot::{Families, Health, JobStatus, Kind, Snapshot, WorkerStatus};
 pub use self::task::{Handle, spawn};
 
 use self::builtin::{Calls, Checks, Events};
@@ -249,17 +250,35 @@ impl Aggregator {
     /// The current state, for `/metrics`. Shares every string with the live state; verdicts
     /// that depend on the time are left to be evaluated when read ([`Snapshot::health`]).
     pub fn snapshot(&self, now: Now) -> Snapshot {
-        let mut families = Vec::new();
-        self.jobs.snapshot(&mut families);
-        self.calls.snapshot(&mut families);
-        self.workers.snapshot(&mut families);
-        self.checks.snapshot(&mut families);
-        self.events.snapshot(&mut families);
-        self.statsd.snapshot(now, &mut families);
+        let mut parts = vec![self.builtin_families()];
+        self.statsd.snapshot(now, &mut parts);
+        self.snapshot_of(parts, now)
+    }
+
+    /// [`Aggregator::snapshot`], sharing the parts of the StatsD families that did not change
+    /// since the last call with the snapshot it made: what the aggregating task publishes.
+    pub fn next_snapshot(&mut self, now: Now) -> Snapshot {
+        let mut parts = vec![self.builtin_families()];
+        self.statsd.snapshot_reusing(now, &mut parts);
+        self.snapshot_of(parts, now)
+    }
+
+    /// The families of jobs, calls, workers, checks and events (a few, built every time).
+    fn builtin_families(&self) -> Arc<[SnapshotFamily]> {
+        let mut builtin = Vec::new();
+        self.jobs.snapshot(&mut builtin);
+        self.calls.snapshot(&mut builtin);
+        self.workers.snapshot(&mut builtin);
+        self.checks.snapshot(&mut builtin);
+        self.events.snapshot(&mut builtin);
+        builtin.into()
+    }
+
+    fn snapshot_of(&self, parts: Vec<Arc<[SnapshotFamily]>>, now: Now) -> Snapshot {
         Snapshot {
             epoch: 0,
             taken_at: now.unix_seconds(),
-            families,
+            families: Families::new(parts),
             accounts: self.accounting.accounts(),
             lines: self.tally.clone(),
             jobs: self.jobs.watched(),

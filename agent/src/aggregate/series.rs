@@ -53,14 +53,13 @@ use super::limits::{Accounting, Slot};
 use super::mapping::{Mapped, Mapping};
 use super::set::{Set, SetLimits};
 use super::settings::Limits;
-use super::snapshot::{
-    ConstLabelPairs, Family, FamilyMeta, Kind, LabelValues, Series, SeriesList, Value,
-};
+use super::snapshot::{ConstLabelPairs, FamilyMeta, Kind, LabelValues};
 use crate::clock::Now;
 
 mod direct;
 mod members;
 mod naming;
+mod parts;
 mod table;
 
 use self::members::{LabelNameLists, Members};
@@ -240,6 +239,8 @@ pub(crate) struct Statsd {
     /// one left (kept in `free`), else goes last.
     pub(super) places: Vec<Option<FamilyKey>>,
     pub(super) free: Vec<u32>,
+    /// The snapshot's families as last built, by part of places.
+    parts: parts::Parts,
     /// Families by base name ([`StatsdFamily::base`]), which is part of their name: the table
     /// holds handles only.
     by_base: HashTable<FamilyKey>,
@@ -269,6 +270,7 @@ impl Statsd {
             stamps: Stamps::default(),
             places: Vec::new(),
             free: Vec::new(),
+            parts: parts::Parts::default(),
             by_base: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             reserved: reserved.into_iter().map(String::into_boxed_str).collect(),
@@ -318,6 +320,7 @@ impl Statsd {
         let Some(state) = self.states.get_mut(series) else {
             return;
         };
+        self.parts.touch(family.place);
         state.touched = self.stamps.stamp(now.mono);
         match &mut state.value {
             SeriesValue::Number(number) => {
@@ -442,6 +445,7 @@ impl Statsd {
         });
         let values = label_values(&values, family);
         family.members.insert(values, series);
+        self.parts.touch(family.place);
         Resolved::Series {
             family: key,
             series,
@@ -454,43 +458,6 @@ impl Statsd {
             if let SeriesValue::Set(set) = &mut state.value {
                 set.roll(now, &mut self.sets);
             }
-        }
-    }
-
-    /// The families with series, in place order (creation order until families expire), each
-    /// with its series in creation order.
-    pub(crate) fn snapshot(&self, now: Now, out: &mut Vec<Family>) {
-        out.reserve(self.families.len());
-        for family in self
-            .places
-            .iter()
-            .filter_map(|key| self.families.get((*key)?))
-            .filter(|family| !family.members.is_empty())
-        {
-            // One series inline; more in one allocation of exactly their number.
-            let mut series = SeriesList::with_capacity(family.members.len());
-            series.extend(
-                family
-                    .members
-                    .iter()
-                    .filter_map(|(labels, key)| Some((labels, self.states.get(key)?)))
-                    .map(|(labels, state)| Series {
-                        labels: labels.clone(),
-                        value: match &state.value {
-                            SeriesValue::Number(number) => Value::Number(*number),
-                            SeriesValue::Histogram(histogram) => {
-                                Value::Histogram(Box::new(histogram.snapshot(&family.bounds)))
-                            }
-                            SeriesValue::Set(set) => {
-                                Value::Number(set.distinct(now.mono, self.sets.window))
-                            }
-                        },
-                    }),
-            );
-            out.push(Family {
-                meta: family.meta.clone(),
-                series,
-            });
         }
     }
 }

@@ -39,7 +39,7 @@ pub struct Snapshot {
     pub taken_at: f64,
     /// Built-in and StatsD families whose values do not depend on the time they are read at,
     /// built-ins first, each in a stable order. Families with no series are left out.
-    pub families: Vec<Family>,
+    pub families: Families,
     /// Series held, dropped at a cap and in conflict, by family label (bounded; `other` last).
     pub accounts: Vec<FamilyAccount>,
     /// Lines read and rejected, and samples set aside, up to this snapshot.
@@ -136,6 +136,69 @@ pub struct FamilyMeta {
     pub const_labels: ConstLabelPairs,
     /// Variable label names, sorted for StatsD families, fixed for built-ins.
     pub label_names: LabelValues,
+}
+
+/// The families of a snapshot, in parts that the snapshots of the aggregator share while none
+/// of their families changes: publishing the state after a line costs the part of the family
+/// it changed, not a copy of every series (at 110 000 series, 5 MB each time, with the previous
+/// snapshot still held by its readers). Read them through [`Families::iter`].
+#[derive(Debug, Clone, Default)]
+pub struct Families {
+    parts: Vec<Arc<[Family]>>,
+}
+
+impl Families {
+    /// Families in parts, each part in order; empty parts are left out.
+    pub fn new(parts: impl IntoIterator<Item = Arc<[Family]>>) -> Families {
+        Families {
+            parts: parts.into_iter().filter(|part| !part.is_empty()).collect(),
+        }
+    }
+
+    /// Every family, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Family> + Clone {
+        self.parts.iter().flat_map(|part| part.iter())
+    }
+
+    /// The parts, in order: each a run of families, none empty.
+    pub fn parts(&self) -> &[Arc<[Family]>] {
+        &self.parts
+    }
+
+    /// The number of families.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|part| part.len()).sum()
+    }
+
+    /// Whether there is no family.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+impl From<Vec<Family>> for Families {
+    fn from(families: Vec<Family>) -> Families {
+        Families::new([Arc::from(families)])
+    }
+}
+
+impl FromIterator<Family> for Families {
+    fn from_iter<I: IntoIterator<Item = Family>>(families: I) -> Families {
+        Families::from(families.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl<'a> IntoIterator for &'a Families {
+    type Item = &'a Family;
+    type IntoIter = std::iter::FlatMap<
+        std::slice::Iter<'a, Arc<[Family]>>,
+        &'a [Family],
+        fn(&'a Arc<[Family]>) -> &'a [Family],
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.parts.iter().flat_map(|part| &part[..])
+    }
 }
 
 /// The series of a snapshot family: one is held inline (most StatsD families of distinct names
@@ -279,7 +342,7 @@ impl Snapshot {
     /// Every family at `now`: the stored ones, then the verdicts. Copies the series list (not
     /// its strings): for the push outputs and tests, not for every scrape.
     pub fn families_at(&self, now: Now) -> Vec<Family> {
-        let mut families = self.families.clone();
+        let mut families: Vec<Family> = self.families.iter().cloned().collect();
         self.jobs.families(now, &mut families);
         self.workers.families(now, &mut families);
         families
@@ -290,7 +353,7 @@ impl Snapshot {
         Snapshot {
             epoch: 0,
             taken_at: 0.0,
-            families: Vec::new(),
+            families: Families::default(),
             accounts: Vec::new(),
             lines: Tally::default(),
             jobs: WatchedJobs::default(),

@@ -139,7 +139,7 @@ impl Queues {
 /// Starts the aggregator's thread. It ends after both queues are closed and every queued batch
 /// is applied, with the final state published.
 pub fn spawn(
-    aggregator: Aggregator,
+    mut aggregator: Aggregator,
     queues: Queues,
     supervisor: &Supervisor,
 ) -> std::io::Result<(Handle, Finished)> {
@@ -155,7 +155,7 @@ pub fn spawn(
         finished: false,
     };
     // Readers have a state from the start.
-    publisher.publish(&aggregator);
+    publisher.publish(&mut aggregator);
     let finished = supervisor.thread(COMPONENT, move || {
         runtime.block_on(supervise::fault::inject_into(
             COMPONENT,
@@ -181,9 +181,9 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn publish(&mut self, aggregator: &Aggregator) {
+    fn publish(&mut self, aggregator: &mut Aggregator) {
         self.epoch += 1;
-        let mut snapshot = aggregator.snapshot(Now::read());
+        let mut snapshot = aggregator.next_snapshot(Now::read());
         snapshot.epoch = self.epoch;
         self.published.send_replace(Some(Arc::new(snapshot)));
     }
@@ -220,12 +220,12 @@ async fn run(
             Some(command) = commands.recv() => match command {
                 Command::Reconfigure(settings, applied) => {
                     aggregator.reconfigure(&settings, Now::read());
-                    publisher.publish(&aggregator);
+                    publisher.publish(&mut aggregator);
                     changed = false;
                     let _ = applied.send(());
                 }
                 Command::Publish(done) => {
-                    publisher.publish(&aggregator);
+                    publisher.publish(&mut aggregator);
                     changed = false;
                     let _ = done.send(());
                 }
@@ -234,7 +234,7 @@ async fn run(
                 }
             },
             _ = publishing.tick(), if changed => {
-                publisher.publish(&aggregator);
+                publisher.publish(&mut aggregator);
                 changed = false;
             }
             _ = expiry.tick() => {
@@ -251,7 +251,7 @@ async fn run(
             },
         }
     }
-    publisher.publish(&aggregator);
+    publisher.publish(&mut aggregator);
     remembered.send_replace(Some(Arc::new(aggregator.remember(Now::read()))));
     publisher.finish();
 }
@@ -413,7 +413,7 @@ mod tests {
                 epoch: 0,
                 finished: false,
             };
-            publisher.publish(&Aggregator::new(Settings::default()));
+            publisher.publish(&mut Aggregator::new(Settings::default()));
             assert!(published.borrow().is_some());
             let finished = supervisor
                 .thread("aggregator", move || {

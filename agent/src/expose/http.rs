@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
@@ -87,7 +88,10 @@ async fn metrics(State(endpoints): State<Endpoints>, headers: HeaderMap) -> Resp
     };
     let content_type = (header::CONTENT_TYPE, expose::CONTENT_TYPE);
     let gzip = body.gzip;
-    let body = axum::body::Body::new(Chunks::new(body.chunks));
+    let body = match body.content {
+        expose::Content::Whole(chunks) => axum::body::Body::new(Chunks::new(chunks)),
+        expose::Content::Stream(stream) => axum::body::Body::from_stream(stream),
+    };
     if gzip {
         let encoding = (header::CONTENT_ENCODING, "gzip");
         ([content_type, encoding], body).into_response()
@@ -96,9 +100,9 @@ async fn metrics(State(endpoints): State<Endpoints>, headers: HeaderMap) -> Resp
     }
 }
 
-/// A response body of a few chunks, each sent as it is: a page's stored part is shared by its
-/// readers and never copied into a per-response buffer. Its exact length is known, so the
-/// response carries a `Content-Length`, as a single buffer's would.
+/// A response body of a few chunks, each sent as it is (a small page's stored and live parts
+/// are not copied into one buffer). Its exact length is known, so the response carries a
+/// `Content-Length`, as a single buffer's would.
 #[derive(Debug)]
 struct Chunks {
     chunks: std::collections::VecDeque<Bytes>,
@@ -231,6 +235,13 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let address = listener.local_addr().ok();
+    // A large page goes out in pieces as it is rendered: without TCP_NODELAY, its last piece
+    // would wait for the client's delayed ACK of the one before (Nagle), 40 ms on Linux.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move { stopped(&mut shutdown).await })
         .await;

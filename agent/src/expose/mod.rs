@@ -18,11 +18,15 @@ pub mod page;
 pub mod status;
 pub mod text;
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Registry, TextEncoder};
@@ -48,14 +52,30 @@ pub struct Exposition {
     pages: Arc<Pages>,
 }
 
-/// A rendered `/metrics` response body.
+/// A `/metrics` response body.
 #[derive(Debug)]
 pub struct Body {
-    /// The bytes to send, in order: the stored part is shared with the other readers of its
-    /// snapshot, not copied.
-    pub chunks: Vec<Bytes>,
+    /// The bytes to send.
+    pub content: Content,
     /// Whether they are gzip-compressed.
     pub gzip: bool,
+}
+
+/// The bytes of a [`Body`].
+pub enum Content {
+    /// A page of at most [`page::CHUNK`] or so, whole: its length is known.
+    Whole(Vec<Bytes>),
+    /// A larger page, as it is rendered (or, gzip, as its shared compression is made).
+    Stream(Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>),
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Whole(chunks) => f.debug_tuple("Whole").field(chunks).finish(),
+            Content::Stream(_) => f.write_str("Stream"),
+        }
+    }
 }
 
 impl Exposition {
@@ -88,7 +108,7 @@ impl Exposition {
     ) -> Result<(), prometheus::Error> {
         let own = self.registry.gather();
         let taken = names_of(&own);
-        write_stored(snapshot, self.telemetry.listening_on(), &taken, out, |_| {});
+        write_stored(snapshot, self.telemetry.listening_on(), &taken, out);
         write_live(snapshot, now, own, out)
     }
 
@@ -104,7 +124,6 @@ impl Exposition {
             self.telemetry.listening_on(),
             &names_of(&own),
             out,
-            |_| {},
         );
         let own = own
             .into_iter()
@@ -114,60 +133,81 @@ impl Exposition {
     }
 
     /// The `/metrics` body of the published state, read now: gzip-compressed when `gzip`.
-    /// The stored families are rendered once per snapshot for the plain readers and once,
-    /// compressed as they are written, for the gzip ones (Prometheus), whatever the number of
-    /// readers; a gzip render never holds the page uncompressed, only [`page::CHUNK`] of it.
-    /// `None` once the aggregator has failed.
+    /// Plain, the stored families are rendered for this read a [`page::CHUNK`] at a time as
+    /// the body is sent (a page that fits in one is sent whole, with its length). gzip, they are
+    /// rendered and compressed once per snapshot, whatever the number of readers, and every
+    /// reader sends the shared compressed pieces as they are made (see [`page`]). Either way
+    /// the page is never held whole uncompressed. `None` once the aggregator has failed.
     pub async fn page(&self, handle: &Handle, gzip: bool) -> Option<io::Result<Body>> {
         let snapshot = handle.snapshot()?;
-        let stored = self.pages.stored(&snapshot);
-        let registry = self.registry.clone();
         // The listeners start before /metrics is served, and only a restart changes them.
         let listening = self.telemetry.listening_on();
-        let pages = self.pages.clone();
-        let page = async {
-            if gzip {
-                let deflated = stored
-                    .deflated(&snapshot, move |snapshot| {
-                        let own = registry.gather();
-                        let mut deflater = pages.deflater();
-                        let mut text = Vec::with_capacity(page::CHUNK + 64 * 1024);
-                        let mut failed = Ok(());
-                        write_stored(snapshot, listening, &names_of(&own), &mut text, |text| {
-                            if text.len() >= page::CHUNK && failed.is_ok() {
-                                failed = deflater.write(text);
-                                text.clear();
-                            }
-                        });
-                        failed?;
-                        deflater.write(&text)?;
-                        let deflated = deflater.finish()?;
-                        pages.deflated(deflated.compressed_len());
-                        Ok(deflated)
-                    })
-                    .await?;
-                let live = self.live(&snapshot, Now::read())?;
-                return Ok(Body {
-                    chunks: deflated.gzip_chunks(&live)?.into(),
-                    gzip: true,
-                });
-            }
-            let text = stored
-                .text(&snapshot, move |snapshot| {
-                    let mut text = pages.buffer();
-                    let own = registry.gather();
-                    write_stored(snapshot, listening, &names_of(&own), &mut text, |_| {});
-                    pages.rendered(text.len());
-                    Ok(text)
-                })
-                .await?;
-            let live = self.live(&snapshot, Now::read())?;
-            Ok(Body {
-                chunks: vec![text, live.into()],
+        if gzip {
+            let stored = self.pages.stored(&snapshot);
+            let registry = self.registry.clone();
+            let spool = stored.spool(&snapshot, move |snapshot, spool| {
+                let own = registry.gather();
+                let taken = names_of(&own);
+                let mut cursor = StoredCursor::default();
+                let mut deflater = page::Deflater::new();
+                let mut text = Vec::with_capacity(page::PIECE);
+                loop {
+                    let done = cursor.write(snapshot, listening, &taken, page::CHUNK, &mut text);
+                    deflater.write(&text)?;
+                    text.clear();
+                    spool.push(deflater.take().into());
+                    if done {
+                        let (last, ending) = deflater.finish()?;
+                        spool.push(last.into());
+                        return Ok(ending);
+                    }
+                }
+            });
+            let read = GzipRead {
+                reader: spool.reader(),
+                stored: Some(stored),
+                snapshot,
+                exposition: self.clone(),
+            };
+            let body = futures_util::stream::try_unfold(read, GzipRead::next);
+            return Some(Ok(Body {
+                content: Content::Stream(Box::pin(body)),
+                gzip: true,
+            }));
+        }
+        let taken: HashSet<String> = names_of(&self.registry.gather())
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let mut cursor = StoredCursor::default();
+        let mut first = Vec::with_capacity(page::PIECE);
+        if cursor.write(&snapshot, listening, &taken, page::CHUNK, &mut first) {
+            let live = match self.live(&snapshot, Now::read()) {
+                Ok(live) => live,
+                Err(error) => return Some(Err(error)),
+            };
+            return Some(Ok(Body {
+                content: Content::Whole(vec![first.into(), live.into()]),
                 gzip: false,
-            })
+            }));
+        }
+        let read = PlainRead {
+            snapshot,
+            cursor,
+            taken,
+            listening,
+            exposition: self.clone(),
+            live_sent: false,
         };
-        Some(page.await)
+        let rest = futures_util::stream::try_unfold(read, |mut read| {
+            let piece = read.next();
+            async move { Ok(piece?.map(|piece| (piece, read))) }
+        });
+        let body = futures_util::stream::once(async { Ok(Bytes::from(first)) }).chain(rest);
+        Some(Ok(Body {
+            content: Content::Stream(Box::pin(body)),
+            gzip: false,
+        }))
     }
 
     /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.
@@ -244,26 +284,131 @@ fn names_of(families: &[MetricFamily]) -> HashSet<&str> {
 
 /// Writes the stored part of `snapshot`'s page: its families, then the aggregator's
 /// bookkeeping, less any family whose name is `taken` by the registry (the aggregator reserves
-/// those names, so this is a second guard, not a path taken). `after_family` may take the text
-/// written so far out of `out` (to compress it) after each family.
+/// those names, so this is a second guard, not a path taken).
 fn write_stored(
     snapshot: &Snapshot,
     listening: Listening,
     taken: &HashSet<&str>,
     out: &mut Vec<u8>,
-    mut after_family: impl FnMut(&mut Vec<u8>),
 ) {
-    let mut writer = TextWriter::default();
-    for family in &snapshot.families {
-        if !taken.contains(&*family.name) {
-            writer.family(family, out);
-            after_family(out);
+    StoredCursor::default().write(snapshot, listening, taken, usize::MAX, out);
+}
+
+/// A render of a snapshot's stored part (see [`write_stored`]) that stops after any series and
+/// goes on from there later: a page is written [`page::CHUNK`] at a time.
+#[derive(Debug, Default)]
+struct StoredCursor {
+    writer: TextWriter,
+    /// The next family of the snapshot's to write (its part, its index in the part), and its
+    /// next series.
+    part: usize,
+    family: usize,
+    series: usize,
+    done: bool,
+}
+
+impl StoredCursor {
+    /// Writes the stored part on from where it stopped until `out` holds `limit` bytes or more
+    /// (a series is never cut) or the part ends, with the bookkeeping families (a few small
+    /// ones) in one go at the end. Returns whether the part is done.
+    fn write<T: Borrow<str> + Eq + Hash>(
+        &mut self,
+        snapshot: &Snapshot,
+        listening: Listening,
+        taken: &HashSet<T>,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        if self.done {
+            return true;
+        }
+        let parts = snapshot.families.parts();
+        while let Some(part) = parts.get(self.part) {
+            let Some(family) = part.get(self.family) else {
+                (self.part, self.family) = (self.part + 1, 0);
+                continue;
+            };
+            if out.len() >= limit {
+                return false;
+            }
+            if !taken.contains(&*family.name) {
+                self.series = self.writer.family_from(family, self.series, limit, out);
+                if self.series < family.series.len() {
+                    return false;
+                }
+            }
+            self.family += 1;
+            self.series = 0;
+        }
+        for family in collector::bookkeeping(snapshot, listening) {
+            if !taken.contains(family.name) {
+                (self.writer).simple(family.name, family.help, family.kind, family.series, out);
+            }
+        }
+        self.done = true;
+        true
+    }
+}
+
+/// A gzip page being sent: the shared compressed stored part it follows (held until it is
+/// all sent), then its own live part.
+struct GzipRead {
+    reader: page::SpoolReader,
+    stored: Option<Arc<page::Stored>>,
+    snapshot: Arc<Snapshot>,
+    exposition: Exposition,
+}
+
+impl GzipRead {
+    /// The next piece of the body; `None` when all is sent.
+    async fn next(mut self) -> io::Result<Option<(Bytes, GzipRead)>> {
+        if self.stored.is_none() {
+            return Ok(None);
+        }
+        match self.reader.next().await? {
+            page::Piece::Data(piece) => Ok(Some((piece, self))),
+            page::Piece::End(ending) => {
+                // The rest of the member: the live part read now, compressed, and the trailer.
+                let live = self.exposition.live(&self.snapshot, Now::read())?;
+                let tail = Bytes::from(ending.tail(&live)?);
+                self.stored = None;
+                Ok(Some((tail, self)))
+            }
         }
     }
-    for family in collector::bookkeeping(snapshot, listening) {
-        if !taken.contains(family.name) {
-            writer.simple(family.name, family.help, family.kind, family.series, out);
+}
+
+/// A plain page being sent: its snapshot, and where its render is.
+struct PlainRead {
+    snapshot: Arc<Snapshot>,
+    cursor: StoredCursor,
+    taken: HashSet<String>,
+    listening: Listening,
+    exposition: Exposition,
+    live_sent: bool,
+}
+
+impl PlainRead {
+    /// The next piece of the page: a [`page::CHUNK`] of the stored part, then the live part
+    /// read now; `None` when all is sent.
+    fn next(&mut self) -> io::Result<Option<Bytes>> {
+        if self.live_sent {
+            return Ok(None);
         }
+        let mut piece = Vec::with_capacity(page::PIECE);
+        let (snapshot, listening) = (&self.snapshot, self.listening);
+        if !(self.cursor).write(snapshot, listening, &self.taken, page::CHUNK, &mut piece) {
+            return Ok(Some(piece.into()));
+        }
+        self.live_sent = true;
+        write_live(
+            snapshot,
+            Now::read(),
+            self.exposition.registry.gather(),
+            &mut piece,
+        )
+        .map_err(io::Error::other)?;
+        Ok(Some(piece.into()))
     }
 }
 

@@ -4,10 +4,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use proptest::prelude::*;
 
 use super::*;
-use crate::aggregate::snapshot::{Family, FamilyMeta, HistogramSnapshot, Kind, Series, Value};
+use crate::aggregate::snapshot::{
+    Families, Family, FamilyMeta, HistogramSnapshot, Kind, Series, Value,
+};
 use crate::aggregate::{Aggregator, FamilyNames, Settings};
 use std::time::Duration;
 
@@ -437,7 +440,7 @@ fn snapshot_with_label(value: &str) -> Snapshot {
     };
     Snapshot {
         taken_at: T0,
-        families: vec![family],
+        families: vec![family].into(),
         ..Snapshot::empty()
     }
 }
@@ -578,6 +581,34 @@ proptest! {
         prop_assert_eq!(fast_headers, oracle_headers);
         same_samples(&fast_samples, &oracle_samples).map_err(fail)?;
     }
+
+    /// A stored part written a piece at a time, whatever the piece size, is the stored part
+    /// written whole.
+    #[test]
+    fn property_a_render_in_pieces_is_the_whole_render(
+        families in proptest::collection::vec(any_family(), 1..6),
+        per_part in 1..4usize,
+        limit in 1..4096usize,
+    ) {
+        let parts = families.chunks(per_part).map(|part| Arc::from(part.to_vec()));
+        let snapshot = Snapshot { families: Families::new(parts), ..Snapshot::empty() };
+        let taken: HashSet<&str> = HashSet::new();
+        let listening = Listening::default();
+        let mut whole = Vec::new();
+        write_stored(&snapshot, listening, &taken, &mut whole);
+        let mut cursor = StoredCursor::default();
+        let mut pieces = Vec::new();
+        loop {
+            let mut piece = Vec::new();
+            let done = cursor.write(&snapshot, listening, &taken, limit, &mut piece);
+            prop_assert!(done || !piece.is_empty());
+            pieces.extend(piece);
+            if done {
+                break;
+            }
+        }
+        prop_assert_eq!(String::from_utf8(pieces).unwrap(), String::from_utf8(whole).unwrap());
+    }
 }
 
 /// The whole page, as `/metrics` serves it, against the same families through the encoder:
@@ -636,6 +667,175 @@ fn a_whole_page_matches_the_encoder() {
             "{name} missing:\n{fast}"
         );
     }
+}
+
+// --- pages sent as they are rendered ---------------------------------------------------------
+
+/// A real aggregator thread serving some lines, and the stored part of its page as rendered
+/// whole.
+struct Served {
+    exposition: Exposition,
+    handle: Handle,
+    stored: Vec<u8>,
+    /// The queues' senders: while they are open, the aggregator publishes nothing new.
+    _queues: [tokio::sync::mpsc::Sender<Batch>; 2],
+}
+
+fn serve(lines: &str) -> Served {
+    let (exposition, _telemetry) = Exposition::new().unwrap();
+    let mut aggregator = Aggregator::new(Settings::default());
+    aggregator.ingest(
+        &Batch::new(Transport::Udp, lines.as_bytes().to_vec()),
+        Now::read(),
+    );
+    let (datagrams, datagram_batches) = tokio::sync::mpsc::channel(1);
+    let (streams, stream_batches) = tokio::sync::mpsc::channel(1);
+    let queues = crate::aggregate::task::Queues {
+        datagrams: datagram_batches,
+        streams: stream_batches,
+    };
+    let (handle, _finished) =
+        crate::aggregate::task::spawn(aggregator, queues, &crate::supervise::Supervisor::new())
+            .unwrap();
+    let snapshot = handle.snapshot().unwrap();
+    let own = exposition.registry.gather();
+    let mut stored = Vec::new();
+    write_stored(
+        &snapshot,
+        exposition.telemetry.listening_on(),
+        &names_of(&own),
+        &mut stored,
+    );
+    Served {
+        exposition,
+        handle,
+        stored,
+        _queues: [datagrams, streams],
+    }
+}
+
+/// The pieces of a `/metrics` body, as the HTTP layer sends them.
+async fn pieces(exposition: &Exposition, handle: &Handle, gzip: bool) -> Vec<Bytes> {
+    let body = exposition.page(handle, gzip).await.unwrap().unwrap();
+    assert_eq!(body.gzip, gzip);
+    match body.content {
+        Content::Whole(chunks) => chunks,
+        Content::Stream(stream) => stream.map(Result::unwrap).collect().await,
+    }
+}
+
+/// 4 000 histograms and 4 000 counters of distinct names: a page of many [`page::CHUNK`]s.
+fn many_series() -> String {
+    (0..4_000)
+        .map(|i| {
+            format!(
+                "render.ms:{}|ms|#route:/r{i},env:prod\ndistinct_{i}.hits:{i}|c\n",
+                i % 700
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_plain_page_is_sent_a_chunk_at_a_time_and_reads_as_the_whole_page() {
+    let Served {
+        exposition,
+        handle,
+        stored,
+        _queues: _open,
+    } = serve(&many_series());
+    assert!(stored.len() > 8 * page::CHUNK, "{} bytes", stored.len());
+    let pieces = pieces(&exposition, &handle, false).await;
+    assert!(pieces.len() > 8, "{} pieces", pieces.len());
+    for piece in &pieces {
+        // Series are never cut: a piece ends a line, and is a chunk and at most one series more.
+        assert!(piece.ends_with(b"\n"));
+    }
+    for piece in &pieces[..pieces.len() - 2] {
+        assert!(piece.len() < page::CHUNK + 4096, "{} bytes", piece.len());
+    }
+    let page = pieces.concat();
+    let differ = page.iter().zip(&stored).position(|(a, b)| a != b);
+    if let Some(at) = differ {
+        panic!(
+            "differs at {at}: {:?} vs {:?}",
+            String::from_utf8_lossy(&page[at.saturating_sub(200)..at + 100]),
+            String::from_utf8_lossy(&stored[at.saturating_sub(200)..at + 100])
+        );
+    }
+    assert!(
+        page.starts_with(&stored),
+        "the stored part, then the live part"
+    );
+    let page = String::from_utf8(page).unwrap();
+    let samples = parse(&page).unwrap();
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "distinct_3999_hits_total" && s.value == 3999.0)
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "heartwire_lines_received_total")
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "process_resident_memory_bytes")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_readers_of_a_large_page_share_its_compressed_pieces() {
+    let Served {
+        exposition,
+        handle,
+        stored,
+        _queues: _open,
+    } = serve(&many_series());
+    let (first, second) = tokio::join!(
+        pieces(&exposition, &handle, true),
+        pieces(&exposition, &handle, true)
+    );
+    assert!(first.len() > 2, "{} pieces", first.len());
+    assert_eq!(first.len(), second.len());
+    // Every piece but the tail (each reader's live part) is the same bytes, compressed once.
+    for (one, other) in first.iter().zip(&second).take(first.len() - 1) {
+        assert_eq!(one.as_ptr(), other.as_ptr());
+    }
+    for body in [first, second] {
+        let mut text = Vec::new();
+        // One gzip member: GzDecoder reads one only.
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&body.concat()[..]),
+            &mut text,
+        )
+        .unwrap();
+        assert!(text.starts_with(&stored));
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            parse(&text)
+                .unwrap()
+                .iter()
+                .any(|s| s.name == "process_resident_memory_bytes")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_plain_page_is_sent_whole_with_its_length() {
+    let Served {
+        exposition,
+        handle,
+        stored,
+        _queues: _open,
+    } = serve("small.hits:1|c\n");
+    let body = exposition.page(&handle, false).await.unwrap().unwrap();
+    let Content::Whole(chunks) = body.content else {
+        panic!("a page of one chunk is sent whole");
+    };
+    assert!(chunks.concat().starts_with(&stored));
 }
 
 // --- promtool -----------------------------------------------------------------------------

@@ -31,11 +31,28 @@ impl TextWriter {
     /// Writes `family` (HELP, TYPE, then every series) to `out`. A family without series writes
     /// nothing, as the encoder does not either.
     pub fn family(&mut self, family: &Family, out: &mut Vec<u8>) {
-        if family.series.is_empty() {
-            return;
+        self.family_from(family, 0, usize::MAX, out);
+    }
+
+    /// Writes `family`'s series from the one at `from` (its HELP and TYPE first when `from` is
+    /// 0) until `out` holds `limit` bytes or more, writing at least one: a series is never cut.
+    /// Returns the index of the next series to write, the number of series once the family is
+    /// done.
+    pub fn family_from(
+        &mut self,
+        family: &Family,
+        from: usize,
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        if from == 0 && !family.series.is_empty() {
+            header(&family.name, &family.help, family.kind, out);
         }
-        header(&family.name, &family.help, family.kind, out);
-        for series in &family.series {
+        for (index, series) in family.series.iter().enumerate().skip(from) {
+            // At least one series per call: a family's header is never written twice.
+            if index > from && out.len() >= limit {
+                return index;
+            }
             self.labels.clear();
             for (name, value) in family.labels(series) {
                 if !self.labels.is_empty() {
@@ -48,6 +65,7 @@ impl TextWriter {
                 Value::Histogram(histogram) => self.histogram(&family.name, histogram, out),
             }
         }
+        family.series.len()
     }
 
     /// A family of single-label counters or gauges (the agent's own bookkeeping), without

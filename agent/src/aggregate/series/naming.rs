@@ -86,6 +86,7 @@ impl Statsd {
             }
             if family.meta.help != help {
                 Arc::make_mut(&mut family.meta).help = help;
+                self.parts.touch(family.place);
             }
             (family.ttl, family.refresh) = (ttl, false);
         }

@@ -96,6 +96,7 @@ impl Statsd {
             Some(free) => *free = Some(key),
             None => self.places.push(Some(key)),
         }
+        self.touch(place);
         let families = &self.families;
         let hasher = &self.hasher;
         self.by_base
@@ -123,6 +124,7 @@ impl Statsd {
         if let Some(place) = self.places.get_mut(family.place as usize) {
             *place = None;
         }
+        self.touch(family.place);
         self.free.push(family.place);
     }
 }

@@ -8,6 +8,7 @@ use heartwire_proto::Line;
 
 use super::*;
 use crate::aggregate::DEFAULT_BUCKETS;
+use crate::aggregate::snapshot::{Family, Value};
 
 struct Fixture {
     statsd: Statsd,
@@ -44,9 +45,9 @@ impl Fixture {
     }
 
     fn families(&self) -> Vec<Family> {
-        let mut families = Vec::new();
-        self.statsd.snapshot(self.now, &mut families);
-        families
+        let mut parts = Vec::new();
+        self.statsd.snapshot(self.now, &mut parts);
+        parts.iter().flat_map(|part| part.iter().cloned()).collect()
     }
 
     fn conflicts(&self) -> u64 {
@@ -109,4 +110,125 @@ fn families_share_label_name_lists_and_series_share_equal_values() {
     f.send("a:1|c|#env:prod,host:h1\n");
     assert_eq!(f.statsd.expire(f.now.mono, &mut f.accounting), 1);
     assert_eq!(f.statsd.label_lists.len(), 1, "`a` still uses the list");
+}
+
+/// The page text of snapshot parts.
+fn text(parts: &[Arc<[Family]>]) -> String {
+    let mut writer = crate::expose::text::TextWriter::default();
+    let mut out = Vec::new();
+    for family in parts.iter().flat_map(|part| part.iter()) {
+        writer.family(family, &mut out);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+impl Fixture {
+    /// The parts the aggregator would publish now, reusing those of the last call.
+    fn published(&mut self) -> Vec<Arc<[Family]>> {
+        let mut parts = Vec::new();
+        self.statsd.snapshot_reusing(self.now, &mut parts);
+        parts
+    }
+}
+
+#[test]
+fn a_snapshot_shares_every_part_but_the_one_a_line_changed() {
+    let mut f = Fixture::new(Duration::from_secs(60));
+    let lines: String = (0..300).map(|i| format!("n{i}:1|c\n")).collect();
+    f.send(&lines);
+    let before = f.published();
+    assert_eq!(before.len(), 300usize.div_ceil(parts::PART));
+    f.send("n70:1|c\n");
+    let after = f.published();
+    let rebuilt: Vec<usize> = (before.iter().zip(&after))
+        .enumerate()
+        .filter(|(_, (one, other))| !Arc::ptr_eq(one, other))
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(rebuilt, [70 / parts::PART]);
+    assert_eq!(text(&after), text(&f.families_as_parts()));
+    assert!(text(&after).contains("\nn70_total 2\n"));
+}
+
+#[test]
+fn a_series_expiring_from_a_family_that_stays_rebuilds_its_part() {
+    let mut f = Fixture::new(Duration::from_secs(10));
+    f.send("g:1|g|#t:a\ng:2|g|#t:b\n");
+    f.published();
+    f.now = f.now.advance(Duration::from_secs(6));
+    f.send("g:3|g|#t:a\n");
+    f.published();
+    f.now = f.now.advance(Duration::from_secs(6));
+    assert_eq!(f.statsd.expire(f.now.mono, &mut f.accounting), 1);
+    let published = text(&f.published());
+    assert!(!published.contains("t=\"b\""), "{published}");
+    assert_eq!(published, text(&f.families_as_parts()));
+}
+
+impl Fixture {
+    /// Every part built afresh: the oracle of [`Fixture::published`].
+    fn families_as_parts(&self) -> Vec<Arc<[Family]>> {
+        let mut parts = Vec::new();
+        self.statsd.snapshot(self.now, &mut parts);
+        parts
+    }
+}
+
+/// What happens to the state between two snapshots in the property test.
+#[derive(Debug, Clone)]
+enum Step {
+    Lines(Vec<String>),
+    /// Seconds pass, then idle series expire.
+    Wait(u64),
+}
+
+fn any_line() -> impl Strategy<Value = String> {
+    let kind = prop::sample::select(vec!["c", "g", "ms", "h", "s"]);
+    let tags = prop::sample::select(vec!["", "|#t:a", "|#t:b", "|#t:b,u:c"]);
+    (0..200u32, kind, 0..50u32, tags).prop_map(|(name, kind, value, tags)| {
+        let value = if kind == "s" {
+            format!("m{value}")
+        } else {
+            value.to_string()
+        };
+        // Counters (which never expire here) of many names, over several parts; few names
+        // for the other kinds: families of several series, some of which expire.
+        let name = match kind {
+            "c" => name,
+            "g" => name % 15,
+            _ => name % 7,
+        };
+        format!("n{name}:{value}|{kind}{tags}\n")
+    })
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => prop::collection::vec(any_line(), 1..40).prop_map(Step::Lines),
+        1 => (1..20u64).prop_map(Step::Wait),
+    ]
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever lines arrive and whatever expires, the published snapshot (parts reused where
+    /// nothing changed) shows what one built afresh shows.
+    #[test]
+    fn property_a_snapshot_reusing_parts_is_a_fresh_snapshot(steps in prop::collection::vec(any_step(), 1..30)) {
+        let mut f = Fixture::new(Duration::from_secs(10));
+        for step in steps {
+            match step {
+                Step::Lines(lines) => f.send(&lines.concat()),
+                Step::Wait(seconds) => {
+                    f.now = f.now.advance(Duration::from_secs(seconds));
+                    f.statsd.expire(f.now.mono, &mut f.accounting);
+                }
+            }
+            let published = text(&f.published());
+            prop_assert_eq!(published, text(&f.families_as_parts()));
+        }
+    }
 }

@@ -389,3 +389,20 @@ fn remap_applies_a_new_ttl_to_a_family_on_its_next_sample() {
     assert_eq!(h.expire(), 1);
     assert!(h.snapshot().family("temp").is_none());
 }
+
+#[test]
+fn a_new_help_shows_even_when_the_sample_that_brought_it_conflicts() {
+    let mut h = harness("statsd:\n  gauge_ttl: 0s\n");
+    h.send("temp:21|g\n");
+    let helped = crate::config::from_str(
+        "statsd:\n  mapping:\n    mappings:\n      - match: temp\n        name: temp\n        help: Room temperature.\n",
+        "t.yaml",
+    )
+    .unwrap()
+    .aggregate_settings();
+    h.aggregator.reconfigure(&helped, h.now);
+    // Resolved into `temp` (which takes the rule's help), then refused: its labels differ.
+    h.send("temp:22|g|#room:hall\n");
+    assert_eq!(h.help("temp"), "Room temperature.");
+    assert_eq!(h.number("temp", &[]), 21.0);
+}

@@ -39,18 +39,38 @@ impl Harness {
     fn send(&mut self, lines: &str) {
         let batch = Batch::new(Transport::Udp, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
+        self.publish();
     }
 
     /// Lines on the stream connection `connection`.
     fn send_on(&mut self, connection: u64, lines: &str) {
         let batch = Batch::on(connection, Transport::UnixStream, lines.as_bytes().to_vec());
         self.aggregator.ingest(&batch, self.now);
+        self.publish();
     }
 
     /// The peer closes `connection`.
     fn close(&mut self, connection: u64) {
         self.aggregator
             .ingest(&Batch::closed(connection, Transport::UnixStream), self.now);
+        self.publish();
+    }
+
+    /// Publishes as the aggregating task does after a batch (reusing the parts of the last
+    /// snapshot that did not change), and checks that it shows what a fresh snapshot shows:
+    /// every test of the aggregation rules is a test of the reuse too.
+    #[track_caller]
+    fn publish(&mut self) {
+        let text = |snapshot: &Snapshot| {
+            let mut writer = crate::expose::text::TextWriter::default();
+            let mut out = Vec::new();
+            for family in &snapshot.families {
+                writer.family(family, &mut out);
+            }
+            String::from_utf8(out).unwrap()
+        };
+        let published = self.aggregator.next_snapshot(self.now);
+        assert_eq!(text(&published), text(&self.aggregator.snapshot(self.now)));
     }
 
     fn advance(&mut self, seconds: f64) {
@@ -60,7 +80,7 @@ impl Harness {
     /// The published state with its verdicts evaluated now, as one list of families.
     fn snapshot(&self) -> Snapshot {
         let mut snapshot = self.aggregator.snapshot(self.now);
-        snapshot.families = snapshot.families_at(self.now);
+        snapshot.families = snapshot.families_at(self.now).into();
         snapshot
     }
 
