@@ -245,7 +245,7 @@ fn allocations<T>(build: &mut impl FnMut() -> T) -> usize {
     counted
 }
 
-/// Rendering the stored part of `/metrics` (what a scrape of an unchanged snapshot reuses) and
+/// Rendering the stored part of `/metrics` (what a gzip scrape of an unchanged snapshot reuses) and
 /// compressing it, and building the OTLP request of the same page, for the mixes the issue's
 /// figures are for.
 fn pages(c: &mut Criterion) {

@@ -259,7 +259,8 @@ const DISTINCT: usize = 100_000;
 
 /// Prints the median and 90th percentile of `n` scrapes, plain and gzip, with the page size:
 /// of a page whose state changed since the last scrape (as between two Prometheus scrapes: the
-/// agent renders the stored part again), then of an unchanged page (the render is reused).
+/// agent renders the stored part again), then of an unchanged page (a gzip reader reuses the
+/// compressed render; a plain reader renders its own page in either case).
 fn report_scrapes(agent: &Agent, what: &str, n: usize) {
     report_scrapes_of(agent, what, n, false);
     report_scrapes_of(agent, what, n, true);

@@ -579,8 +579,8 @@ fn an_invalid_config_exits_64_naming_file_line_and_key() {
     );
 }
 
-/// The plain page is sent as chunks (the part rendered once per snapshot, shared by its
-/// readers, then the live part), with the exact `Content-Length` a single buffer would have.
+/// A plain page of one piece is sent as chunks (the stored part, then the live part), with the
+/// exact `Content-Length` a single buffer would have (a larger page is sent as it is rendered).
 #[test]
 fn a_plain_metrics_page_carries_its_exact_length() {
     let agent = Agent::start();

@@ -6,9 +6,9 @@
 //! `prometheus` crate's `TextEncoder`. Both escape label values (`\`, `"`, newline) so that no
 //! input breaks the exposition; the encoder is also the writer's oracle in the tests.
 //!
-//! A page is the snapshot's stored families (rendered once per published snapshot and shared
-//! by its readers, see [`page`]), then its verdicts evaluated at the time of the read, then the
-//! registry's self-metrics. The aggregator's own counts (lines read and rejected, series held)
+//! A page is the snapshot's stored families (sent as they are rendered, a [`page::CHUNK`] at a
+//! time; compressed once per published snapshot for all its gzip readers, see [`page`]), then
+//! its verdicts evaluated at the time of the read, then the registry's self-metrics. The aggregator's own counts (lines read and rejected, series held)
 //! are part of the snapshot and rendered with it, so a scrape counts exactly the lines whose
 //! effect it shows.
 
