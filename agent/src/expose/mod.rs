@@ -142,39 +142,53 @@ impl Exposition {
         let snapshot = handle.snapshot()?;
         // The listeners start before /metrics is served, and only a restart changes them.
         let listening = self.telemetry.listening_on();
-        if gzip {
-            let stored = self.pages.stored(&snapshot);
-            let registry = self.registry.clone();
-            let spool = stored.spool(&snapshot, move |snapshot, spool| {
-                let own = registry.gather();
-                let taken = names_of(&own);
-                let mut cursor = StoredCursor::default();
-                let mut deflater = page::Deflater::new();
-                let mut text = Vec::with_capacity(page::PIECE);
-                loop {
-                    let done = cursor.write(snapshot, listening, &taken, page::CHUNK, &mut text);
-                    deflater.write(&text)?;
-                    text.clear();
-                    spool.push(deflater.take().into());
-                    if done {
-                        let (last, ending) = deflater.finish()?;
-                        spool.push(last.into());
-                        return Ok(ending);
-                    }
+        Some(if gzip {
+            Ok(self.gzip_page(snapshot, listening))
+        } else {
+            self.plain_page(snapshot, listening)
+        })
+    }
+
+    /// A gzip body following the compressed stored part of `snapshot`'s page, whose render the
+    /// first reader of the snapshot starts; the live part is compressed at the end.
+    fn gzip_page(&self, snapshot: Arc<Snapshot>, listening: Listening) -> Body {
+        let stored = self.pages.stored(&snapshot);
+        let registry = self.registry.clone();
+        let spool = stored.spool(&snapshot, move |snapshot, spool| {
+            let own = registry.gather();
+            let taken = names_of(&own);
+            let mut cursor = StoredCursor::default();
+            let mut deflater = page::Deflater::new();
+            let mut text = Vec::with_capacity(page::PIECE);
+            loop {
+                let done = cursor.write(snapshot, listening, &taken, page::CHUNK, &mut text);
+                deflater.write(&text)?;
+                text.clear();
+                spool.push(deflater.take().into());
+                if done {
+                    let (last, ending) = deflater.finish()?;
+                    spool.push(last.into());
+                    return Ok(ending);
                 }
-            });
-            let read = GzipRead {
-                reader: spool.reader(),
-                stored: Some(stored),
-                snapshot,
-                exposition: self.clone(),
-            };
-            let body = futures_util::stream::try_unfold(read, GzipRead::next);
-            return Some(Ok(Body {
-                content: Content::Stream(Box::pin(body)),
-                gzip: true,
-            }));
+            }
+        });
+        let read = GzipRead {
+            reader: spool.reader(),
+            stored: Some(stored),
+            snapshot,
+            exposition: self.clone(),
+        };
+        Body {
+            content: Content::Stream(Box::pin(futures_util::stream::try_unfold(
+                read,
+                GzipRead::next,
+            ))),
+            gzip: true,
         }
+    }
+
+    /// A plain body rendered as it is sent: whole if the page fits in one piece.
+    fn plain_page(&self, snapshot: Arc<Snapshot>, listening: Listening) -> io::Result<Body> {
         let taken: HashSet<String> = names_of(&self.registry.gather())
             .into_iter()
             .map(str::to_owned)
@@ -182,14 +196,11 @@ impl Exposition {
         let mut cursor = StoredCursor::default();
         let mut first = Vec::with_capacity(page::PIECE);
         if cursor.write(&snapshot, listening, &taken, page::CHUNK, &mut first) {
-            let live = match self.live(&snapshot, Now::read()) {
-                Ok(live) => live,
-                Err(error) => return Some(Err(error)),
-            };
-            return Some(Ok(Body {
+            let live = self.live(&snapshot, Now::read())?;
+            return Ok(Body {
                 content: Content::Whole(vec![first.into(), live.into()]),
                 gzip: false,
-            }));
+            });
         }
         let read = PlainRead {
             snapshot,
@@ -204,10 +215,10 @@ impl Exposition {
             async move { Ok(piece?.map(|piece| (piece, read))) }
         });
         let body = futures_util::stream::once(async { Ok(Bytes::from(first)) }).chain(rest);
-        Some(Ok(Body {
+        Ok(Body {
             content: Content::Stream(Box::pin(body)),
             gzip: false,
-        }))
+        })
     }
 
     /// The part of a page rendered for every read: verdicts at `now`, then the self-metrics.

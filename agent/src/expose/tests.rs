@@ -738,14 +738,10 @@ fn many_series() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_plain_page_is_sent_a_chunk_at_a_time_and_reads_as_the_whole_page() {
-    let Served {
-        exposition,
-        handle,
-        stored,
-        _queues: _open,
-    } = serve(&many_series());
+    let served = serve(&many_series());
+    let (exposition, handle, stored) = (&served.exposition, &served.handle, &served.stored);
     assert!(stored.len() > 8 * page::CHUNK, "{} bytes", stored.len());
-    let pieces = pieces(&exposition, &handle, false).await;
+    let pieces = pieces(exposition, handle, false).await;
     assert!(pieces.len() > 8, "{} pieces", pieces.len());
     for piece in &pieces {
         // Series are never cut: a piece ends a line, and is a chunk and at most one series more.
@@ -755,7 +751,7 @@ async fn a_large_plain_page_is_sent_a_chunk_at_a_time_and_reads_as_the_whole_pag
         assert!(piece.len() < page::CHUNK + 4096, "{} bytes", piece.len());
     }
     let page = pieces.concat();
-    let differ = page.iter().zip(&stored).position(|(a, b)| a != b);
+    let differ = page.iter().zip(stored).position(|(a, b)| a != b);
     if let Some(at) = differ {
         panic!(
             "differs at {at}: {:?} vs {:?}",
@@ -764,7 +760,7 @@ async fn a_large_plain_page_is_sent_a_chunk_at_a_time_and_reads_as_the_whole_pag
         );
     }
     assert!(
-        page.starts_with(&stored),
+        page.starts_with(stored),
         "the stored part, then the live part"
     );
     let page = String::from_utf8(page).unwrap();
@@ -788,15 +784,11 @@ async fn a_large_plain_page_is_sent_a_chunk_at_a_time_and_reads_as_the_whole_pag
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gzip_readers_of_a_large_page_share_its_compressed_pieces() {
-    let Served {
-        exposition,
-        handle,
-        stored,
-        _queues: _open,
-    } = serve(&many_series());
+    let served = serve(&many_series());
+    let (exposition, handle, stored) = (&served.exposition, &served.handle, &served.stored);
     let (first, second) = tokio::join!(
-        pieces(&exposition, &handle, true),
-        pieces(&exposition, &handle, true)
+        pieces(exposition, handle, true),
+        pieces(exposition, handle, true)
     );
     assert!(first.len() > 2, "{} pieces", first.len());
     assert_eq!(first.len(), second.len());
@@ -812,7 +804,7 @@ async fn gzip_readers_of_a_large_page_share_its_compressed_pieces() {
             &mut text,
         )
         .unwrap();
-        assert!(text.starts_with(&stored));
+        assert!(text.starts_with(stored));
         let text = String::from_utf8(text).unwrap();
         assert!(
             parse(&text)
@@ -825,17 +817,13 @@ async fn gzip_readers_of_a_large_page_share_its_compressed_pieces() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_small_plain_page_is_sent_whole_with_its_length() {
-    let Served {
-        exposition,
-        handle,
-        stored,
-        _queues: _open,
-    } = serve("small.hits:1|c\n");
-    let body = exposition.page(&handle, false).await.unwrap().unwrap();
+    let served = serve("small.hits:1|c\n");
+    let (exposition, handle, stored) = (&served.exposition, &served.handle, &served.stored);
+    let body = exposition.page(handle, false).await.unwrap().unwrap();
     let Content::Whole(chunks) = body.content else {
         panic!("a page of one chunk is sent whole");
     };
-    assert!(chunks.concat().starts_with(&stored));
+    assert!(chunks.concat().starts_with(stored));
 }
 
 // --- promtool -----------------------------------------------------------------------------
