@@ -22,9 +22,12 @@ use crate::aggregate::snapshot::{Family, HistogramSnapshot, Kind, Value};
 pub struct TextWriter {
     /// The label block of the series being written: `name="value",...` without braces.
     labels: Vec<u8>,
-    /// The `le` values of the bounds last formatted, and those bounds.
+    /// The ends of a bucket line for each bound last formatted (`le="0.5"} `), and those
+    /// bounds.
     le: Vec<Box<[u8]>>,
     le_of: Option<Arc<[f64]>>,
+    /// The start of the bucket lines of the series being written: `name_bucket{labels,`.
+    bucket_head: Vec<u8>,
 }
 
 impl TextWriter {
@@ -102,27 +105,39 @@ impl TextWriter {
             self.le.extend(histogram.bounds.iter().map(|bound| {
                 let mut le = Vec::new();
                 label("le", &bound.to_string(), &mut le);
+                le.extend_from_slice(b"} ");
                 le.into_boxed_slice()
             }));
             self.le_of = Some(histogram.bounds.clone());
         }
+        // A histogram is most of a page: its bucket lines differ only after `le`, so their
+        // start is written once per series and copied whole, with the end of each bound's.
+        self.bucket_head.clear();
+        self.bucket_head.extend_from_slice(name.as_bytes());
+        self.bucket_head.extend_from_slice(b"_bucket{");
+        if !self.labels.is_empty() {
+            self.bucket_head.extend_from_slice(&self.labels);
+            self.bucket_head.push(b',');
+        }
+        let head = &self.bucket_head;
         // Counts are rounded once here: the text format holds integers, and rounding the
         // running total keeps the cumulative counts non-decreasing.
         for ((_, count), le) in histogram.cumulative().zip(&self.le) {
-            sample(name, "_bucket", &self.labels, Some(le), round(count), out);
+            bucket(head, le, round(count), out);
         }
         let count = round(histogram.count);
-        sample(
-            name,
-            "_bucket",
-            &self.labels,
-            Some(b"le=\"+Inf\""),
-            count,
-            out,
-        );
+        bucket(head, b"le=\"+Inf\"} ", count, out);
         sample(name, "_sum", &self.labels, None, histogram.sum, out);
         sample(name, "_count", &self.labels, None, count, out);
     }
+}
+
+/// One bucket line: its start, the end of its bound (`le="0.5"} `), its count.
+fn bucket(head: &[u8], le: &[u8], count: f64, out: &mut Vec<u8>) {
+    out.extend_from_slice(head);
+    out.extend_from_slice(le);
+    number(count, out);
+    out.push(b'\n');
 }
 
 /// `# HELP` (when there is help) and `# TYPE` lines.
