@@ -4,9 +4,9 @@
 //! `String` per label per sample and a formatted `String` per value, which made a scrape of
 //! 10 000 series (half of them histograms) take tens of milliseconds. This writer appends to one
 //! buffer instead: a series' label block is escaped once and copied for each of its lines (a
-//! histogram writes it once per bucket), a family's `le` values are formatted once, and numbers
-//! are formatted without allocating (`itoa` for integral values, `ryu`'s shortest round-trip
-//! digits otherwise).
+//! histogram's bucket lines copy one head per series, `name_bucket{labels,`), a family's `le`
+//! values are formatted once, and numbers are formatted without allocating (`itoa` for
+//! integral values, `ryu`'s shortest round-trip digits otherwise).
 //!
 //! The output is the same exposition as `TextEncoder`'s, sample for sample: the tests in
 //! `expose/tests.rs` parse both for random snapshots and compare, and `promtool check metrics`
