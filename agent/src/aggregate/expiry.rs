@@ -105,6 +105,7 @@ impl Statsd {
             removed += self.expire_family(key, now, accounting);
         }
         if removed > 0 {
+            self.forget_last_direct();
             let (families, states) = (&self.families, &self.states);
             self.cache.retain(|_, resolved| match resolved {
                 Resolved::Series { family, series } => {

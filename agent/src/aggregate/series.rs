@@ -249,6 +249,12 @@ pub(crate) struct Statsd {
     reserved: HashSet<Box<str>>,
     label_lists: LabelNameLists,
     pub(super) cache: HashMap<RawKey, Resolved>,
+    /// The last untagged key resolved the direct way, and its series: a run of lines of one
+    /// name (what a client sends most) skips sanitising and looking it up again. Emptied with
+    /// the cache, whenever a series may have gone or its family's settings are due.
+    last_direct: Option<(Class, Resolved)>,
+    /// Its raw name (a buffer kept, so that remembering a name does not allocate).
+    last_direct_name: String,
     max_cached: usize,
     pub(super) sets: SetLimits,
     no_const_labels: ConstLabelPairs,
@@ -276,6 +282,8 @@ impl Statsd {
             reserved: reserved.into_iter().map(String::into_boxed_str).collect(),
             label_lists: LabelNameLists::default(),
             cache: HashMap::new(),
+            last_direct: None,
+            last_direct_name: String::new(),
             max_cached: limits.max_cached_keys,
             sets: SetLimits::new(limits),
             no_const_labels: Arc::from(Vec::new()),
@@ -289,9 +297,15 @@ impl Statsd {
         self.mapping = mapping;
         self.expiry = expiry;
         self.cache.clear();
+        self.last_direct = None;
         for family in self.families.values_mut() {
             family.refresh = true;
         }
+    }
+
+    /// Forgets the last key resolved the direct way: its series may be gone.
+    pub(super) fn forget_last_direct(&mut self) {
+        self.last_direct = None;
     }
 
     /// Applies every value of one metric line.
@@ -368,8 +382,19 @@ impl Statsd {
     ) -> Resolved {
         let class = Class::of(metric.kind);
         let direct = self.direct(metric);
-        if direct && let Some(resolved) = self.resolve_direct(class, metric) {
-            return resolved;
+        if direct {
+            if let Some((last_class, resolved)) = self.last_direct
+                && last_class == class
+                && self.last_direct_name == metric.name
+            {
+                return resolved;
+            }
+            if let Some(resolved) = self.resolve_direct(class, metric) {
+                self.last_direct = Some((class, resolved));
+                self.last_direct_name.clear();
+                self.last_direct_name.push_str(metric.name);
+                return resolved;
+            }
         }
         let key = RawKeyRef {
             class,

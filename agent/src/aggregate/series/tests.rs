@@ -232,3 +232,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_last_untagged_key_is_forgotten_when_its_series_expires() {
+    let mut f = Fixture::new(Duration::from_secs(1));
+    f.send("g:1|g\ng:2|g\n");
+    f.now = f.now.advance(Duration::from_secs(1));
+    assert_eq!(f.statsd.expire(f.now.mono, &mut f.accounting), 1);
+    // The same name again: a new family and series, not the ones that went.
+    f.send("g:5|g\n");
+    let families = f.families();
+    assert_eq!(families.len(), 1);
+    assert!(matches!(families[0].series[0].value, Value::Number(5.0)));
+}
+
+#[test]
+fn the_last_untagged_key_is_forgotten_when_the_settings_change() {
+    let mut f = Fixture::new(Duration::ZERO);
+    f.send("g:1|g\ng:2|g\n");
+    let expiry = Expiry {
+        gauges: Duration::from_secs(1),
+        counters: Duration::ZERO,
+    };
+    f.statsd.remap(Mapping::default(), expiry);
+    // Resolved again, so that the family takes the new ttl.
+    f.send("g:3|g\n");
+    f.now = f.now.advance(Duration::from_secs(1));
+    assert_eq!(f.statsd.expire(f.now.mono, &mut f.accounting), 1);
+}
