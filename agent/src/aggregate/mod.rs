@@ -247,8 +247,10 @@ impl Aggregator {
         self.jobs.count_missed(now)
     }
 
-    /// The current state, for `/metrics`. Shares every string with the live state; verdicts
-    /// that depend on the time are left to be evaluated when read ([`Snapshot::health`]).
+    /// The current state, every part built afresh: what [`Aggregator::next_snapshot`] (which
+    /// the aggregating task publishes for `/metrics`) must equal, for the tests and benches.
+    /// Shares every string with the live state; verdicts that depend on the time are left to
+    /// be evaluated when read ([`Snapshot::health`]).
     pub fn snapshot(&self, now: Now) -> Snapshot {
         let mut parts = vec![self.builtin_families()];
         self.statsd.snapshot(now, &mut parts);
