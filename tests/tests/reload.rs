@@ -168,7 +168,11 @@ fn sighup_and_post_reload_apply_the_file_and_report_the_outcome() {
 
     std::fs::write(&config, format!("{base}  b: {{ every: 5m }}\n")).unwrap();
     kill(Pid::from_raw(agent.pid() as i32), Signal::SIGHUP).unwrap();
-    let scrape = agent.wait_until("job b after SIGHUP", |s| watched(s, "b"));
+    // The counter follows the published jobs (the reload counts once the aggregator applied
+    // it): wait for both, as the ConfigMap test does.
+    let scrape = agent.wait_until("job b after SIGHUP, counted", |s| {
+        watched(s, "b") && reloads(s, "success") >= 1.0
+    });
     assert!(reloads(&scrape, "success") >= 1.0);
 
     let reload_url = agent.ingest_url().replace("/ingest", "/-/reload");
