@@ -13,6 +13,7 @@
 //! cargo bench -p heartwire-tests --bench load            # the full run (about two minutes)
 //! HEARTWIRE_LOAD_SECONDS=1 cargo bench -p heartwire-tests --bench load   # a quick one
 //! HEARTWIRE_LOAD_ONLY=readers cargo bench -p heartwire-tests --bench load   # one case
+//! HEARTWIRE_LOAD_ONLY=udp HEARTWIRE_LOAD_RATES=4500000,max cargo bench -p heartwire-tests --bench load
 //! ```
 //!
 //! `HEARTWIRE_LOAD_ONLY` takes a comma-separated list of the cases `udp`, `unix`, `memory`,
@@ -182,7 +183,7 @@ fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagra
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.connect(agent.udp()).unwrap();
     let mut best_lossless = 0.0f64;
-    for rate in [
+    for rate in rates([
         100_000.0,
         250_000.0,
         500_000.0,
@@ -199,7 +200,7 @@ fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagra
         5_000_000.0,
         6_000_000.0,
         f64::INFINITY,
-    ] {
+    ]) {
         let step = run_step(agent, period, rate, lines_per_datagram, || {
             send_udp(&udp, datagram)
         });
@@ -209,6 +210,24 @@ fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagra
         println!("{}", step.row(rate));
     }
     println!("\nmaximum UDP lines/s with < 0.1 % loss: {best_lossless:.0}");
+}
+
+/// The UDP case's offered rates: `steps`, or those of `HEARTWIRE_LOAD_RATES` (lines/s,
+/// comma-separated, `max` for as fast as the generator sends) to look at a few steps closely.
+fn rates<const N: usize>(steps: [f64; N]) -> Vec<f64> {
+    let Ok(list) = std::env::var("HEARTWIRE_LOAD_RATES") else {
+        return steps.to_vec();
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|rate| !rate.is_empty())
+        .map(|rate| match rate {
+            "max" => f64::INFINITY,
+            rate => rate
+                .parse()
+                .unwrap_or_else(|_| panic!("HEARTWIRE_LOAD_RATES: `{rate}` is not a rate")),
+        })
+        .collect()
 }
 
 fn unix_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagram: u64) {

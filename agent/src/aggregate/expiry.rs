@@ -73,13 +73,24 @@ pub(crate) type Stamp = u64;
 #[derive(Debug, Default)]
 pub(crate) struct Stamps {
     origin: Option<Instant>,
+    /// The last instant turned into a stamp, and its stamp: every line of a batch is applied
+    /// at the same instant, so the subtraction is done once a batch, not once a line.
+    last: Option<(Instant, Stamp)>,
 }
 
 impl Stamps {
     /// `now` as a stamp; an instant before the origin is the origin.
     pub(crate) fn stamp(&mut self, now: Instant) -> Stamp {
+        if let Some((last, stamp)) = self.last
+            && last == now
+        {
+            return stamp;
+        }
         let origin = *self.origin.get_or_insert(now);
-        u64::try_from(now.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX)
+        let stamp =
+            u64::try_from(now.saturating_duration_since(origin).as_nanos()).unwrap_or(u64::MAX);
+        self.last = Some((now, stamp));
+        stamp
     }
 
     /// How long before `now` `stamp` was (zero if after).
@@ -175,6 +186,10 @@ mod tests {
         let later = origin + Duration::from_millis(1500);
         let touched = stamps.stamp(later);
         assert_eq!(touched, 1_500_000_000);
+        // The same instant again (the next line of a batch), then another one.
+        assert_eq!(stamps.stamp(later), touched);
+        assert_eq!(stamps.stamp(origin + Duration::from_secs(3)), 3_000_000_000);
+        assert_eq!(stamps.stamp(later), touched);
         assert_eq!(
             stamps.since(touched, later + Duration::from_secs(2)),
             Duration::from_secs(2)

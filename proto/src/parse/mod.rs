@@ -5,6 +5,7 @@
 //! service checks; what they share is here.
 
 mod dogstatsd;
+mod fast;
 mod native;
 mod statsd;
 
@@ -48,6 +49,15 @@ pub(crate) fn text_line(text: &str) -> Result<Line<'_>, ParseError> {
     if let Some(rest) = text.strip_prefix("_sc|") {
         return service_check(rest).map(Line::ServiceCheck);
     }
+    if let Some(line) = fast::line(text) {
+        return line;
+    }
+    rules(text)
+}
+
+/// A line that is not an event or a service check, read by the rules of the grammar alone
+/// (what [`fast::line`] must agree with).
+fn rules(text: &str) -> Result<Line<'_>, ParseError> {
     match memchr::memchr2(b' ', b'\t', text.as_bytes()) {
         Some(space) if memchr::memchr2(b':', b'|', &text.as_bytes()[..space]).is_none() => {
             native(&text[..space], &text[space..])
@@ -91,6 +101,9 @@ pub(crate) fn trim(text: &str) -> &str {
 
 /// `number`: decimal with optional sign, fraction and exponent; never NaN or infinite.
 pub(crate) fn number(text: &str) -> Result<f64, ParseError> {
+    if let Some(value) = fast::number(text.as_bytes()) {
+        return Ok(value);
+    }
     // Rust also reads "inf", "nan" and "infinity"; the first byte rules those out cheaply.
     let first = text.bytes().next().unwrap_or(b'x');
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {

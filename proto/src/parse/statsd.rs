@@ -137,7 +137,7 @@ fn metric_fields<'a>(fields: &'a str, metric: &mut Metric<'a>) -> Result<(), Par
 
 /// `@rate`: a finite number above 0. Rates above 1 count as 1; rates below
 /// [`MIN_SAMPLE_RATE`] count as that floor. Either clamp is reported.
-fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
+pub(super) fn sample_rate(text: &str) -> Result<(f64, bool), ParseError> {
     let rate = match number(text) {
         Ok(rate) if rate > 0.0 => rate,
         _ => {
