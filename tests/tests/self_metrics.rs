@@ -67,6 +67,7 @@ enum When {
     Otlp,
     Textfile,
     State,
+    ParseOnReceive,
 }
 
 impl When {
@@ -78,6 +79,7 @@ impl When {
             When::Otlp => "OTLP export is on",
             When::Textfile => "`textfile.enabled`",
             When::State => "`state.path` is set",
+            When::ParseOnReceive => "`listen.udp.parse_on_receive` is on",
         }
     }
 }
@@ -238,6 +240,7 @@ const FAMILIES: &[Family] = &[
     ("heartwire_datagrams_dropped_total", "Datagrams dropped because the aggregation queue was full.", "counter", Labels::DatagramTransports, When::DatagramListener),
     ("heartwire_bytes_dropped_total", "Bytes of those datagrams.", "counter", Labels::DatagramTransports, When::DatagramListener),
     ("heartwire_kernel_drops_total", "Datagrams the kernel dropped before heartwire read them (receive buffer full).", "counter", Labels::DatagramListeners, When::DatagramListener),
+    ("heartwire_receive_parse_deferred_total", "Batches a receive thread sent unparsed for the aggregator to parse: the budget of parsed lines in flight was spent.", "counter", Labels::Fixed("listener", &["udp"]), When::ParseOnReceive),
     ("heartwire_receive_buffer_bytes", "The socket's receive buffer, as the kernel granted it.", "gauge", Labels::DatagramListeners, When::DatagramListener),
     ("heartwire_connections_opened_total", "Connections accepted.", "counter", Labels::ConnectionTransports, When::ConnectionListener),
     ("heartwire_connections_closed_total", "Connections closed, by why.", "counter", Labels::ConnectionsClosed, When::ConnectionListener),
@@ -274,6 +277,8 @@ const FAMILIES: &[Family] = &[
 struct Setup {
     on: Vec<Listener>,
     outputs: bool,
+    /// `listen.udp.parse_on_receive`.
+    parse_on_receive: bool,
 }
 
 impl Setup {
@@ -283,6 +288,7 @@ impl Setup {
             When::DatagramListener => self.on.iter().any(|l| l.is_datagram()),
             When::ConnectionListener => self.on.iter().any(|l| l.has_connections()),
             When::Otlp | When::Textfile | When::State => self.outputs,
+            When::ParseOnReceive => self.parse_on_receive,
         }
     }
 }
@@ -428,7 +434,14 @@ fn the_default_listeners_show_exactly_their_self_metrics_in_under_80_lines() {
     let on = vec![Udp, UnixStream, Tcp, Http];
     let agent = Agent::start_config(|dir| listeners(dir, &on));
     let scrape = agent.scrape();
-    assert_exact_self_metrics(&scrape, &Setup { on, outputs: false });
+    assert_exact_self_metrics(
+        &scrape,
+        &Setup {
+            on,
+            outputs: false,
+            parse_on_receive: false,
+        },
+    );
     for (name, labels) in [
         ("heartwire_connections", [("transport", "udp")]),
         ("heartwire_connections", [("transport", "http")]),
@@ -452,13 +465,20 @@ fn the_default_listeners_show_exactly_their_self_metrics_in_under_80_lines() {
 
 #[test]
 fn every_listener_on_shows_exactly_its_self_metrics_all_at_zero() {
-    let agent = Agent::start_config(|dir| listeners(dir, &ALL));
+    // With UDP parsing on its receive thread, which has a family of its own.
+    let agent = Agent::start_config(|dir| {
+        listeners(dir, &ALL).replace(
+            "udp: { enabled: true,",
+            "udp: { parse_on_receive: true, enabled: true,",
+        )
+    });
     let scrape = agent.scrape();
     assert_exact_self_metrics(
         &scrape,
         &Setup {
             on: ALL.to_vec(),
             outputs: false,
+            parse_on_receive: true,
         },
     );
     for sample in &scrape.samples {
@@ -484,7 +504,14 @@ fn every_listener_on_shows_exactly_its_self_metrics_all_at_zero() {
 fn a_stream_listener_alone_has_no_datagram_families_at_all() {
     let on = vec![UnixStream];
     let agent = Agent::start_config(|dir| listeners(dir, &on));
-    assert_exact_self_metrics(&agent.scrape(), &Setup { on, outputs: false });
+    assert_exact_self_metrics(
+        &agent.scrape(),
+        &Setup {
+            on,
+            outputs: false,
+            parse_on_receive: false,
+        },
+    );
 }
 
 #[test]
@@ -498,7 +525,14 @@ fn the_push_outputs_and_the_state_file_add_their_families() {
             dir.join("state.json").display()
         )
     });
-    assert_exact_self_metrics(&agent.scrape(), &Setup { on, outputs: true });
+    assert_exact_self_metrics(
+        &agent.scrape(),
+        &Setup {
+            on,
+            outputs: true,
+            parse_on_receive: false,
+        },
+    );
 }
 
 /// The table of `METRICS.md`, rendered from [`FAMILIES`].

@@ -159,6 +159,14 @@ fn udp_lines_parsed_on_the_receive_threads_are_counted_as_without_it() {
         count("heartwire_datagrams_dropped_total", &transport("udp")),
         Some(0.0)
     );
+    // Shown from 0 with the option; this little traffic never spends the parse budget.
+    assert_eq!(
+        count(
+            "heartwire_receive_parse_deferred_total",
+            &[("listener", "udp")]
+        ),
+        Some(0.0)
+    );
 }
 
 #[test]

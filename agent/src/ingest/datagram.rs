@@ -86,6 +86,9 @@ impl Receiver {
     fn run(self, sink: &Sink, stop: &AtomicBool) {
         // Present from the start at 0: the kernel reports a count only once it dropped one.
         sink.telemetry().kernel_drops(self.listener, 0);
+        if self.parse.is_some() {
+            sink.telemetry().parse_on_receive(self.listener);
+        }
         let mut buffers = BatchReceiver::new(self.batch_datagrams, self.max_datagram_bytes);
         let mut drops = DropCount::default();
         let mut truncated_seen = false;
@@ -138,12 +141,16 @@ impl Receiver {
 
     /// The lines as they go to the aggregator: parsed here when asked, unless the datagram
     /// queue is full (the batch would be dropped, its parse wasted) or the parse budget is
-    /// spent (the aggregator then parses them, as without the option).
+    /// spent (the aggregator then parses them, as without the option; counted in
+    /// `heartwire_receive_parse_deferred_total`).
     fn payload(&self, data: Vec<u8>, sink: &Sink) -> Payload {
         match &self.parse {
             Some(budget) if sink.datagram_room() => match Parsed::within(data, budget) {
                 Ok(parsed) => Payload::Parsed(parsed),
-                Err(data) => Payload::Raw(data),
+                Err(data) => {
+                    sink.telemetry().parse_deferred(self.listener);
+                    Payload::Raw(data)
+                }
             },
             _ => Payload::Raw(data),
         }
@@ -225,6 +232,52 @@ impl DropCount {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::ingest::parsed::{LINE_BYTES, ParseBudget};
+
+    #[test]
+    fn a_batch_past_the_parse_budget_goes_unparsed_and_is_counted() {
+        let registry = prometheus::Registry::new();
+        let telemetry = Arc::new(Telemetry::new(&registry).expect("self-metrics"));
+        let (sink, _queues) = crate::ingest::queues(4, Arc::clone(&telemetry));
+        let socket =
+            Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).expect("socket");
+        let receiver = Receiver {
+            socket,
+            listener: "udp",
+            transport: Transport::Udp,
+            batch_datagrams: 1,
+            max_datagram_bytes: 64,
+            drops: Arc::default(),
+            linger: None,
+            // Room for two parsed lines.
+            parse: Some(ParseBudget::new(2 * LINE_BYTES)),
+        };
+        let deferred = || {
+            let text = prometheus::TextEncoder::new()
+                .encode_to_string(&registry.gather())
+                .expect("the self-metrics encode");
+            text.lines()
+                .find_map(|line| {
+                    line.strip_prefix("heartwire_receive_parse_deferred_total{listener=\"udp\"} ")
+                })
+                .map(str::to_owned)
+        };
+        sink.telemetry().parse_on_receive("udp");
+        assert_eq!(deferred().as_deref(), Some("0"));
+        let parsed = receiver.payload(b"a:1|c\nb:1|c\n".to_vec(), &sink);
+        assert!(matches!(parsed, Payload::Parsed(_)));
+        // The two lines above are still in flight: three more do not fit.
+        let raw = receiver.payload(b"a:1|c\nb:1|c\nc:1|c\n".to_vec(), &sink);
+        assert!(matches!(raw, Payload::Raw(_)));
+        assert_eq!(deferred().as_deref(), Some("1"));
+        drop(parsed);
+        assert!(matches!(
+            receiver.payload(b"a:1|c\n".to_vec(), &sink),
+            Payload::Parsed(_)
+        ));
+        assert_eq!(deferred().as_deref(), Some("1"));
+    }
 
     #[test]
     fn joined_datagrams_never_run_into_each_other() {

@@ -142,6 +142,7 @@ struct Traffic {
     datagrams_dropped: ByTransport,
     bytes_dropped: ByTransport,
     kernel_drops: IntCounterVec,
+    parse_deferred: IntCounterVec,
     receive_buffer: IntGaugeVec,
 }
 
@@ -228,6 +229,27 @@ impl Telemetry {
         }
     }
 
+    /// `listener`'s receive threads parse what they read (`parse_on_receive`): its count of
+    /// batches left to the aggregator is shown from 0.
+    pub fn parse_on_receive(&self, listener: &str) {
+        // Creating the child is what shows it; nothing else can fail here.
+        let _ = self
+            .traffic
+            .parse_deferred
+            .get_metric_with_label_values(&[listener]);
+    }
+
+    /// A receive thread of `listener` sent a batch unparsed: the parse budget was spent.
+    pub fn parse_deferred(&self, listener: &str) {
+        if let Ok(counter) = self
+            .traffic
+            .parse_deferred
+            .get_metric_with_label_values(&[listener])
+        {
+            counter.inc();
+        }
+    }
+
     /// `listener`'s socket got a receive buffer of `bytes` from the kernel.
     pub fn receive_buffer(&self, listener: &str, bytes: u64) {
         if let Ok(gauge) = self
@@ -286,6 +308,13 @@ impl Traffic {
                 Opts::new(
                     names::KERNEL_DROPS,
                     "Datagrams the kernel dropped on a listener's socket before heartwire read them (receive buffer full).",
+                ),
+                &["listener"],
+            )?)?,
+            parse_deferred: make.register(IntCounterVec::new(
+                Opts::new(
+                    names::RECEIVE_PARSE_DEFERRED,
+                    "Batches a receive thread with parse_on_receive sent unparsed, for the aggregator to parse: the budget of parsed lines in flight was spent.",
                 ),
                 &["listener"],
             )?)?,

@@ -21,6 +21,8 @@ pub const DATAGRAMS_DROPPED: &str = "heartwire_datagrams_dropped_total";
 pub const BYTES_DROPPED: &str = "heartwire_bytes_dropped_total";
 /// Datagrams the kernel dropped before heartwire could read them, by listener.
 pub const KERNEL_DROPS: &str = "heartwire_kernel_drops_total";
+/// Batches a receive thread left unparsed for the aggregator (`parse_on_receive`, budget spent).
+pub const RECEIVE_PARSE_DEFERRED: &str = "heartwire_receive_parse_deferred_total";
 /// The effective receive buffer of a listener's socket.
 pub const RECEIVE_BUFFER: &str = "heartwire_receive_buffer_bytes";
 /// Stream connections opened, by transport.
