@@ -199,6 +199,10 @@ fn udp_rates(agent: &Agent, period: Duration, datagram: &[u8], lines_per_datagra
         4_500_000.0,
         5_000_000.0,
         6_000_000.0,
+        7_000_000.0,
+        8_000_000.0,
+        9_000_000.0,
+        10_000_000.0,
         f64::INFINITY,
     ]) {
         let step = run_step(agent, period, rate, lines_per_datagram, || {
