@@ -10,7 +10,7 @@
 //! (`Accept-Encoding: gzip`), and compares the loss (issue 11).
 //!
 //! ```sh
-//! cargo bench -p heartwire-tests --bench load            # the full run (about two minutes)
+//! cargo bench -p heartwire-tests --bench load            # the full run (about six minutes)
 //! HEARTWIRE_LOAD_SECONDS=1 cargo bench -p heartwire-tests --bench load   # a quick one
 //! HEARTWIRE_LOAD_ONLY=readers cargo bench -p heartwire-tests --bench load   # one case
 //! HEARTWIRE_LOAD_ONLY=udp HEARTWIRE_LOAD_RATES=4500000,max cargo bench -p heartwire-tests --bench load
