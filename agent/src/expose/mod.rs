@@ -8,9 +8,9 @@
 //!
 //! A page is the snapshot's stored families (sent as they are rendered, a [`page::CHUNK`] at a
 //! time; compressed once per published snapshot for all its gzip readers, see [`page`]), then
-//! its verdicts evaluated at the time of the read, then the registry's self-metrics. The aggregator's own counts (lines read and rejected, series held)
-//! are part of the snapshot and rendered with it, so a scrape counts exactly the lines whose
-//! effect it shows.
+//! its verdicts evaluated at the time of the read, then the registry's self-metrics. The
+//! aggregator's own counts (lines read and rejected, series held) are part of the snapshot and
+//! rendered with it, so a scrape counts exactly the lines whose effect it shows.
 
 pub mod collector;
 pub mod http;

@@ -64,7 +64,7 @@ impl TextWriter {
                 label(name, value, &mut self.labels);
             }
             match &series.value {
-                Value::Number(value) => sample(&family.name, "", &self.labels, None, *value, out),
+                Value::Number(value) => sample(&family.name, "", &self.labels, *value, out),
                 Value::Histogram(histogram) => self.histogram(&family.name, histogram, out),
             }
         }
@@ -91,7 +91,7 @@ impl TextWriter {
             if let Some((label_name, label_value)) = pair {
                 label(label_name, label_value, &mut self.labels);
             }
-            sample(name, "", &self.labels, None, value, out);
+            sample(name, "", &self.labels, value, out);
         }
     }
 
@@ -127,8 +127,8 @@ impl TextWriter {
         }
         let count = round(histogram.count);
         bucket(head, b"le=\"+Inf\"} ", count, out);
-        sample(name, "_sum", &self.labels, None, histogram.sum, out);
-        sample(name, "_count", &self.labels, None, count, out);
+        sample(name, "_sum", &self.labels, histogram.sum, out);
+        sample(name, "_count", &self.labels, count, out);
     }
 }
 
@@ -158,36 +158,14 @@ fn header(name: &str, help: &str, kind: Kind, out: &mut Vec<u8>) {
     });
 }
 
-/// One sample line: `name suffix {labels,extra} value`.
-fn sample(
-    name: &str,
-    suffix: &str,
-    labels: &[u8],
-    extra: Option<&[u8]>,
-    value: f64,
-    out: &mut Vec<u8>,
-) {
+/// One sample line: `name suffix {labels} value`.
+fn sample(name: &str, suffix: &str, labels: &[u8], value: f64, out: &mut Vec<u8>) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(suffix.as_bytes());
-    match (labels.is_empty(), extra) {
-        (true, None) => {}
-        (false, None) => {
-            out.push(b'{');
-            out.extend_from_slice(labels);
-            out.push(b'}');
-        }
-        (true, Some(extra)) => {
-            out.push(b'{');
-            out.extend_from_slice(extra);
-            out.push(b'}');
-        }
-        (false, Some(extra)) => {
-            out.push(b'{');
-            out.extend_from_slice(labels);
-            out.push(b',');
-            out.extend_from_slice(extra);
-            out.push(b'}');
-        }
+    if !labels.is_empty() {
+        out.push(b'{');
+        out.extend_from_slice(labels);
+        out.push(b'}');
     }
     out.push(b' ');
     number(value, out);

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use prometheus::IntCounter;
 use socket2::Socket;
 
 use super::Sink;
@@ -86,9 +87,10 @@ impl Receiver {
     fn run(self, sink: &Sink, stop: &AtomicBool) {
         // Present from the start at 0: the kernel reports a count only once it dropped one.
         sink.telemetry().kernel_drops(self.listener, 0);
-        if self.parse.is_some() {
-            sink.telemetry().parse_on_receive(self.listener);
-        }
+        let deferred = self
+            .parse
+            .as_ref()
+            .and_then(|_| sink.telemetry().parse_deferred(self.listener));
         let mut buffers = BatchReceiver::new(self.batch_datagrams, self.max_datagram_bytes);
         let mut drops = DropCount::default();
         let mut truncated_seen = false;
@@ -124,7 +126,8 @@ impl Receiver {
                 let total = self.drops.fetch_add(added, Ordering::Relaxed) + added;
                 self.report_drops(sink.telemetry(), total);
             }
-            let mut batch = Batch::of(self.transport, self.payload(joined.data, sink));
+            let payload = self.payload(joined.data, sink, deferred.as_ref());
+            let mut batch = Batch::of(self.transport, payload);
             // The cut last line of each truncated datagram is a line over the length limit:
             // counted as read and rejected as `too_long`, like any other line (PROTOCOL L6).
             batch.cut = joined.truncated as u64;
@@ -141,14 +144,16 @@ impl Receiver {
 
     /// The lines as they go to the aggregator: parsed here when asked, unless the datagram
     /// queue is full (the batch would be dropped, its parse wasted) or the parse budget is
-    /// spent (the aggregator then parses them, as without the option; counted in
+    /// spent (the aggregator then parses them, as without the option; counted in `deferred`,
     /// `heartwire_receive_parse_deferred_total`).
-    fn payload(&self, data: Vec<u8>, sink: &Sink) -> Payload {
+    fn payload(&self, data: Vec<u8>, sink: &Sink, deferred: Option<&IntCounter>) -> Payload {
         match &self.parse {
             Some(budget) if sink.datagram_room() => match Parsed::within(data, budget) {
                 Ok(parsed) => Payload::Parsed(parsed),
                 Err(data) => {
-                    sink.telemetry().parse_deferred(self.listener);
+                    if let Some(deferred) = deferred {
+                        deferred.inc();
+                    }
                     Payload::Raw(data)
                 }
             },
@@ -263,19 +268,17 @@ mod tests {
                 })
                 .map(str::to_owned)
         };
-        sink.telemetry().parse_on_receive("udp");
+        let counter = sink.telemetry().parse_deferred("udp");
         assert_eq!(deferred().as_deref(), Some("0"));
-        let parsed = receiver.payload(b"a:1|c\nb:1|c\n".to_vec(), &sink);
+        let payload = |data: &[u8]| receiver.payload(data.to_vec(), &sink, counter.as_ref());
+        let parsed = payload(b"a:1|c\nb:1|c\n");
         assert!(matches!(parsed, Payload::Parsed(_)));
         // The two lines above are still in flight: three more do not fit.
-        let raw = receiver.payload(b"a:1|c\nb:1|c\nc:1|c\n".to_vec(), &sink);
+        let raw = payload(b"a:1|c\nb:1|c\nc:1|c\n");
         assert!(matches!(raw, Payload::Raw(_)));
         assert_eq!(deferred().as_deref(), Some("1"));
         drop(parsed);
-        assert!(matches!(
-            receiver.payload(b"a:1|c\n".to_vec(), &sink),
-            Payload::Parsed(_)
-        ));
+        assert!(matches!(payload(b"a:1|c\n"), Payload::Parsed(_)));
         assert_eq!(deferred().as_deref(), Some("1"));
     }
 

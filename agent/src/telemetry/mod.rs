@@ -230,24 +230,13 @@ impl Telemetry {
     }
 
     /// `listener`'s receive threads parse what they read (`parse_on_receive`): its count of
-    /// batches left to the aggregator is shown from 0.
-    pub fn parse_on_receive(&self, listener: &str) {
-        // Creating the child is what shows it; nothing else can fail here.
-        let _ = self
-            .traffic
-            .parse_deferred
-            .get_metric_with_label_values(&[listener]);
-    }
-
-    /// A receive thread of `listener` sent a batch unparsed: the parse budget was spent.
-    pub fn parse_deferred(&self, listener: &str) {
-        if let Ok(counter) = self
-            .traffic
+    /// batches left unparsed to the aggregator (the parse budget was spent), shown from 0 on.
+    /// The counter is looked up here once, not for every batch.
+    pub fn parse_deferred(&self, listener: &str) -> Option<IntCounter> {
+        self.traffic
             .parse_deferred
             .get_metric_with_label_values(&[listener])
-        {
-            counter.inc();
-        }
+            .ok()
     }
 
     /// `listener`'s socket got a receive buffer of `bytes` from the kernel.
